@@ -1,0 +1,14 @@
+"""stealguard: prove that a suspect classifier was stolen from yours.
+
+The library is organised as a one-way flow::
+
+    data -> train -> victim -> (protect) -> kit
+                       \\-> (steal: attacks) -> suspect -> verify(kit, access) -> Verdict
+
+Public entry points live in the sub-modules: :mod:`stealguard.data`, :mod:`stealguard.models`,
+:mod:`stealguard.train`, :mod:`stealguard.access`, :mod:`stealguard.cache` and :mod:`stealguard.attacks`.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import StealguardError  # noqa: E402,F401

@@ -1,0 +1,258 @@
+"""Suspect access levels: the one interface every attack and ownership method talks to.
+
+=================  ==============================================================  ====================
+level              may see                                                          built from
+=================  ==============================================================  ====================
+``white-box``      the module (gradients), logits, probabilities, labels            .safetensors, module
+``probabilities``  probabilities (optionally rounded to K decimals), labels         + .onnx
+``labels``         top-1 labels only                                                + .onnx
+=================  ==============================================================  ====================
+
+Every access counts the images it is asked about (``queries``) and can enforce a budget (``max_queries``): the
+query that would exceed it is refused before anything is sent. A labels-only access has no method that returns
+scores; asking for them raises :class:`~stealguard.errors.AccessDenied`.
+
+Inputs are float images in [0, 1] (NCHW tensors) or uint8 arrays (N, H, W, C).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .data import to_tensor
+from .errors import AccessDenied, ConfigError, QueryBudgetExceeded, StealguardError
+
+LEVELS = ("white-box", "probabilities", "labels")
+
+
+class Backend:
+    """Computes raw scores for a batch; ``kind`` says whether they are ``logits`` or ``probabilities``."""
+
+    kind: str = "logits"
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class ModuleBackend(Backend):
+    def __init__(self, module: nn.Module):
+        self.module = module.eval()
+        spec = getattr(module, "spec", None)
+        if spec is None:
+            raise ConfigError("a white-box module must be a stealguard Classifier (it carries its input spec)")
+        self.num_classes, self.input_shape = spec.num_classes, (spec.in_channels, *spec.image_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.module(x.to(self.device)).float().cpu()
+
+
+class OnnxBackend(Backend):
+    def __init__(self, model):
+        self.model = model
+        self.input_shape = model.input_shape
+        self.num_classes = model.num_classes
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.from_numpy(self.model.scores(x.cpu().numpy()))
+        self.kind = self.model.output
+        self.num_classes = self.model.num_classes
+        return out
+
+
+class FunctionBackend(Backend):
+    """Wraps ``fn(x_float_nchw_numpy) -> scores`` (like ART's ``BlackBoxClassifier(predict_fn)``)."""
+
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], num_classes: int, input_shape: tuple[int, int, int],
+                 kind: str = "probabilities"):
+        if kind not in ("logits", "probabilities"):
+            raise ConfigError(f"kind must be 'logits' or 'probabilities', got {kind!r}")
+        self.fn, self.num_classes, self.input_shape, self.kind = fn, num_classes, tuple(input_shape), kind
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(self.fn(x.cpu().numpy()), dtype=np.float64))
+
+
+class Access:
+    """Base class: query counting, budget, input checks and batching. Use a concrete level."""
+
+    level = ""
+
+    def __init__(self, backend: Backend, max_queries: int | None = None, batch_size: int = 512):
+        if max_queries is not None and max_queries < 0:
+            raise ConfigError(f"max_queries must be >= 0, got {max_queries}")
+        self._backend = backend
+        self.max_queries = max_queries
+        self.batch_size = batch_size
+        self.queries = 0
+
+    @property
+    def num_classes(self) -> int:
+        return self._backend.num_classes
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self._backend.input_shape)
+
+    def _prepare(self, x) -> torch.Tensor:
+        t = to_tensor(x) if isinstance(x, np.ndarray) else x
+        if not isinstance(t, torch.Tensor) or t.ndim != 4:
+            raise StealguardError(f"queries must be a batch of images (N, C, H, W); got {getattr(t, 'shape', type(t))}")
+        if tuple(t.shape[1:]) != self.input_shape:
+            raise StealguardError(f"queries of shape {tuple(t.shape[1:])}, the suspect takes {self.input_shape}")
+        return t.detach().float()
+
+    def _charge(self, n: int) -> None:
+        if self.max_queries is not None and self.queries + n > self.max_queries:
+            raise QueryBudgetExceeded(f"query budget of {self.max_queries} exhausted ({self.queries} used, {n} more asked)")
+        self.queries += n
+
+    def _raw(self, x) -> tuple[torch.Tensor, str]:
+        t = self._prepare(x)
+        self._charge(len(t))
+        outs = [self._backend.scores(t[i : i + self.batch_size]) for i in range(0, len(t), self.batch_size)]
+        s = torch.cat(outs).double() if outs else torch.zeros(0, self.num_classes, dtype=torch.float64)
+        if s.ndim != 2 or s.shape[0] != len(t):
+            raise StealguardError(f"the suspect answered {len(t)} queries with scores of shape {tuple(s.shape)}")
+        if not torch.isfinite(s).all():
+            raise StealguardError("the suspect returned NaN or infinite scores")
+        return s, self._backend.kind
+
+    @staticmethod
+    def _to_probabilities(s: torch.Tensor, kind: str) -> torch.Tensor:
+        return torch.softmax(s, dim=1) if kind == "logits" else s  # never a second softmax
+
+    def predict_labels(self, x) -> np.ndarray:
+        """Top-1 labels (int64), one query per image."""
+        s, _ = self._raw(x)
+        return s.argmax(1).numpy().astype(np.int64)
+
+    def predict_proba(self, x) -> np.ndarray:  # overridden where allowed
+        raise AccessDenied(f"{self.level} access does not reveal probabilities")
+
+    def logits(self, x) -> torch.Tensor:  # overridden where allowed
+        raise AccessDenied(f"{self.level} access does not reveal logits")
+
+    @property
+    def module(self) -> nn.Module:  # overridden where allowed
+        raise AccessDenied(f"{self.level} access does not reveal the model")
+
+    def describe(self) -> dict:
+        return {"level": self.level, "queries": self.queries, "max_queries": self.max_queries}
+
+
+class Labels(Access):
+    """Top-1 labels only."""
+
+    level = "labels"
+
+
+class Probabilities(Access):
+    """Probabilities (and labels). ``decimals``: round each probability to K decimals, an API-side defence."""
+
+    level = "probabilities"
+
+    def __init__(self, backend: Backend, max_queries: int | None = None, decimals: int | None = None, batch_size: int = 512):
+        super().__init__(backend, max_queries, batch_size)
+        if decimals is not None and decimals < 0:
+            raise ConfigError(f"rounding decimals must be >= 0, got {decimals}")
+        self.decimals = decimals
+
+    def predict_proba(self, x) -> np.ndarray:
+        s, kind = self._raw(x)
+        p = self._to_probabilities(s, kind).numpy()
+        if self.decimals is not None:
+            p = np.round(p, self.decimals)
+        return p
+
+    def describe(self) -> dict:
+        return super().describe() | {"decimals": self.decimals}
+
+
+class WhiteBox(Probabilities):
+    """Full access: the module itself (gradients allowed), logits, probabilities, labels.
+
+    Queries made through :meth:`logits`, :meth:`predict_proba` and :meth:`predict_labels` are counted; direct use
+    of :attr:`module` (weights, gradients) is not a query.
+    """
+
+    level = "white-box"
+
+    def __init__(self, module: nn.Module, max_queries: int | None = None, batch_size: int = 512):
+        super().__init__(ModuleBackend(module), max_queries, None, batch_size)
+
+    @property
+    def module(self) -> nn.Module:
+        return self._backend.module
+
+    def logits(self, x) -> torch.Tensor:
+        """Differentiable logits (the module's device)."""
+        t = self._prepare(x)
+        self._charge(len(t))
+        return self.module(t.to(self._backend.device))
+
+
+def parse_output(output: str | None) -> tuple[str, int | None]:
+    """Parse an API output setting: ``probabilities``, ``rounded:K`` or ``top1`` -> (level, decimals)."""
+    if output in (None, "probabilities"):
+        return "probabilities", None
+    if output in ("top1", "labels"):
+        return "labels", None
+    if output.startswith("rounded:"):
+        try:
+            k = int(output.split(":", 1)[1])
+        except ValueError:
+            k = -1
+        if k < 0:
+            raise ConfigError(f"bad API output {output!r}: use rounded:K with K a non-negative integer")
+        return "probabilities", k
+    raise ConfigError(f"unknown API output {output!r}: use probabilities, rounded:K or top1")
+
+
+def open_access(source, level: str = "probabilities", max_queries: int | None = None, output: str | None = None,
+                device: str | torch.device = "cpu") -> Access:
+    """Wrap a suspect at an access level.
+
+    ``source``: a :class:`~stealguard.models.Classifier`, an :class:`~stealguard.models.OnnxModel`, a
+    :class:`Backend`, or a path to a ``.safetensors`` / ``.onnx`` file. ``output`` (``probabilities``,
+    ``rounded:K``, ``top1``) applies an API's output defence on top of a black-box level.
+    """
+    from .models import Classifier, OnnxModel, open_model
+
+    if level not in LEVELS:
+        raise ConfigError(f"unknown access level {level!r}: choose one of {', '.join(LEVELS)}")
+    if isinstance(source, (str, os.PathLike)):
+        source = open_model(source, device)
+    decimals = None
+    if output is not None:
+        out_level, decimals = parse_output(output)
+        if level == "white-box":
+            raise ConfigError("an API output setting applies to black-box access, not white-box")
+        if out_level == "labels":
+            level = "labels"
+    if level == "white-box":
+        if not isinstance(source, Classifier):
+            raise AccessDenied("white-box access needs the model's weights (.safetensors); an ONNX or remote suspect is black-box")
+        return WhiteBox(source, max_queries)
+    if isinstance(source, Classifier):
+        backend: Backend = ModuleBackend(source)
+    elif isinstance(source, OnnxModel):
+        backend = OnnxBackend(source)
+    elif isinstance(source, Backend):
+        backend = source
+    else:
+        raise ConfigError(f"cannot open a suspect from {type(source).__name__}")
+    if level == "labels":
+        return Labels(backend, max_queries)
+    return Probabilities(backend, max_queries, decimals)

@@ -1,0 +1,178 @@
+"""In-memory datasets and the seeded splits every paper uses.
+
+Images are kept as ``uint8`` arrays of shape (N, H, W, C); models receive floats in [0, 1] (NCHW) and normalise
+inside themselves, so there is exactly one preprocessing path for training, stealing and verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DataError
+
+
+@dataclass
+class ArrayDataset:
+    """A labelled image set held in memory: ``x`` uint8 (N, H, W, C), ``y`` int64 (N,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != np.uint8 or self.x.ndim != 4:
+            raise DataError(f"{self.name or 'dataset'}: images must be uint8 (N, H, W, C), got {self.x.dtype} {self.x.shape}")
+        self.y = np.asarray(self.y)
+        if self.y.ndim != 1 or len(self.y) != len(self.x):
+            raise DataError(f"{self.name or 'dataset'}: {len(self.x)} images but labels of shape {self.y.shape}")
+        if len(self.y) and not np.issubdtype(self.y.dtype, np.integer):
+            raise DataError(f"{self.name or 'dataset'}: labels must be integers, got {self.y.dtype}")
+        self.y = self.y.astype(np.int64, copy=False)
+        if len(self.y) and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
+            bad = int(self.y[(self.y < 0) | (self.y >= len(self.classes))][0])
+            raise DataError(
+                f"{self.name or 'dataset'}: label {bad} out of range for {len(self.classes)} classes"
+            )
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def channels(self) -> int:
+        return int(self.x.shape[3])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.x.shape[1]), int(self.x.shape[2])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, idx: np.ndarray, name: str | None = None) -> "ArrayDataset":
+        """The samples at ``idx`` (a copy)."""
+        idx = np.asarray(idx)
+        return ArrayDataset(self.x[idx], self.y[idx], list(self.classes), name or self.name)
+
+    def take(self, n: int | None, seed: int = 0) -> "ArrayDataset":
+        """A seeded random subset of ``n`` samples (all of them when ``n`` is None or too large)."""
+        if n is None or n >= len(self):
+            return self
+        if n <= 0:
+            raise DataError(f"limit must be positive, got {n}")
+        idx = np.random.default_rng(seed).permutation(len(self))[:n]
+        return self.subset(np.sort(idx), f"{self.name}[:{n}]")
+
+    def fingerprint(self) -> str:
+        """A short hash of the content (used in cache keys and records)."""
+        h = hashlib.sha256()
+        h.update(str(self.x.shape).encode())
+        h.update(np.ascontiguousarray(self.x[:: max(1, len(self.x) // 512)]).tobytes())
+        h.update(self.y.tobytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class DatasetBundle:
+    """What :func:`stealguard.data.load_dataset` returns: train and test sets plus optional substitute pool."""
+
+    name: str
+    train: ArrayDataset
+    test: ArrayDataset
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    substitute: ArrayDataset | None = None
+    source: str = ""
+
+    @property
+    def classes(self) -> list[str]:
+        return self.train.classes
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+    @property
+    def channels(self) -> int:
+        return self.train.channels
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.train.image_size
+
+
+@dataclass
+class Splits:
+    """The splits of the threat model.
+
+    ``defender``: the owner's training half; ``attacker``: a disjoint half of the same distribution, the data of a
+    thief or of an independent party; ``test``: the held-out test set; ``substitute``: a public pool from other
+    classes (``None`` where the dataset has none).
+    """
+
+    dataset: str
+    defender: ArrayDataset
+    attacker: ArrayDataset
+    test: ArrayDataset
+    substitute: ArrayDataset | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    seed: int
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return self.test.num_classes
+
+    @property
+    def channels(self) -> int:
+        return self.test.channels
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.test.image_size
+
+
+def make_splits(bundle: DatasetBundle, seed: int = 0, defender_fraction: float = 0.5) -> Splits:
+    """Split ``bundle.train`` into disjoint defender and attacker parts with a seeded permutation.
+
+    The permutation is stratified by class, so both halves stay balanced. The record (``Splits.info``) holds the
+    seed, the sizes and a hash of the defender indices, so a split can be re-made and checked.
+    """
+    if not 0.0 < defender_fraction < 1.0:
+        raise DataError(f"defender_fraction must be in (0, 1), got {defender_fraction}")
+    rng = np.random.default_rng(seed)
+    y = bundle.train.y
+    defender_idx, attacker_idx = [], []
+    for c in range(bundle.num_classes):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        k = int(round(len(idx) * defender_fraction))
+        defender_idx.append(idx[:k])
+        attacker_idx.append(idx[k:])
+    d = np.sort(np.concatenate(defender_idx))
+    a = np.sort(np.concatenate(attacker_idx))
+    info = {
+        "seed": seed,
+        "defender_fraction": defender_fraction,
+        "defender": len(d),
+        "attacker": len(a),
+        "test": len(bundle.test),
+        "substitute": 0 if bundle.substitute is None else len(bundle.substitute),
+        "defender_indices_sha256": hashlib.sha256(d.astype(np.int64).tobytes()).hexdigest()[:16],
+    }
+    return Splits(
+        dataset=bundle.name,
+        defender=bundle.train.subset(d, f"{bundle.name}/defender"),
+        attacker=bundle.train.subset(a, f"{bundle.name}/attacker"),
+        test=bundle.test,
+        substitute=bundle.substitute,
+        mean=bundle.mean,
+        std=bundle.std,
+        seed=seed,
+        info=info,
+    )

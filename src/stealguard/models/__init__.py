@@ -1,0 +1,16 @@
+"""Model zoo and model files."""
+
+from .files import OnnxModel, export_onnx, load_model, open_model, read_spec, save_model, sha256_file
+from .zoo import ARCHS, Classifier, ModelSpec, build_model, count_parameters
+
+__all__ = [
+    "ARCHS", "Classifier", "ModelSpec", "build_model", "count_parameters", "OnnxModel", "export_onnx", "load_model",
+    "open_model", "read_spec", "save_model", "sha256_file", "spec_for",
+]
+
+
+def spec_for(splits_or_bundle, arch: str, width: float = 1.0) -> ModelSpec:
+    """A :class:`ModelSpec` for ``arch`` fitted to a dataset (classes, channels, image size, mean/std)."""
+    d = splits_or_bundle
+    return ModelSpec(arch=arch, num_classes=d.num_classes, in_channels=d.channels, image_size=d.image_size,
+                     width=width, mean=d.mean, std=d.std, classes=list(d.test.classes))

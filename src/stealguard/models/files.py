@@ -1,0 +1,225 @@
+"""Model files: ``.safetensors`` (weights + metadata that rebuilds the model) and ``.onnx`` (black-box suspects).
+
+A suspect file comes from the other side. Unpickling runs arbitrary code, so pickled files (``.pt``, ``.pth``,
+``.pkl``, torch zip archives) are refused by name and by content; only safetensors and ONNX are ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ModelFileError
+from .zoo import Classifier, ModelSpec, build_model
+
+FORMAT_VERSION = "1"
+PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib", ".tar"}
+_SAFE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64}
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _refuse_pickle(path: Path) -> None:
+    why = ("it would have to be unpickled, and unpickling a file from another party runs its code; "
+           "convert it to .safetensors or .onnx where it is trusted")
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelFileError(f"refusing {path.name}: {path.suffix} files are pickles; {why}")
+    # .safetensors and .onnx are parsed by readers that never unpickle (and a safetensors header length can
+    # start with the same bytes as a pickle), so only other names are sniffed here.
+    if path.suffix not in (".safetensors", ".onnx") and _looks_pickled(path):
+        raise ModelFileError(f"refusing {path.name}: its content is a pickle or a torch archive; {why}")
+
+
+def _looks_pickled(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or head == b"PK\x03\x04"
+
+
+def _check_exists(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelFileError(f"model file {p} does not exist")
+    if not p.is_file():
+        raise ModelFileError(f"{p} is not a file")
+    _refuse_pickle(p)
+    return p
+
+
+def save_model(model: Classifier, path: str | os.PathLike, extra: dict | None = None) -> str:
+    """Write ``model`` as one ``.safetensors`` file whose metadata rebuilds it. Returns the file's SHA-256."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelFileError(f"model files are written as .safetensors, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # One metadata key: safetensors writes its metadata map in a per-process random order, and a model's bytes
+    # (hence its SHA-256) must not depend on the process that saved it.
+    doc = {"format": FORMAT_VERSION, "spec": json.loads(model.spec.to_json()), "extra": extra or {}}
+    meta = {"stealguard": json.dumps(doc, sort_keys=True)}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return sha256_file(path)
+
+
+def read_spec(path: str | os.PathLike) -> tuple[ModelSpec, dict]:
+    """The :class:`ModelSpec` and extra metadata of a stealguard ``.safetensors`` file, without loading weights."""
+    from safetensors import safe_open
+
+    p = _check_exists(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own error types for malformed headers
+        if _looks_pickled(p):
+            raise ModelFileError(f"refusing {p.name}: named .safetensors but its content is a pickle or a torch archive") from None
+        raise ModelFileError(f"{p.name} is not a valid safetensors file: {e}") from None
+    if "stealguard" not in meta:
+        raise ModelFileError(f"{p.name} has no stealguard metadata (architecture, classes, input shape): "
+                             "it cannot be rebuilt from the file alone")
+    try:
+        doc = json.loads(meta["stealguard"])
+        fmt = doc.get("format")
+    except (ValueError, AttributeError) as e:
+        raise ModelFileError(f"{p.name}: malformed model metadata: {e}") from None
+    if fmt != FORMAT_VERSION:
+        raise ModelFileError(f"{p.name}: model file format {fmt!r}, this version reads {FORMAT_VERSION}")
+    try:
+        spec = ModelSpec.from_json(json.dumps(doc["spec"]))
+    except Exception as e:
+        raise ModelFileError(f"{p.name}: malformed model metadata: {e}") from None
+    return spec, doc.get("extra") or {}
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier:
+    """Rebuild a model from a ``.safetensors`` file (eval mode). Shapes and dtypes are checked against its spec."""
+    from safetensors.torch import load_file
+
+    spec, _ = read_spec(path)
+    try:
+        model = build_model(spec)
+    except Exception as e:
+        raise ModelFileError(f"{Path(path).name}: cannot build '{spec.arch}': {e}") from None
+    try:
+        state = load_file(str(path))
+    except Exception as e:
+        raise ModelFileError(f"{Path(path).name}: unreadable tensors: {e}") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(f"{Path(path).name}: tensors do not match a {spec.arch} "
+                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, v in state.items():
+        if v.shape != expected[k].shape:
+            raise ModelFileError(f"{Path(path).name}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
+        if v.dtype not in _SAFE_DTYPES:
+            raise ModelFileError(f"{Path(path).name}: tensor {k} has unsupported dtype {v.dtype}")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise ModelFileError(f"{Path(path).name}: tensor {k} holds NaN or infinite values")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    return model.to(device).eval()
+
+
+# ------------------------------------------------------------------------------------------------------ ONNX
+def export_onnx(model: Classifier, path: str | os.PathLike) -> str:
+    """Export ``model`` (normalisation included; output = logits) to ONNX with a dynamic batch. Returns SHA-256."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spec = model.spec
+    was_training = model.training
+    model = model.eval()
+    dev = next(model.parameters()).device
+    x = torch.rand(2, spec.in_channels, *spec.image_size, device=dev)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17)
+    m = onnx.load(str(path))
+    for k, v in {"stealguard.spec": spec.to_json(), "stealguard.output": "logits"}.items():
+        entry = m.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(m, str(path))
+    model.train(was_training)
+    return sha256_file(path)
+
+
+class OnnxModel:
+    """A black-box model run by onnxruntime: ``scores(x)`` takes float images in [0, 1] (NCHW).
+
+    ``output`` says whether the network returns ``logits`` or ``probabilities``; it is read from our metadata,
+    else detected on the first batch (rows that are non-negative and sum to 1 are probabilities), so a softmax
+    is never applied twice.
+    """
+
+    def __init__(self, path: str | os.PathLike, output: str | None = None):
+        import onnx
+        import onnxruntime as ort
+
+        p = _check_exists(path)
+        try:
+            proto = onnx.load(str(p))
+            onnx.checker.check_model(proto)
+            self.session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ModelFileError(f"{p.name} is not a valid ONNX model: {str(e).splitlines()[0] if str(e) else e}") from None
+        meta = {e.key: e.value for e in proto.metadata_props}
+        self.path = p
+        self.spec = ModelSpec.from_json(meta["stealguard.spec"]) if "stealguard.spec" in meta else None
+        self.output = output or meta.get("stealguard.output")
+        inp = self.session.get_inputs()
+        if len(inp) != 1:
+            raise ModelFileError(f"{p.name}: expected one input, the model has {len(inp)}")
+        self.input_name = inp[0].name
+        shape = inp[0].shape
+        if len(shape) != 4:
+            raise ModelFileError(f"{p.name}: expected an image input (N, C, H, W), got {shape}")
+        dims = [d if isinstance(d, int) else None for d in shape[1:]]
+        if self.spec is not None:
+            dims = [self.spec.in_channels, *self.spec.image_size]
+        if None in dims:
+            raise ModelFileError(f"{p.name}: input shape {shape} is not fixed; export it with fixed C, H, W")
+        self.input_shape = tuple(int(d) for d in dims)
+        out = self.session.get_outputs()[0].shape
+        self.num_classes = self.spec.num_classes if self.spec else (out[-1] if isinstance(out[-1], int) else None)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.shape[1:] != self.input_shape:
+            raise ModelFileError(f"{self.path.name}: input of shape {x.shape[1:]}, the model takes {self.input_shape}")
+        out = self.session.run(None, {self.input_name: x})[0]
+        out = np.asarray(out, dtype=np.float64)
+        if self.output is None:
+            probs = out.min() >= 0 and np.allclose(out.sum(1), 1.0, atol=1e-3)
+            self.output = "probabilities" if probs else "logits"
+        if self.num_classes is None:
+            self.num_classes = out.shape[1]
+        return out
+
+
+def open_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier | OnnxModel:
+    """Open a suspect file: ``.safetensors`` -> :class:`Classifier`, ``.onnx`` -> :class:`OnnxModel`."""
+    p = _check_exists(path)
+    if p.suffix == ".onnx":
+        return OnnxModel(p)
+    if p.suffix == ".safetensors":
+        return load_model(p, device)
+    raise ModelFileError(f"{p.name}: unsupported model file; use .safetensors or .onnx")

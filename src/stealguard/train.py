@@ -1,0 +1,273 @@
+"""The one training loop (victims, attacks and protections all use :func:`fit`) and evaluation.
+
+``fit`` draws batches from a *batch source*: any object with ``batches_per_epoch`` and ``epoch(i)`` yielding
+``(x, target)`` with ``x`` float images in [0, 1] (NCHW) on the training device. :class:`ArrayBatches` serves
+in-memory uint8 datasets (hard labels or soft targets) with random crop + flip; data-free attacks plug in a
+generator-backed source. The loss is any ``loss(logits, target) -> scalar``; the default is cross-entropy for
+integer labels and soft cross-entropy for probability targets.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import ArrayDataset, random_crop_flip, to_tensor
+from .errors import ConfigError
+
+
+def pick_device(pref: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA when present, else CPU. Any torch device string is accepted."""
+    if isinstance(pref, torch.device):
+        return pref
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(pref)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device '{pref}': {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and numpy (model initialisation and dropout draw from torch's global generator)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+@dataclass
+class TrainConfig:
+    """A training recipe. CPU-scale and paper-scale runs differ only in these values, never in code."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: 0.1 for SGD, 1e-3 for Adam
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # cosine | step | none
+    crop_padding: int = 4  # 0 disables random crop
+    flip: bool = True
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ConfigError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "step", "none"):
+            raise ConfigError(f"schedule must be cosine, step or none, got {self.schedule!r}")
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.crop_padding < 0:
+            raise ConfigError(f"crop_padding must be >= 0, got {self.crop_padding}")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 1e-3)
+
+    def recipe(self) -> dict:
+        """The fields that change the trained weights (what cache keys hash)."""
+        d = asdict(self)
+        d.pop("progress")
+        d.pop("device")
+        d["lr"] = self.learning_rate
+        return d
+
+
+class BatchSource(Protocol):
+    batches_per_epoch: int
+
+    def epoch(self, index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
+class ArrayBatches:
+    """Batches from in-memory uint8 images (kept on the device once) with optional crop/flip augmentation.
+
+    ``targets``: int labels (N,) or soft targets (N, K) (e.g. a victim's probabilities).
+    """
+
+    def __init__(self, x: np.ndarray, targets: np.ndarray, batch_size: int, device: torch.device,
+                 crop_padding: int = 0, flip: bool = False, shuffle: bool = True, seed: int = 0, drop_last: bool = False):
+        if len(x) != len(targets):
+            raise ConfigError(f"{len(x)} images but {len(targets)} targets")
+        if len(x) == 0:
+            raise ConfigError("cannot train on an empty dataset")
+        self.x = torch.as_tensor(np.ascontiguousarray(x)).to(device)
+        t = torch.as_tensor(np.asarray(targets))
+        self.targets = (t.long() if not t.is_floating_point() else t.float()).to(device)
+        self.batch_size, self.device = batch_size, device
+        self.crop_padding, self.flip, self.shuffle = crop_padding, flip, shuffle
+        self.drop_last = drop_last and len(x) > batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        n = len(x)
+        self.batches_per_epoch = n // batch_size if self.drop_last else math.ceil(n / batch_size)
+
+    def epoch(self, index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.x)
+        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else torch.arange(n, device=self.device)
+        for b in range(self.batches_per_epoch):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            xb = to_tensor(self.x[idx])
+            if self.crop_padding or self.flip:
+                xb = random_crop_flip(xb, self.crop_padding, self.flip, self.generator)
+            yield xb, self.targets[idx]
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against probability targets (rows summing to 1)."""
+    return -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+def default_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return soft_cross_entropy(logits, target) if target.is_floating_point() else F.cross_entropy(logits, target)
+
+
+@dataclass
+class TrainResult:
+    epochs: int
+    steps: int
+    seconds: float
+    images: int
+    loss: float
+    train_accuracy: float
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / max(self.seconds, 1e-9)
+
+
+def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+    return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    if cfg.schedule == "step":
+        m1, m2 = int(total_steps * 0.5), int(total_steps * 0.75)
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < m1 else (0.1 if s < m2 else 0.01))
+    return None
+
+
+def fit(
+    model: nn.Module,
+    data: BatchSource | ArrayDataset,
+    config: TrainConfig,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    params: list[nn.Parameter] | None = None,
+    frozen: list[nn.Module] | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` in place and return what happened.
+
+    ``data``: an :class:`ArrayDataset` (hard labels; augmented per ``config``) or any batch source.
+    ``params``: the parameters to update (default: all that require grad). ``frozen``: modules kept in eval mode
+    with gradients off (e.g. a feature extractor that must not change, including its BatchNorm statistics).
+    """
+    dev = pick_device(config.device)
+    model.to(dev)
+    torch.manual_seed(config.seed)  # dropout and any stochastic layer
+    if isinstance(data, ArrayDataset):
+        data = ArrayBatches(data.x, data.y, config.batch_size, dev, config.crop_padding, config.flip, seed=config.seed)
+    for m in frozen or []:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    if not params:
+        raise ConfigError("nothing to train: every parameter is frozen")
+    loss = loss or default_loss
+    opt = _optimizer(params, config)
+    total = max(1, config.epochs * data.batches_per_epoch)
+    sched = _schedule(opt, config, total)
+    show = config.progress and sys.stderr.isatty()
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    start = time.perf_counter()
+    steps = images = 0
+    history = []
+    run_loss = run_acc = float("nan")
+    for epoch in range(config.epochs):
+        model.train()
+        for m in frozen or []:
+            m.eval()
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev)
+        seen = 0
+        for xb, tb in data.epoch(epoch):
+            out = model(xb)
+            lv = loss(out, tb)
+            opt.zero_grad(set_to_none=True)
+            lv.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            with torch.no_grad():
+                n = xb.shape[0]
+                loss_sum += lv.detach() * n
+                labels = tb if not tb.is_floating_point() else (tb.argmax(1) if tb.ndim == 2 else None)
+                if labels is not None:
+                    correct += (out.argmax(1) == labels).sum()
+            seen += n
+            steps += 1
+            if bar is not None:
+                bar.update(1)
+                if steps % 20 == 0:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
+        images += seen
+        run_loss, run_acc = loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1)
+        history.append({"epoch": epoch + 1, "loss": round(run_loss, 5), "train_accuracy": round(run_acc, 5)})
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return TrainResult(config.epochs, steps, time.perf_counter() - start, images, run_loss, run_acc, history)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Logits of ``model`` on uint8 images (N, H, W, C) or float NCHW in [0, 1], on the CPU."""
+    model.eval()
+    dev = next(model.parameters()).device
+    outs = []
+    for i in range(0, len(x), batch_size):
+        outs.append(model(to_tensor(x[i : i + batch_size], dev)).float().cpu())
+    return torch.cat(outs) if outs else torch.zeros(0)
+
+
+def labels_of(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Top-1 labels of a module, or of anything with ``predict_labels`` (an access object)."""
+    if isinstance(model, nn.Module):
+        return predict_logits(model, x, batch_size).argmax(1).numpy()
+    return np.concatenate([np.asarray(model.predict_labels(to_tensor(x[i : i + batch_size])))
+                           for i in range(0, len(x), batch_size)])
+
+
+def accuracy(model, data: ArrayDataset) -> float:
+    """Top-1 accuracy on ``data``."""
+    return float((labels_of(model, data.x) == data.y).mean())
+
+
+def agreement(a, b, x: np.ndarray) -> float:
+    """Fidelity: the fraction of inputs on which ``a`` and ``b`` predict the same label."""
+    return float((labels_of(a, x) == labels_of(b, x)).mean())
