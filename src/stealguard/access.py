@@ -105,13 +105,13 @@ class Access:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self._backend.input_shape)
 
-    def _prepare(self, x) -> torch.Tensor:
+    def _prepare(self, x, detach: bool = True) -> torch.Tensor:
         t = to_tensor(x) if isinstance(x, np.ndarray) else x
         if not isinstance(t, torch.Tensor) or t.ndim != 4:
             raise StealguardError(f"queries must be a batch of images (N, C, H, W); got {getattr(t, 'shape', type(t))}")
         if tuple(t.shape[1:]) != self.input_shape:
             raise StealguardError(f"queries of shape {tuple(t.shape[1:])}, the suspect takes {self.input_shape}")
-        return t.detach().float()
+        return t.detach().float() if detach else t.float()
 
     def _charge(self, n: int) -> None:
         if self.max_queries is not None and self.queries + n > self.max_queries:
@@ -198,7 +198,7 @@ class WhiteBox(Probabilities):
 
     def logits(self, x) -> torch.Tensor:
         """Differentiable logits (the module's device)."""
-        t = self._prepare(x)
+        t = self._prepare(x, detach=False)
         self._charge(len(t))
         return self.module(t.to(self._backend.device))
 

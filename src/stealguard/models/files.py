@@ -149,10 +149,13 @@ def export_onnx(model: Classifier, path: str | os.PathLike) -> str:
     model = model.eval()
     dev = next(model.parameters()).device
     x = torch.rand(2, spec.in_channels, *spec.image_size, device=dev)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["input"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17)
+    except Exception as e:  # the exporter raises many error types; report the first line
+        raise ModelFileError(f"cannot export {spec.arch} to ONNX: {str(e).strip().splitlines()[0]}") from None
     m = onnx.load(str(path))
     for k, v in {"stealguard.spec": spec.to_json(), "stealguard.output": "logits"}.items():
         entry = m.metadata_props.add()

@@ -99,9 +99,10 @@ def _cnn(s: ModelSpec) -> Classifier:
     ex = nn.Sequential(
         nn.Conv2d(s.in_channels, c1, 3), nn.ReLU(inplace=True),
         nn.Conv2d(c1, c2, 3), nn.ReLU(inplace=True),
-        nn.MaxPool2d(2), nn.AdaptiveAvgPool2d((12, 12)), nn.Dropout(0.25), nn.Flatten(),
+        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
     )
-    head = nn.Sequential(nn.Linear(c2 * 144, f), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(f, s.num_classes))
+    h, w = (s.image_size[0] - 4) // 2, (s.image_size[1] - 4) // 2  # the spec fixes the input size
+    head = nn.Sequential(nn.Linear(c2 * h * w, f), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(f, s.num_classes))
     return Classifier(s, ex, head)
 
 

@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+
+from stealguard.cli import cli
+from stealguard.models import load_model
+from stealguard.recipes import cpu_recipe, train_classifier
+from stealguard.train import TrainConfig, agreement, accuracy, fit
+
+from conftest import one_line_error
+
+
+def test_cli_train_fashion_mnist_reaches_075(tmp):
+    r = CliRunner().invoke(cli, ["train", "--dataset", "fashion-mnist", "--arch", "cnn", "--epochs", "1",
+                                 "--limit", "5000", "--out", str(tmp / "fm")])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp / "fm" / "metrics.json").read_text())
+    assert m["accuracy"] >= 0.75 and m["epochs"] == 1 and len(m["sha256"]) == 64 and m["seconds"] > 0
+    model = load_model(tmp / "fm" / "model.safetensors")
+    assert model.spec.arch == "cnn" and model.spec.image_size == (28, 28)
+    # same config again: a cache lookup giving the identical file
+    r2 = CliRunner().invoke(cli, ["train", "--dataset", "fashion-mnist", "--arch", "cnn", "--epochs", "1",
+                                  "--limit", "5000", "--out", str(tmp / "fm2")])
+    m2 = json.loads((tmp / "fm2" / "metrics.json").read_text())
+    assert m2["cached"] is True and m2["sha256"] == m["sha256"]
+
+
+def test_training_is_deterministic_on_cpu(fmnist):
+    cfg = cpu_recipe("fashion-mnist", epochs=1, progress=False)
+    a, ra = train_classifier(fmnist, "cnn", 0.25, cfg, limit=1500, use_cache=False)
+    b, rb = train_classifier(fmnist, "cnn", 0.25, cfg, limit=1500, use_cache=False)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(va, vb), ka
+    c, _ = train_classifier(fmnist, "cnn", 0.25, cpu_recipe("fashion-mnist", epochs=1, progress=False, seed=1), limit=1500, use_cache=False)
+    assert not torch.equal(a.head[-1].weight, c.head[-1].weight)
+
+
+def test_cli_train_cifar10_resnet8(tmp):
+    r = CliRunner().invoke(cli, ["train", "--dataset", "cifar10", "--arch", "resnet8", "--epochs", "2",
+                                 "--limit", "4000", "--out", str(tmp / "c"), "--onnx"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp / "c" / "metrics.json").read_text())
+    assert m["accuracy"] > 0.25  # well above chance (0.1) after two short epochs
+    assert (tmp / "c" / "model.onnx").exists()
+
+
+def test_fit_soft_targets_frozen_modules_and_metrics(fmnist_victim, fmnist):
+    victim, record = fmnist_victim
+    assert record["accuracy"] > 0.8
+    from stealguard.models import build_model
+
+    torch.manual_seed(0)
+    student = build_model(victim.spec)
+    frozen_before = student.extractor[0].weight.clone()
+    x = fmnist.attacker.x[:2000]
+    from stealguard.train import ArrayBatches, predict_logits
+
+    soft = torch.softmax(predict_logits(victim, x), 1).numpy()
+    src = ArrayBatches(x, soft, 64, torch.device("cpu"), seed=0)
+    res = fit(student, src, TrainConfig(epochs=2, lr=0.05, progress=False), frozen=[student.extractor])
+    assert torch.equal(student.extractor[0].weight, frozen_before)  # frozen stays frozen
+    assert res.steps == 2 * src.batches_per_epoch and res.images == 4000
+    fid = agreement(student, victim, fmnist.test.x[:1000])
+    assert 0.5 < fid <= 1.0 and 0 <= accuracy(student, fmnist.test) <= 1
+
+
+def test_bad_training_settings_are_one_line(tmp):
+    line = one_line_error(CliRunner().invoke(cli, ["train", "--dataset", "fashion-mnist", "--arch", "cnn", "--epochs", "0",
+                                                   "--out", str(tmp / "x")]))
+    assert "epochs" in line
+    line = one_line_error(CliRunner().invoke(cli, ["train", "--dataset", "fashion-mnist", "--arch", "resnet9",
+                                                   "--out", str(tmp / "x")]))
+    assert "6n+2" in line
+
+
+def test_help_everywhere():
+    for args in ([], ["train"], ["info"], ["export"], ["demo"]):
+        r = CliRunner().invoke(cli, args + ["--help"])
+        assert r.exit_code == 0 and "Usage" in r.output
