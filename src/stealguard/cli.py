@@ -94,7 +94,7 @@ def train(dataset, arch, width, epochs, limit, split, seed, split_seed, batch_si
     splits = load_splits(dataset, data_dir, seed=split_seed)
     model, record = train_classifier(splits, arch, width, config, split=split, limit=limit, use_cache=not no_cache)
     out = Path(out)
-    sha = save_model(model, out / "model.safetensors")
+    sha = save_model(model, out / "model.safetensors", extra={"dataset": dataset})
     metrics = {"accuracy": record["accuracy"], "epochs": record["epochs"], "seconds": record["seconds"], "sha256": sha,
                "dataset": dataset, "arch": arch, "width": width, "split": split, "train_samples": record["train_samples"],
                "seed": seed, "split_seed": split_seed, "recipe": record["recipe"], "cached": record["cached"],
@@ -143,6 +143,123 @@ def export_cmd(model, out):
         raise StealguardError("--out must end with .onnx")
     sha = export_onnx(load_model(model), out)
     click.echo(f"wrote {out} (sha256 {sha[:16]}...)")
+
+
+# ------------------------------------------------------------------------------------------------ steal
+@cli.group(cls=GuardedGroup)
+def steal():
+    """Simulate a theft of a model: each attack reaches the victim only through the access its threat model allows.
+
+    Every attack writes DIR/model.safetensors and DIR/record.json (attack, settings, victim sha256, queries,
+    accuracy, fidelity, seconds).
+    """
+
+
+_HELP = {
+    "arch": "Architecture of the stolen model (default: the victim's, where the thief can know it).",
+    "width": "Width multiplier of the stolen model (default: the victim's).",
+    "limit": "Use at most N samples of the attack's data.",
+    "api_output": "What the victim's API returns: probabilities, rounded:K or top1 (query attacks).",
+    "temperature": "Distillation temperature T.", "alpha": "Weight of the KL term (1 - alpha weighs CE on the victim's labels).",
+    "layers": "all: train every layer; last: only the decision layers.",
+    "fraction": "Share of the attacker data used (adaptive clean-up of an already stolen model).",
+    "method": "magnitude or fine-pruning.", "rate": "Share of weights (magnitude) or last-conv channels (fine-pruning) removed.",
+    "scope": "magnitude pruning per layer or global.", "task": "transfer target: auto, substitute pool or coarse relabelling.",
+    "iterations": "Generator updates per epoch.", "student_steps": "Student updates per generator update.",
+    "nz": "Generator noise dimension.", "generator_lr": "Generator learning rate (Adam).",
+    "generator_width": "Generator channel width.",
+    "eps": "PGD L-inf radius.", "step": "PGD step size.", "pgd_steps": "PGD iterations.", "adv_epochs": "Adversarial-training epochs.",
+    "device": "auto (CUDA when present), cpu, cuda, ...", "seed": "Seed of the stolen model and its training.",
+}
+
+
+def _setting_options(settings_cls):
+    """click options generated from an attack's settings dataclass (defaults shown, None = the attack decides)."""
+    import dataclasses
+
+    def deco(f):
+        for fld in reversed(dataclasses.fields(settings_cls)):
+            if fld.name == "progress":
+                continue
+            default = fld.default
+            t = str(fld.type)
+            typ = float if "float" in t else int if "int" in t else str
+            if fld.name == "api_output" or typ is str:
+                typ = str
+            f = click.option(f"--{fld.name.replace('_', '-')}", fld.name, type=typ, default=None,
+                             help=f"{_HELP.get(fld.name, '')} [default: {default}]".strip())(f)
+        return f
+
+    return deco
+
+
+def _victim_options(f):
+    f = click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")(f)
+    f = click.option("--no-cache", is_flag=True, help="Run even if an identical theft is in the artifact cache.")(f)
+    f = click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")(f)
+    f = data_dir_option(f)
+    f = click.option("--dataset", default=None, help="The victim's dataset (default: recorded in the victim file).")(f)
+    f = click.option("--victim", required=True, type=click.Path(), help="The victim: .safetensors (or .onnx for query attacks).")(f)
+    return f
+
+
+def _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, options):
+    from .attacks import make_settings, run_attack
+    from .data import load_splits
+    from .models import Classifier, open_model, read_spec, save_model, sha256_file
+
+    model = open_model(victim)
+    if dataset is None and isinstance(model, Classifier):
+        dataset = read_spec(victim)[1].get("dataset")
+    if dataset is None:
+        raise StealguardError("the victim file does not record its dataset: pass --dataset")
+    splits = load_splits(dataset, data_dir, seed=split_seed)
+    options = {k: v for k, v in options.items() if v is not None}
+    options["progress"] = sys.stderr.isatty()
+    if name == "chain":
+        stolen, record = run_attack("chain", model, splits, data_dir=data_dir, use_cache=not no_cache,
+                                    victim_sha256=sha256_file(victim), **options)
+    else:
+        stolen, record = run_attack(name, model, splits, make_settings(name, **options), data_dir, not no_cache,
+                                    victim_sha256=sha256_file(victim))
+    out = Path(out)
+    record["sha256"] = save_model(stolen, out / "model.safetensors", extra={"dataset": dataset, "attack": name})
+    (out / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    fid = "n/a (new label space)" if record["fidelity"] is None else f"{record['fidelity']:.4f}"
+    acc = "n/a" if record["accuracy"] is None else f"{record['accuracy']:.4f}"
+    click.echo(f"{name}: accuracy {acc}, fidelity {fid}, {record['queries']} victim queries, "
+               f"{record['seconds']:.1f} s{' (from cache)' if record.get('cached') else ''}")
+    click.echo(f"wrote {out / 'model.safetensors'} and {out / 'record.json'}")
+
+
+def _register_attacks():
+    from .attacks import ACCESS_KINDS, DATA_KINDS, REGISTRY
+
+    for name, attack in REGISTRY.items():
+        doc = (f"{attack.summary}.\n\nNeeds of the victim: {ACCESS_KINDS[attack.access]}. "
+               f"Data: {DATA_KINDS[attack.data]}.")
+
+        def make(name=name):
+            def cmd(victim, dataset, data_dir, split_seed, no_cache, out, **options):
+                _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, options)
+            return cmd
+
+        steal.command(name, help=doc, short_help=attack.summary)(_victim_options(_setting_options(attack.Settings)(make())))
+
+    from .attacks import StealSettings
+
+    @steal.command("chain", short_help="multi-stage stealing: each stage any attack, e.g. direct-copy,zero-shot,zero-shot")
+    @_victim_options
+    @click.option("--stages", required=True, help="Comma-separated attacks, each optionally ATTACK:ARCH "
+                  "(e.g. 'logit-query:resnet8,zero-shot:vgg11').")
+    @_setting_options(StealSettings)
+    def chain_cmd(victim, dataset, data_dir, split_seed, no_cache, out, stages, **options):
+        """Multi-stage stealing (MOVE Table IX): each stage steals from the previous stage's model; settings apply
+        to every stage."""
+        _run_steal("chain", victim, dataset, data_dir, split_seed, no_cache, out, dict(options, stages=stages))
+
+
+_register_attacks()
 
 
 @cli.command()

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import ArrayDataset, random_crop_flip, to_tensor
-from .errors import ConfigError
+from .errors import ConfigError, StealguardError
 
 
 def pick_device(pref: str | torch.device = "auto") -> torch.device:
@@ -236,6 +236,10 @@ def fit(
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
         images += seen
         run_loss, run_acc = loss_sum.item() / max(seen, 1), correct.item() / max(seen, 1)
+        if not math.isfinite(run_loss):
+            if bar is not None:
+                bar.close()
+            raise StealguardError(f"{desc}: training diverged in epoch {epoch + 1} (loss is {run_loss}); lower the learning rate")
         history.append({"epoch": epoch + 1, "loss": round(run_loss, 5), "train_accuracy": round(run_acc, 5)})
     if bar is not None:
         bar.close()

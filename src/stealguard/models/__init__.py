@@ -1,11 +1,12 @@
 """Model zoo and model files."""
 
-from .files import OnnxModel, export_onnx, load_model, open_model, read_spec, save_model, sha256_file
+from .files import (OnnxModel, export_onnx, load_model, model_bytes, model_sha256, open_model, read_spec, save_model,
+                    sha256_file)
 from .zoo import ARCHS, Classifier, ModelSpec, build_model, count_parameters
 
 __all__ = [
     "ARCHS", "Classifier", "ModelSpec", "build_model", "count_parameters", "OnnxModel", "export_onnx", "load_model",
-    "open_model", "read_spec", "save_model", "sha256_file", "spec_for",
+    "open_model", "read_spec", "save_model", "sha256_file", "spec_for", "model_bytes", "model_sha256",
 ]
 
 

@@ -59,23 +59,33 @@ def _check_exists(path: str | os.PathLike) -> Path:
     return p
 
 
-def save_model(model: Classifier, path: str | os.PathLike, extra: dict | None = None) -> str:
-    """Write ``model`` as one ``.safetensors`` file whose metadata rebuilds it. Returns the file's SHA-256."""
-    from safetensors.torch import save_file
+def model_bytes(model: Classifier, extra: dict | None = None) -> bytes:
+    """The exact bytes of ``model``'s ``.safetensors`` file (deterministic for given weights and metadata)."""
+    from safetensors.torch import save
 
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ModelFileError(f"model files are written as .safetensors, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     # One metadata key: safetensors writes its metadata map in a per-process random order, and a model's bytes
     # (hence its SHA-256) must not depend on the process that saved it.
     doc = {"format": FORMAT_VERSION, "spec": json.loads(model.spec.to_json()), "extra": extra or {}}
-    meta = {"stealguard": json.dumps(doc, sort_keys=True)}
+    return save(state, metadata={"stealguard": json.dumps(doc, sort_keys=True)})
+
+
+def model_sha256(model: Classifier, extra: dict | None = None) -> str:
+    """SHA-256 of the file :func:`save_model` would write."""
+    return hashlib.sha256(model_bytes(model, extra)).hexdigest()
+
+
+def save_model(model: Classifier, path: str | os.PathLike, extra: dict | None = None) -> str:
+    """Write ``model`` as one ``.safetensors`` file whose metadata rebuilds it. Returns the file's SHA-256."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelFileError(f"model files are written as .safetensors, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = model_bytes(model, extra)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
+    tmp.write_bytes(data)
     tmp.replace(path)
-    return sha256_file(path)
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_spec(path: str | os.PathLike) -> tuple[ModelSpec, dict]:

@@ -1,0 +1,153 @@
+"""What every stealing attack shares: settings, the data it may see, the victim access it needs, and helpers.
+
+An attack is a small class with ``name``, ``access`` (what it needs of the victim), ``data`` (which data it may
+read) and ``steal(victim, data, settings) -> (model, details)``. It sees the victim only through the access
+object it is given, and only the data its threat model allows: the runner builds both (see
+:func:`stealguard.attacks.run_attack`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..access import Access
+from ..data import ArrayDataset
+from ..errors import ConfigError
+from ..models import Classifier, ModelSpec, build_model
+from ..train import TrainConfig, pick_device, seed_everything
+
+# what an attack needs of the victim
+ACCESS_KINDS = {
+    "model": "white-box: the victim's weights (released or leaked model)",
+    "queries": "black-box: the victim's answers to queries (an API), as --api-output allows",
+    "none": "nothing of the victim (negative control)",
+}
+# which data an attack may read
+DATA_KINDS = {
+    "defender": "the owner's training data (dataset-accessible threat model)",
+    "attacker": "the attacker's own data: a disjoint half of the same distribution",
+    "none": "no real data at all (data-free)",
+}
+
+
+@dataclass
+class StealSettings:
+    """Settings every attack takes. CPU-scale defaults; paper scale is a matter of values."""
+
+    arch: str | None = None  # the stolen model's architecture (default: the victim's)
+    width: float | None = None  # its width multiplier (default: the victim's)
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float | None = None
+    optimizer: str = "sgd"
+    limit: int | None = None  # use at most N samples of the attack's data
+    seed: int = 0
+    api_output: str = "probabilities"  # query attacks: probabilities | rounded:K | top1
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be >= 1, got {self.limit}")
+
+    def train_config(self, default_lr: float = 0.05, **overrides) -> TrainConfig:
+        base = dict(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
+                    lr=self.lr if self.lr is not None else default_lr, schedule="cosine", crop_padding=0, flip=False,
+                    seed=self.seed, device=self.device, progress=self.progress)
+        return TrainConfig(**(base | overrides))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("progress")
+        return d
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class AttackData:
+    """The data an attack may read. Fields it may not read are ``None``; shapes and normalisation are public."""
+
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: list[str]
+    dataset: str
+    defender: ArrayDataset | None = None
+    attacker: ArrayDataset | None = None
+    substitute: ArrayDataset | None = None
+
+    def spec(self, arch: str, width: float, num_classes: int | None = None, classes: list[str] | None = None) -> ModelSpec:
+        return ModelSpec(arch=arch, num_classes=num_classes or self.num_classes, in_channels=self.input_shape[0],
+                         image_size=self.input_shape[1:], width=width, mean=self.mean, std=self.std,
+                         classes=classes or self.classes)
+
+
+class Attack:
+    """Base class of stealing attacks (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    access: ClassVar[str] = "model"
+    data: ClassVar[str] = "attacker"
+    Settings: ClassVar[type[StealSettings]] = StealSettings
+
+    def steal(self, victim: Access, data: AttackData, settings: StealSettings) -> tuple[Classifier, dict]:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def student(data: AttackData, settings: StealSettings, num_classes: int | None = None,
+            classes: list[str] | None = None) -> Classifier:
+    """A fresh, seeded model for the thief in ``settings.arch``/``width`` (the runner fills in the victim's
+    architecture where the thief can know it)."""
+    if settings.arch is None:
+        raise ConfigError("the victim's architecture is unknown at this access level: pass --arch")
+    seed_everything(settings.seed)
+    spec = data.spec(settings.arch, settings.width if settings.width is not None else 1.0, num_classes, classes)
+    return build_model(spec).to(pick_device(settings.device))
+
+
+def attack_set(data: ArrayDataset | None, settings: StealSettings, what: str) -> ArrayDataset:
+    if data is None:
+        raise ConfigError(f"this attack needs {what} data, which its threat model did not provide")
+    return data.take(settings.limit, settings.seed)
+
+
+def query_victim(victim: Access, x: np.ndarray) -> np.ndarray:
+    """The victim's answers on ``x`` as probability rows: its probabilities, or one-hot rows when it only gives
+    labels (a top-1 API)."""
+    if victim.level == "labels":
+        return np.eye(victim.num_classes, dtype=np.float32)[victim.predict_labels(x)]
+    return victim.predict_proba(x).astype(np.float32)
+
+
+def kd_loss(temperature: float, alpha: float):
+    """``alpha * T^2 * KL(p_v^T || p_s^T) + (1 - alpha) * CE(s, argmax p_v)`` for probability targets ``p_v``.
+
+    The victim's tempered distribution is recovered from its probabilities as softmax(log p / T), which equals
+    softmax(z / T) for its logits z. T^2 keeps gradient scale independent of T (Hinton et al. 2015).
+    """
+    if temperature <= 0 or not 0 <= alpha <= 1:
+        raise ConfigError(f"need temperature > 0 and alpha in [0, 1], got T={temperature}, alpha={alpha}")
+
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_p = torch.log(target.clamp_min(1e-8))
+        teacher = torch.softmax(log_p / temperature, dim=1)
+        kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), teacher, reduction="batchmean")
+        out = alpha * temperature**2 * kl
+        if alpha < 1:
+            out = out + (1 - alpha) * F.cross_entropy(logits, target.argmax(1))
+        return out
+
+    return loss

@@ -1,0 +1,163 @@
+"""Every attack on tiny subsets with fixed seeds: the stolen model must agree with the victim more than an
+independent model does (transfer excepted: its label space differs)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from stealguard.access import Labels
+from stealguard.attacks import ATTACKS, REGISTRY, make_settings, parse_stages, run_attack
+from stealguard.attacks.base import AttackData
+from stealguard.cli import cli
+from stealguard.errors import AccessDenied, ConfigError
+from stealguard.models import save_model
+
+from conftest import one_line_error
+
+SMALL = dict(epochs=2, limit=3000, progress=False)
+CASES = {
+    "direct-copy": {},
+    "distill": dict(SMALL, temperature=4.0),
+    "label-query": SMALL,
+    "logit-query": dict(SMALL, temperature=4.0),
+    "adv-extract": dict(SMALL, adv_epochs=1, pgd_steps=2),
+    "fine-tune": dict(SMALL, epochs=1),
+    "prune": dict(rate=0.3),
+    "zero-shot": dict(epochs=4, iterations=25, batch_size=128, generator_width=32, progress=False),
+}
+
+
+@pytest.fixture(scope="module")
+def independent(fmnist_victim, fmnist):
+    victim, _ = fmnist_victim
+    return run_attack("independent", victim, fmnist, **SMALL)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_attack_agrees_more_than_independent(name, fmnist_victim, fmnist, independent):
+    victim, _ = fmnist_victim
+    _, ind = independent
+    model, rec = run_attack(name, victim, fmnist, **CASES[name])
+    assert rec["attack"] == name and rec["fidelity"] > ind["fidelity"], (rec["fidelity"], ind["fidelity"])
+    assert rec["victim_sha256"] and rec["seconds"] >= 0 and 0 <= rec["accuracy"] <= 1
+    expected_queries = {"distill": 3000, "label-query": 3000, "logit-query": 3000, "adv-extract": 3000}
+    if name in expected_queries:
+        assert rec["queries"] == expected_queries[name]
+    if name == "zero-shot":
+        assert rec["queries"] > 0  # synthetic queries to the victim are counted too
+
+
+def test_independent_is_a_real_negative_control(fmnist_victim, independent):
+    _, victim_rec = fmnist_victim
+    model, rec = independent
+    assert rec["queries"] == 0 and rec["access"]["max_queries"] == 0
+    assert rec["accuracy"] > 0.6  # a working model, merely not a copy
+
+
+def test_fine_pruning_and_magnitude_pruning(fmnist_victim, fmnist):
+    victim, _ = fmnist_victim
+    _, rec = run_attack("prune", victim, fmnist, method="magnitude", rate=0.5, use_cache=False)
+    assert abs(rec["sparsity"] - 0.5) < 0.01
+    model, rec = run_attack("prune", victim, fmnist, method="fine-pruning", rate=0.5, epochs=1, limit=1000, progress=False)
+    assert rec["pruned_channels"] > 0 and rec["fidelity"] > 0.8
+
+
+def test_transfer_reuses_features_on_a_new_label_space(fmnist_victim, fmnist):
+    victim, _ = fmnist_victim
+    model, rec = run_attack("transfer", victim, fmnist, limit=2000, epochs=1, progress=False)
+    assert rec["task"] == "coarse" and model.spec.num_classes == 5 and rec["fidelity"] is None
+    assert rec["task_accuracy"] > 0.7
+    # Transfer-L: the feature extractor is the victim's, untouched
+    for a, b in zip(model.extractor.parameters(), victim.extractor.parameters()):
+        assert torch.equal(a.cpu(), b.cpu())
+
+
+def test_label_only_api_never_sees_a_probability(fmnist_victim, fmnist, monkeypatch):
+    victim, _ = fmnist_victim
+    seen = []
+    original = Labels.predict_labels
+
+    def spy(self, x):
+        out = original(self, x)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(Labels, "predict_labels", spy)
+    for name in ("logit-query", "label-query", "adv-extract"):
+        _, rec = run_attack(name, victim, fmnist, api_output="top1", epochs=1, limit=500, progress=False,
+                            adv_epochs=1 if name == "adv-extract" else None, use_cache=False)
+        assert rec["access"]["level"] == "labels" and rec["queries"] == 500
+    assert seen and all(o.dtype == np.int64 and o.ndim == 1 for o in seen)
+
+
+def test_zero_shot_never_reads_a_real_image(fmnist_victim, fmnist, monkeypatch):
+    victim, _ = fmnist_victim
+    handed = []
+    original = REGISTRY["zero-shot"].steal
+
+    def spy(self, access, data: AttackData, s):
+        handed.append(data)
+        return original(self, access, data, s)
+
+    monkeypatch.setattr(REGISTRY["zero-shot"], "steal", spy)
+    run_attack("zero-shot", victim, fmnist, epochs=1, iterations=2, progress=False, use_cache=False)
+    d = handed[0]
+    assert d.defender is None and d.attacker is None and d.substitute is None
+
+
+def test_query_attacks_cannot_reach_weights(fmnist_victim, fmnist, monkeypatch):
+    victim, _ = fmnist_victim
+    from stealguard.attacks.query import LabelQuery
+
+    def peek(self, access, data, s):
+        return access.module, {}
+
+    monkeypatch.setattr(LabelQuery, "steal", peek)
+    with pytest.raises(AccessDenied):
+        run_attack("label-query", victim, fmnist, use_cache=False)
+
+
+def test_rounded_api_output(fmnist_victim, fmnist):
+    victim, _ = fmnist_victim
+    _, rec = run_attack("logit-query", victim, fmnist, api_output="rounded:1", epochs=1, limit=500, progress=False)
+    assert rec["access"]["decimals"] == 1
+
+
+def test_chain_of_stages(fmnist_victim, fmnist):
+    victim, _ = fmnist_victim
+    assert parse_stages("direct-copy,zero-shot:resnet8") == [("direct-copy", None), ("zero-shot", "resnet8")]
+    model, rec = run_attack("chain", victim, fmnist, stages="logit-query,fine-tune", epochs=1, limit=1000,
+                            temperature=4.0, progress=False)
+    assert [s["attack"] for s in rec["stages"]] == ["logit-query", "fine-tune"]
+    assert rec["queries"] == 1000 and rec["fidelity"] > 0.7
+    with pytest.raises(ConfigError):
+        parse_stages("direct-copy")
+
+
+def test_settings_are_validated():
+    with pytest.raises(ConfigError, match="no setting"):
+        make_settings("prune", temperature=3)
+    with pytest.raises(ConfigError, match="rate"):
+        make_settings("prune", rate=1.5)
+    with pytest.raises(ConfigError, match="unknown attack"):
+        make_settings("steal-everything")
+
+
+def test_cli_steal_lists_every_attack_and_writes_record(fmnist_victim, tmp):
+    victim, _ = fmnist_victim
+    r = CliRunner().invoke(cli, ["steal", "--help"])
+    assert r.exit_code == 0 and all(name in r.output for name in ATTACKS)
+    save_model(victim, tmp / "victim.safetensors", extra={"dataset": "fashion-mnist"})
+    r = CliRunner().invoke(cli, ["steal", "label-query", "--victim", str(tmp / "victim.safetensors"), "--limit", "500",
+                                 "--epochs", "1", "--api-output", "top1", "--out", str(tmp / "s")])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp / "s" / "record.json").read_text())
+    for key in ("attack", "settings", "victim_sha256", "queries", "accuracy", "fidelity", "seconds"):
+        assert key in rec
+    assert rec["queries"] == 500 and rec["settings"]["api_output"] == "top1"
+    line = one_line_error(CliRunner().invoke(cli, ["steal", "zero-shot", "--victim", str(tmp / "victim.safetensors"),
+                                                   "--out", str(tmp / "z"), "--epochs", "0"]))
+    assert "epochs" in line
