@@ -24,16 +24,16 @@ from stealguard.recipes import cpu_recipe, train_classifier  # noqa: E402
 SCALE = {
     "fashion-mnist": {
         "victim": dict(arch="cnn", width=1.0, limit=20000, epochs=3),
-        "query": dict(limit=10000, epochs=5),
+        "query": dict(limit=8000, epochs=4),
         "independent": [("cnn", 1.0, 0), ("cnn", 1.0, 1), ("resnet8", 1.0, 0), ("vgg11", 0.25, 0)],
-        "zero_shot": dict(epochs=8, iterations=50),
+        "zero_shot": dict(epochs=4, iterations=25, batch_size=128, generator_width=32),
         "chain_arch": "resnet8",
     },
     "cifar10": {
-        "victim": dict(arch="resnet8", width=1.0, limit=20000, epochs=8),
-        "query": dict(limit=10000, epochs=5),
+        "victim": dict(arch="resnet8", width=1.0, limit=20000, epochs=6),
+        "query": dict(limit=8000, epochs=4),
         "independent": [("resnet8", 1.0, 0), ("resnet8", 1.0, 1), ("vgg11", 0.25, 0), ("cnn", 0.5, 0)],
-        "zero_shot": dict(epochs=8, iterations=50),
+        "zero_shot": dict(epochs=4, iterations=25, batch_size=128, generator_width=32),
         "chain_arch": "vgg11",
     },
 }
@@ -47,8 +47,8 @@ def rows_for(dataset: str, cfg: dict) -> tuple[dict, list[dict]]:
     q = dict(cfg["query"], progress=False)
     plan = [
         ("Source", "direct-copy", {}),
-        ("Finetune-A", "fine-tune", dict(q, layers="all", epochs=3)),
-        ("Finetune-L", "fine-tune", dict(q, layers="last", epochs=3)),
+        ("Finetune-A", "fine-tune", dict(q, layers="all", epochs=2)),
+        ("Finetune-L", "fine-tune", dict(q, layers="last", epochs=2)),
         ("Pruning (magnitude, r=0.3)", "prune", dict(method="magnitude", rate=0.3)),
         ("Pruning (magnitude, r=0.6)", "prune", dict(method="magnitude", rate=0.6)),
         ("Fine-pruning (r=0.5)", "prune", dict(q, method="fine-pruning", rate=0.5, epochs=2)),
@@ -59,8 +59,8 @@ def rows_for(dataset: str, cfg: dict) -> tuple[dict, list[dict]]:
         ("Logit-query, API top-1 only", "logit-query", dict(q, api_output="top1")),
         ("Adv-extract (PGD ε=4/255)", "adv-extract", dict(q, adv_epochs=2)),
         ("Zero-shot (DFAD)", "zero-shot", dict(cfg["zero_shot"], progress=False)),
-        ("Transfer-A", "transfer", dict(q, layers="all", epochs=3)),
-        ("Transfer-L", "transfer", dict(q, layers="last", epochs=3)),
+        ("Transfer-A", "transfer", dict(q, layers="all", epochs=2)),
+        ("Transfer-L", "transfer", dict(q, layers="last", epochs=2)),
         (f"Chain: label-query → fine-tune → prune", "chain", dict(stages="label-query,fine-tune,prune", **q)),
         (f"Chain: logit-query:{cfg['chain_arch']} → zero-shot", "chain",
          dict(stages=f"logit-query:{cfg['chain_arch']},zero-shot", **dict(cfg["zero_shot"], progress=False, limit=q["limit"]))),

@@ -48,7 +48,7 @@ def test_cli_train_cifar10_resnet8(tmp):
 
 def test_fit_soft_targets_frozen_modules_and_metrics(fmnist_victim, fmnist):
     victim, record = fmnist_victim
-    assert record["accuracy"] > 0.8
+    assert record["accuracy"] > 0.7
     from stealguard.models import build_model
 
     torch.manual_seed(0)
