@@ -61,7 +61,7 @@ def rows_for(dataset: str, cfg: dict) -> tuple[dict, list[dict]]:
         ("Zero-shot (DFAD)", "zero-shot", dict(cfg["zero_shot"], progress=False)),
         ("Transfer-A", "transfer", dict(q, layers="all", epochs=2)),
         ("Transfer-L", "transfer", dict(q, layers="last", epochs=2)),
-        (f"Chain: label-query → fine-tune → prune", "chain", dict(stages="label-query,fine-tune,prune", **q)),
+        ("Chain: label-query → fine-tune → prune", "chain", dict(stages="label-query,fine-tune,prune", **q)),
         (f"Chain: logit-query:{cfg['chain_arch']} → zero-shot", "chain",
          dict(stages=f"logit-query:{cfg['chain_arch']},zero-shot", **dict(cfg["zero_shot"], progress=False, limit=q["limit"]))),
         ("Clean-up: fine-tune 10% of label-query copy", "cleanup", q),

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import torch
 from click.testing import CliRunner
 
@@ -23,6 +22,7 @@ def test_cli_train_fashion_mnist_reaches_075(tmp):
     # same config again: a cache lookup giving the identical file
     r2 = CliRunner().invoke(cli, ["train", "--dataset", "fashion-mnist", "--arch", "cnn", "--epochs", "1",
                                   "--limit", "5000", "--out", str(tmp / "fm2")])
+    assert r2.exit_code == 0, r2.output
     m2 = json.loads((tmp / "fm2" / "metrics.json").read_text())
     assert m2["cached"] is True and m2["sha256"] == m["sha256"]
 

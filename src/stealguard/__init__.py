@@ -11,4 +11,6 @@ Public entry points live in the sub-modules: :mod:`stealguard.data`, :mod:`steal
 
 __version__ = "0.1.0"
 
-from .errors import StealguardError  # noqa: E402,F401
+from .errors import StealguardError  # noqa: E402
+
+__all__ = ["StealguardError", "__version__"]

@@ -35,6 +35,12 @@ DATA_KINDS = {
 }
 
 
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise a one-line ConfigError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(repr(c) for c in choices)}, got {value!r}")
+
+
 @dataclass
 class StealSettings:
     """Settings every attack takes. CPU-scale defaults; paper scale is a matter of values."""

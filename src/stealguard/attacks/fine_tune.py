@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..train import fit
-from .base import Attack, StealSettings, attack_set
+from .base import Attack, StealSettings, attack_set, check_choice
 
 
 @dataclass
@@ -24,8 +24,7 @@ class FineTuneSettings(StealSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.layers not in ("all", "last"):
-            raise ConfigError(f"layers must be 'all' or 'last', got {self.layers!r}")
+        check_choice("layers", self.layers, ("all", "last"))
         if not 0 < self.fraction <= 1:
             raise ConfigError(f"fraction must be in (0, 1], got {self.fraction}")
 

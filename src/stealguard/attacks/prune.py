@@ -16,7 +16,7 @@ import torch.nn.utils.prune as tprune
 from ..data import to_tensor
 from ..errors import ConfigError
 from ..train import fit
-from .base import Attack, StealSettings, attack_set
+from .base import Attack, StealSettings, attack_set, check_choice
 
 
 @dataclass
@@ -29,12 +29,10 @@ class PruneSettings(StealSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.method not in ("magnitude", "fine-pruning"):
-            raise ConfigError(f"method must be 'magnitude' or 'fine-pruning', got {self.method!r}")
+        check_choice("method", self.method, ("magnitude", "fine-pruning"))
         if not 0 <= self.rate < 1:
             raise ConfigError(f"rate must be in [0, 1), got {self.rate}")
-        if self.scope not in ("layer", "global"):
-            raise ConfigError(f"scope must be 'layer' or 'global', got {self.scope!r}")
+        check_choice("scope", self.scope, ("layer", "global"))
 
 
 def magnitude_prune(model: nn.Module, rate: float, scope: str = "layer") -> float:

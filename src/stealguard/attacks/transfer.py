@@ -16,7 +16,7 @@ import torch.nn as nn
 from ..data import ArrayDataset
 from ..errors import ConfigError
 from ..train import accuracy, fit
-from .base import Attack, StealSettings, student
+from .base import Attack, StealSettings, check_choice, student
 
 FASHION_COARSE = {"names": ["tops", "trouser", "dress", "footwear", "bag"], "map": [0, 1, 0, 2, 0, 3, 0, 3, 4, 3]}
 
@@ -30,10 +30,8 @@ class TransferSettings(StealSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.layers not in ("all", "last"):
-            raise ConfigError(f"layers must be 'all' or 'last', got {self.layers!r}")
-        if self.task not in ("auto", "substitute", "coarse"):
-            raise ConfigError(f"task must be auto, substitute or coarse, got {self.task!r}")
+        check_choice("layers", self.layers, ("all", "last"))
+        check_choice("task", self.task, ("auto", "substitute", "coarse"))
 
 
 def coarse_task(data, images: ArrayDataset) -> ArrayDataset:
