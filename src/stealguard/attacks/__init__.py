@@ -145,6 +145,8 @@ def run_attack(name: str, victim: Classifier | OnnxModel, splits: Splits, settin
         return model, record | {"cached": False}
     key = {"kind": "attack", "attack": name, "settings": s.to_dict(), "victim": victim_sha256, "splits": splits.info,
            "dataset": splits.dataset}
+    if attack.version != 1:
+        key["version"] = attack.version
     return cached_model(key, build)
 
 

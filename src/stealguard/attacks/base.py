@@ -103,6 +103,7 @@ class Attack:
     """Base class of stealing attacks (see the module docstring)."""
 
     name: ClassVar[str] = ""
+    version: ClassVar[int] = 1  # part of the cache key: bump when a change alters what the attack produces
     summary: ClassVar[str] = ""
     access: ClassVar[str] = "model"
     data: ClassVar[str] = "attacker"
@@ -135,7 +136,14 @@ def query_victim(victim: Access, x: np.ndarray) -> np.ndarray:
     labels (a top-1 API)."""
     if victim.level == "labels":
         return np.eye(victim.num_classes, dtype=np.float32)[victim.predict_labels(x)]
-    return victim.predict_proba(x).astype(np.float32)
+    p = victim.predict_proba(x).astype(np.float64)
+    decimals = getattr(victim, "decimals", None)
+    if decimals is not None:
+        # a rounded API says 0 for anything below half its last digit: use that bound rather than a vanishing
+        # probability, whose log would give the distillation loss far-off targets to chase
+        p = np.maximum(p, 0.5 * 10.0**-decimals)
+        p /= p.sum(1, keepdims=True)
+    return p.astype(np.float32)
 
 
 def kd_loss(temperature: float, alpha: float):

@@ -34,6 +34,7 @@ def _extract(victim, data, s, images, loss):
 
 class Distill(Attack):
     name = "distill"
+    version = 2  # rounded API outputs: zeros floored at half the last digit
     summary = "Hinton distillation on the defender's training data with the victim's soft labels at temperature T"
     access = "queries"
     data = "defender"
@@ -61,6 +62,7 @@ class LabelQuery(Attack):
 
 class LogitQuery(Attack):
     name = "logit-query"
+    version = 2  # rounded API outputs: zeros floored at half the last digit
     summary = "a student trained on the victim's probabilities: alpha*KL at temperature T + (1-alpha)*CE on its labels"
     access = "queries"
     data = "attacker"
