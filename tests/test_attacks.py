@@ -127,7 +127,7 @@ def test_query_attacks_cannot_reach_weights(fmnist_victim, fmnist, monkeypatch):
 
 def test_rounded_api_output(fmnist_victim, fmnist, independent):
     victim, _ = fmnist_victim
-    _, rec = run_attack("logit-query", victim, fmnist, api_output="rounded:2", **SMALL)
+    _, rec = run_attack("logit-query", victim, fmnist, api_output="rounded:2", **dict(SMALL, epochs=3))
     assert rec["access"]["decimals"] == 2
     assert rec["fidelity"] > independent[1]["fidelity"]  # rounding hides detail, the copy still works
 
@@ -167,3 +167,18 @@ def test_cli_steal_lists_every_attack_and_writes_record(fmnist_victim, tmp):
     line = one_line_error(CliRunner().invoke(cli, ["steal", "zero-shot", "--victim", str(tmp / "victim.safetensors"),
                                                    "--out", str(tmp / "z"), "--epochs", "0"]))
     assert "epochs" in line
+
+
+def test_query_attack_on_an_onnx_victim(fmnist_victim, tmp):
+    from stealguard.models import export_onnx
+
+    victim, _ = fmnist_victim
+    export_onnx(victim, tmp / "victim.onnx", extra={"dataset": "fashion-mnist"})
+    r = CliRunner().invoke(cli, ["steal", "label-query", "--victim", str(tmp / "victim.onnx"), "--limit", "300",
+                                 "--epochs", "1", "--out", str(tmp / "o")])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp / "o" / "record.json").read_text())
+    assert rec["queries"] == 300 and rec["arch"] == "cnn"
+    line = one_line_error(CliRunner().invoke(cli, ["steal", "fine-tune", "--victim", str(tmp / "victim.onnx"),
+                                                   "--out", str(tmp / "f")]))
+    assert "needs the victim's weights" in line

@@ -100,7 +100,7 @@ def train(dataset, arch, width, epochs, limit, split, seed, split_seed, batch_si
                "seed": seed, "split_seed": split_seed, "recipe": record["recipe"], "cached": record["cached"],
                "wall_seconds": round(time.perf_counter() - t0, 3)}
     if export_onnx:
-        metrics["onnx_sha256"] = to_onnx(model, out / "model.onnx")
+        metrics["onnx_sha256"] = to_onnx(model, out / "model.onnx", extra={"dataset": dataset})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     click.echo(f"{arch} on {dataset} ({record['train_samples']} samples, {record['epochs']} epochs"
                f"{', from cache' if record['cached'] else ''}): test accuracy {record['accuracy']:.4f}")
@@ -209,8 +209,9 @@ def _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, optio
     from .models import Classifier, open_model, read_spec, save_model, sha256_file
 
     model = open_model(victim)
-    if dataset is None and isinstance(model, Classifier):
-        dataset = read_spec(victim)[1].get("dataset")
+    if dataset is None:
+        extra = read_spec(victim)[1] if isinstance(model, Classifier) else model.extra
+        dataset = extra.get("dataset") if isinstance(extra, dict) else None
     if dataset is None:
         raise StealguardError("the victim file does not record its dataset: pass --dataset")
     splits = load_splits(dataset, data_dir, seed=split_seed)

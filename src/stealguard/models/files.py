@@ -148,7 +148,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> C
 
 
 # ------------------------------------------------------------------------------------------------------ ONNX
-def export_onnx(model: Classifier, path: str | os.PathLike) -> str:
+def export_onnx(model: Classifier, path: str | os.PathLike, extra: dict | None = None) -> str:
     """Export ``model`` (normalisation included; output = logits) to ONNX with a dynamic batch. Returns SHA-256."""
     import onnx
 
@@ -167,7 +167,9 @@ def export_onnx(model: Classifier, path: str | os.PathLike) -> str:
     except Exception as e:  # the exporter raises many error types; report the first line
         raise ModelFileError(f"cannot export {spec.arch} to ONNX: {str(e).strip().splitlines()[0]}") from None
     m = onnx.load(str(path))
-    for k, v in {"stealguard.spec": spec.to_json(), "stealguard.output": "logits"}.items():
+    props = {"stealguard.spec": spec.to_json(), "stealguard.output": "logits",
+             "stealguard.extra": json.dumps(extra or {}, sort_keys=True)}
+    for k, v in props.items():
         entry = m.metadata_props.add()
         entry.key, entry.value = k, v
     onnx.save(m, str(path))
@@ -198,6 +200,10 @@ class OnnxModel:
         self.path = p
         self.spec = ModelSpec.from_json(meta["stealguard.spec"]) if "stealguard.spec" in meta else None
         self.output = output or meta.get("stealguard.output")
+        try:
+            self.extra = json.loads(meta.get("stealguard.extra", "{}"))
+        except ValueError:
+            self.extra = {}
         inp = self.session.get_inputs()
         if len(inp) != 1:
             raise ModelFileError(f"{p.name}: expected one input, the model has {len(inp)}")
