@@ -132,13 +132,12 @@ def test_rounded_api_output(fmnist_victim, fmnist, independent):
     assert rec["fidelity"] > independent[1]["fidelity"]  # rounding hides detail, the copy still works
 
 
-def test_chain_of_stages(fmnist_victim, fmnist):
+def test_chain_of_stages(fmnist_victim, fmnist, independent):
     victim, _ = fmnist_victim
     assert parse_stages("direct-copy,zero-shot:resnet8") == [("direct-copy", None), ("zero-shot", "resnet8")]
-    model, rec = run_attack("chain", victim, fmnist, stages="logit-query,fine-tune", epochs=1, limit=1000,
-                            temperature=4.0, progress=False)
-    assert [s["attack"] for s in rec["stages"]] == ["logit-query", "fine-tune"]
-    assert rec["queries"] == 1000 and rec["fidelity"] > 0.7
+    model, rec = run_attack("chain", victim, fmnist, stages="logit-query,prune", rate=0.2, **SMALL)
+    assert [s["attack"] for s in rec["stages"]] == ["logit-query", "prune"]
+    assert rec["queries"] == 4000 and rec["fidelity"] > independent[1]["fidelity"]
     with pytest.raises(ConfigError):
         parse_stages("direct-copy")
 
