@@ -47,5 +47,8 @@ def cached_model(config: dict, build: Callable[[], tuple[Classifier, dict]], dev
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
     (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     shutil.rmtree(d, ignore_errors=True)
-    tmp.rename(d)
+    try:
+        tmp.rename(d)
+    except OSError:  # another process stored the same entry meanwhile: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
     return model, record | {"cached": False}

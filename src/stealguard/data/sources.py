@@ -128,11 +128,13 @@ def _cached(name: str, key: str, build) -> dict[str, np.ndarray]:
     arrays, meta = build()
     d.mkdir(parents=True, exist_ok=True)
     for k, v in arrays.items():
-        tmp = d / f"{k}.tmp.npy"
+        tmp = d / f"{k}.tmp{os.getpid()}.npy"  # per process: two runs may decode the same archive at once
         np.save(tmp, v, allow_pickle=False)
         tmp.replace(d / f"{k}.npy")
     meta = dict(meta, arrays=sorted(arrays))
-    done.write_text(json.dumps(meta))
+    tmp = d / f"meta.tmp{os.getpid()}.json"
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(done)
     return arrays | {"_meta": meta}
 
 
