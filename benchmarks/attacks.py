@@ -62,7 +62,7 @@ def rows_for(dataset: str, cfg: dict) -> tuple[dict, list[dict]]:
         ("Transfer-A", "transfer", dict(q, layers="all", epochs=2)),
         ("Transfer-L", "transfer", dict(q, layers="last", epochs=2)),
         ("Chain: label-query → fine-tune → prune", "chain", dict(stages="label-query,fine-tune,prune", **q)),
-        (f"Chain: logit-query:{cfg['chain_arch']} → zero-shot", "chain",
+        ("Chain: logit-query (other architecture) → zero-shot", "chain",
          dict(stages=f"logit-query:{cfg['chain_arch']},zero-shot", **dict(cfg["zero_shot"], progress=False, limit=q["limit"]))),
         ("Clean-up: fine-tune 10% of label-query copy", "cleanup", q),
     ]
@@ -77,13 +77,14 @@ def rows_for(dataset: str, cfg: dict) -> tuple[dict, list[dict]]:
             rec = dict(rec, fidelity=round(agreement(model, victim, splits.test.x), 5), queries=kw["limit"])
         else:
             model, rec = run_attack(name, victim, splits, **kw)
-        out.append({"row": label, "attack": name, "arch": rec["arch"], "accuracy": rec["accuracy"], "fidelity": rec["fidelity"],
+        note = f"{cfg['chain_arch']}" if "other architecture" in label else None
+        out.append({"row": label, "note": note, "attack": name, "arch": rec["arch"], "accuracy": rec["accuracy"], "fidelity": rec["fidelity"],
                     "queries": rec["queries"], "seconds": rec.get("seconds"), "cached": rec.get("cached"),
                     "task": rec.get("task")})
         print(f"{dataset:14s} {label:45s} acc={rec['accuracy']} fid={rec['fidelity']} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    for arch, width, seed in cfg["independent"]:
+    for k, (arch, width, seed) in enumerate(cfg["independent"], 1):
         model, rec = run_attack("independent", victim, splits, arch=arch, width=width, seed=seed, **q)
-        out.append({"row": f"Independent ({arch} w{width}, seed {seed})", "attack": "independent", "arch": arch,
+        out.append({"row": f"Independent model {k}", "note": f"{arch} w{width}, seed {seed}", "attack": "independent", "arch": arch,
                     "accuracy": rec["accuracy"], "fidelity": rec["fidelity"], "queries": 0, "seconds": rec.get("seconds"),
                     "cached": rec.get("cached")})
         print(f"{dataset:14s} {out[-1]['row']:45s} acc={rec['accuracy']} fid={rec['fidelity']}", flush=True)
@@ -113,7 +114,7 @@ def main() -> None:
         cells = []
         for d in datasets:
             r = results[d][1][i]
-            acc = fmt(r["accuracy"]) + (" (new task)" if r.get("task") else "")
+            acc = fmt(r["accuracy"]) + (" (new task)" if r.get("task") else "") + (f" ({r['note']})" if r.get("note") else "")
             cells.append(f"{acc} | {fmt(r['fidelity'])} | {r['queries']:,}")
         lines.append(f"| {label.replace('Independent', '*Independent*')} | " + " | ".join(cells) + " |")
     victims = "; ".join(f"{d}: {v['arch']} (width {v['width']}), {v['train_samples']} defender images, {v['epochs']} epochs"
