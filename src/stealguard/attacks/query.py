@@ -32,17 +32,23 @@ def _extract(victim, data, s, images, loss):
     return model
 
 
-class Distill(Attack):
+class _SoftLabelExtraction(Attack):
+    """A fresh student trained with the KD loss on the victim's answers for the images its threat model allows."""
+
+    access = "queries"
+    Settings = KDSettings
+
+    def steal(self, victim, data, s):
+        images = attack_set(data.defender if self.data == "defender" else data.attacker, s, self.data)
+        return _extract(victim, data, s, images, kd_loss(s.temperature, s.alpha)), {"train_samples": len(images)}
+
+
+class Distill(_SoftLabelExtraction):
     name = "distill"
     version = 2  # rounded API outputs: zeros floored at half the last digit
     summary = "Hinton distillation on the defender's training data with the victim's soft labels at temperature T"
-    access = "queries"
     data = "defender"
     Settings = DistillSettings
-
-    def steal(self, victim, data, s):
-        images = attack_set(data.defender, s, "the defender's training")
-        return _extract(victim, data, s, images, kd_loss(s.temperature, s.alpha)), {"train_samples": len(images)}
 
 
 class LabelQuery(Attack):
@@ -60,14 +66,8 @@ class LabelQuery(Attack):
         return model, {"train_samples": len(images)}
 
 
-class LogitQuery(Attack):
+class LogitQuery(_SoftLabelExtraction):
     name = "logit-query"
     version = 2  # rounded API outputs: zeros floored at half the last digit
     summary = "a student trained on the victim's probabilities: alpha*KL at temperature T + (1-alpha)*CE on its labels"
-    access = "queries"
     data = "attacker"
-    Settings = KDSettings
-
-    def steal(self, victim, data, s):
-        images = attack_set(data.attacker, s, "attacker")
-        return _extract(victim, data, s, images, kd_loss(s.temperature, s.alpha)), {"train_samples": len(images)}
