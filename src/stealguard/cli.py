@@ -204,7 +204,7 @@ def _victim_options(f):
 
 
 def _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, options):
-    from .attacks import make_settings, run_attack
+    from .attacks import run_attack
     from .data import load_splits
     from .models import Classifier, open_model, read_spec, save_model, sha256_file
 
@@ -217,12 +217,8 @@ def _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, optio
     splits = load_splits(dataset, data_dir, seed=split_seed)
     options = {k: v for k, v in options.items() if v is not None}
     options["progress"] = sys.stderr.isatty()
-    if name == "chain":
-        stolen, record = run_attack("chain", model, splits, data_dir=data_dir, use_cache=not no_cache,
-                                    victim_sha256=sha256_file(victim), **options)
-    else:
-        stolen, record = run_attack(name, model, splits, make_settings(name, **options), data_dir, not no_cache,
-                                    victim_sha256=sha256_file(victim))
+    stolen, record = run_attack(name, model, splits, data_dir=data_dir, use_cache=not no_cache,
+                                victim_sha256=sha256_file(victim), **options)
     out = Path(out)
     record["sha256"] = save_model(stolen, out / "model.safetensors", extra={"dataset": dataset, "attack": name})
     (out / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))

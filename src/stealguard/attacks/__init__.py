@@ -16,11 +16,11 @@ import dataclasses
 import time
 from typing import Any
 
-from ..access import Access, Labels, ModuleBackend, WhiteBox, open_access
+from ..access import Access, Labels, ModuleBackend, OnnxBackend, WhiteBox, open_access
 from ..cache import cached_model
 from ..data import Splits
-from ..errors import ConfigError
-from ..models import Classifier, OnnxModel, model_sha256
+from ..errors import ConfigError, DataError
+from ..models import Classifier, OnnxModel, model_sha256, sha256_file
 from ..train import accuracy, agreement
 from .adv_extract import AdvExtract
 from .base import ACCESS_KINDS, DATA_KINDS, Attack, AttackData, StealSettings
@@ -63,7 +63,7 @@ def _substitute(splits: Splits, data_dir) -> Any:
 
         try:
             return load_dataset("tiny-imagenet-pool", data_dir, image_size=splits.image_size[0]).train
-        except Exception:  # noqa: BLE001 - no pool on this machine: transfer falls back to a relabelled task
+        except DataError:  # no pool on this machine: transfer falls back to a relabelled task
             return None
     return None
 
@@ -88,8 +88,15 @@ def _victim_access(attack: type[Attack], victim: Classifier | OnnxModel, s: Stea
     if attack.access == "queries":
         return open_access(victim, "probabilities", output=s.api_output)
     # "none": an access that refuses every query (the negative control never looks at the victim)
-    backend = ModuleBackend(victim) if isinstance(victim, Classifier) else open_access(victim, "labels")._backend
+    backend = ModuleBackend(victim) if isinstance(victim, Classifier) else OnnxBackend(victim)
     return Labels(backend, max_queries=0)
+
+
+def _victim_sha256(victim: Classifier | OnnxModel, given: str | None) -> str:
+    """The victim's identity in records and cache keys: ``given`` (its file's hash) or computed from it."""
+    if given is not None:
+        return given
+    return model_sha256(victim) if isinstance(victim, Classifier) else sha256_file(victim.path)
 
 
 def _fill_architecture(s: StealSettings, victim) -> StealSettings:
@@ -122,12 +129,7 @@ def run_attack(name: str, victim: Classifier | OnnxModel, splits: Splits, settin
         raise ConfigError(f"unknown attack '{name}': choose one of {', '.join(ATTACKS)}")
     s = settings if settings is not None else make_settings(name, **overrides)
     s = _fill_architecture(s, victim)
-    if victim_sha256 is None:
-        victim_sha256 = model_sha256(victim) if isinstance(victim, Classifier) else None
-    if victim_sha256 is None:
-        from ..models import sha256_file
-
-        victim_sha256 = sha256_file(victim.path)
+    victim_sha256 = _victim_sha256(victim, victim_sha256)
 
     def build():
         access = _victim_access(attack, victim, s)
@@ -174,17 +176,15 @@ def run_chain(victim, splits: Splits, stages: str | list, settings: StealSetting
     """
     plan = parse_stages(stages) if isinstance(stages, str) else stages
     current, records, t0 = victim, [], time.perf_counter()
-    sha = victim_sha256
+    first_sha = _victim_sha256(victim, victim_sha256)
     for i, (name, arch) in enumerate(plan):
         fields = {f.name for f in dataclasses.fields(REGISTRY[name].Settings)}
         stage_over = {k: v for k, v in overrides.items() if k in fields}
         if arch:
             stage_over["arch"], stage_over["width"] = arch, overrides.get("width")
         current, rec = run_attack(name, current, splits, make_settings(name, **stage_over), data_dir, use_cache,
-                                  victim_sha256=sha if i == 0 else None)
-        sha = None
+                                  victim_sha256=first_sha if i == 0 else None)
         records.append({k: rec.get(k) for k in ("attack", "arch", "queries", "accuracy", "fidelity", "seconds", "cached")})
-    first_sha = victim_sha256 or (model_sha256(victim) if isinstance(victim, Classifier) else None)
     record = {"attack": "chain", "stages": records, "settings": {"stages": [f"{n}:{a}" if a else n for n, a in plan]} | overrides,
               "victim_sha256": first_sha, "queries": records[0]["queries"], "seconds": round(time.perf_counter() - t0, 3),
               "arch": current.spec.arch, "width": current.spec.width, "dataset": splits.dataset}

@@ -8,7 +8,7 @@ object it is given, and only the data its threat model allows: the runner builds
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -73,10 +73,6 @@ class StealSettings:
         d = asdict(self)
         d.pop("progress")
         return d
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass
