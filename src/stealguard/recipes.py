@@ -40,16 +40,23 @@ def train_classifier(splits: Splits, arch: str, width: float = 1.0, config: Trai
     """
     config = config or TrainConfig()
     data = training_set(splits, split, limit, config.seed)
-    key = {"kind": "classifier", "dataset": splits.dataset, "splits": splits.info, "split": split, "limit": limit,
+    return train_on(data, splits, arch, width, config, {"split": split, "limit": limit}, use_cache)
+
+
+def train_on(data: ArrayDataset, splits: Splits, arch: str, width: float, config: TrainConfig, tag: dict,
+             use_cache: bool = True) -> tuple[Classifier, dict]:
+    """Train ``arch`` on any dataset with the label space of ``splits`` (e.g. a protection's modified training set)
+    and evaluate it on ``splits.test``. ``tag`` names the data's origin in the cache key and the record."""
+    key = {"kind": "classifier", "dataset": splits.dataset, "splits": splits.info, **tag,
            "data": data.fingerprint(), "arch": arch, "width": width, "recipe": config.recipe()}
 
     def build():
         seed_everything(config.seed)
         model = build_model(spec_for(splits, arch, width))
         t0 = time.perf_counter()
-        result = fit(model, data, config, desc=f"{arch} on {splits.dataset}/{split}")
+        result = fit(model, data, config, desc=f"{arch} on {splits.dataset}/{tag.get('split', data.name)}")
         seconds = time.perf_counter() - t0
-        return model, {"kind": "classifier", "dataset": splits.dataset, "split": split, "train_samples": len(data),
+        return model, {"kind": "classifier", "dataset": splits.dataset, **tag, "train_samples": len(data),
                        "arch": arch, "width": width, "recipe": config.recipe(), "epochs": config.epochs,
                        "seconds": round(seconds, 3), "images_per_second": round(result.images_per_second, 1),
                        "train_accuracy": round(result.train_accuracy, 5), "history": result.history,

@@ -62,10 +62,15 @@ class ArrayDataset:
         """A seeded random subset of ``n`` samples (all of them when ``n`` is None or too large)."""
         if n is None or n >= len(self):
             return self
+        return self.subset(self.take_indices(n, seed), f"{self.name}[:{n}]")
+
+    def take_indices(self, n: int | None, seed: int = 0) -> np.ndarray:
+        """The sorted indices :meth:`take` keeps."""
+        if n is None or n >= len(self):
+            return np.arange(len(self))
         if n <= 0:
             raise DataError(f"limit must be positive, got {n}")
-        idx = np.random.default_rng(seed).permutation(len(self))[:n]
-        return self.subset(np.sort(idx), f"{self.name}[:{n}]")
+        return np.sort(np.random.default_rng(seed).permutation(len(self))[:n])
 
     def fingerprint(self) -> str:
         """A short hash of the content (used in cache keys and records)."""

@@ -1,0 +1,35 @@
+"""Ownership methods: one module each, found by name through :data:`REGISTRY`.
+
+Each method protects (``protect``) and verifies (``verify(kit, access) -> Verdict``); :func:`verify_suspect` opens
+a kit, picks its method and runs it.
+"""
+
+from __future__ import annotations
+
+from ..access import Access
+from ..errors import ConfigError
+from ..kit import Kit, load_kit
+from ..verdict import Verdict
+from .base import Method, ProtectResult, settings_from
+from .move import Move, MoveSettings
+
+REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move,)}
+
+
+def get_method(name: str) -> Method:
+    """An instance of the method called ``name``."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown method '{name}': choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name]()
+
+
+def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
+    """Verify ``suspect`` with whichever method made ``kit`` (a :class:`Kit` or a kit folder)."""
+    kit = kit if isinstance(kit, Kit) else load_kit(kit)
+    method = get_method(kit.method)
+    if kit.method_version != method.version:
+        raise ConfigError(f"kit made by {kit.method} version {kit.method_version}; this stealguard verifies version {method.version}")
+    return method.verify(kit, suspect, **options)
+
+
+__all__ = ["REGISTRY", "Method", "ProtectResult", "Move", "MoveSettings", "get_method", "verify_suspect", "settings_from"]

@@ -1,0 +1,56 @@
+"""The contract every ownership method follows.
+
+A method has two verbs: ``protect(...) -> ProtectResult`` (the protected model, if the method changes training, and
+the kit) and ``verify(kit, suspect_access, **options) -> Verdict``; it declares the access levels its verify works
+with. Everything verify needs lives in the kit. Methods never import one another's internals; shared pieces come
+from :mod:`stealguard.stats`, :mod:`stealguard.kit`, :mod:`stealguard.verdict`, :mod:`stealguard.adversarial`
+and :mod:`stealguard.data.transforms`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..access import Access
+from ..errors import ConfigError
+from ..kit import Kit
+from ..models import Classifier
+from ..verdict import Verdict
+
+
+@dataclass
+class ProtectResult:
+    """What ``protect`` produced: the model to release (None for fingerprints), other models worth keeping
+    (name -> model, e.g. MOVE's benign reference), the kit, and a record of what was done and measured."""
+
+    model: Classifier | None
+    kit: Kit
+    record: dict
+    extra_models: dict[str, Classifier] = field(default_factory=dict)
+
+
+class Method:
+    """Base class. Subclasses set ``name``, ``version``, ``levels``, ``summary`` and a ``Settings`` dataclass."""
+
+    name = ""
+    version = 1
+    levels: tuple[str, ...] = ()
+    summary = ""
+    Settings: type = object
+
+    def verify(self, kit: Kit, suspect: Access, **options) -> Verdict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def check_access(self, suspect: Access) -> None:
+        if suspect.level not in self.levels:
+            raise ConfigError(f"{self.name} verifies with {' or '.join(self.levels)} access, not {suspect.level}")
+
+
+def settings_from(cls: type, **overrides):
+    """Build a settings dataclass, refusing unknown names with the list of known ones."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    return cls(**{k: v for k, v in overrides.items() if v is not None})

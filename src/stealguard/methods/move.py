@@ -1,0 +1,454 @@
+"""MOVE (Li et al., AAAI 2022 / journal extension): ownership verification via embedded external features.
+
+Protect: a fraction ``rate`` of the owner's training images is stylised (the external feature) and keeps its
+labels; the victim trains on the union. A benign model (same architecture, data and recipe, no stylised images) is
+the meta-classifier's negative class.
+
+Features of a model on a stylised image x (true label y):
+
+* ``white-box``: the sign (or, for the ablation, the raw value) of the gradient of CE(f(x), y) with respect to
+  the model's conv/linear weight tensors -- by default the last two (``grad_layers="last2"``), reduced to at most
+  ``grad_features`` coordinates by a fixed random index stored in the kit. The suspect must share the victim's
+  architecture. ``grad_layers="input"`` (our variant, not the paper's) takes the gradient with respect to the input
+  image instead, which does not depend on how a model's hidden units happen to be ordered.
+* ``probabilities`` (black-box): f(v(x)) - f(v(x_orig)) for each view v of a family (MOVE: identity, flip and
+  three translations), concatenated. Any architecture.
+
+A meta-classifier (an MLP; softmax only inside its loss) learns victim features (1) against benign ones (0).
+
+Verify: on m stylised images the paper's test is the one-sided paired t-test H0: mu_S <= mu_B, where mu_S and mu_B
+are the meta-classifier's 'stolen' probabilities on the suspect and on the benign model; delta-mu = mu_S - mu_B.
+
+Calibrated decision (our addition, default ``rule="calibrated"``): a meta-classifier trained on one victim and one
+benign model also puts many unseen independent models on the 'stolen' side. The kit therefore also stores the
+scores of ``references`` independent reference models (trained by the owner from scratch on its own data with other
+seeds and subsets, never shown to the meta-classifier), and the calibrated test is the same paired t-test against
+the per-image maximum of those reference scores: the suspect must look more like the victim than every reference
+model does. The suspect is called stolen only if both tests reject at ``alpha``; the verdict's p-value is the larger
+of the two (an intersection-union test, so it is valid). ``rule="paper"`` uses the paper's test alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import stats
+from ..access import Access, WhiteBox
+from ..data import ArrayDataset, Splits, to_tensor
+from ..data.transforms import view_family
+from ..errors import AccessDenied, ConfigError
+from ..kit import Kit, KitWriter
+from ..models import Classifier, model_sha256
+from ..recipes import cpu_recipe, train_on, training_set
+from ..style import Stylizer, make_stylizer, stylize_cached
+from ..verdict import Verdict
+from .base import Method, ProtectResult
+
+MODES = ("white-box", "probabilities")
+RULES = ("calibrated", "paper")
+
+
+@dataclass
+class MoveSettings:
+    """Settings of ``protect move`` (CPU-scale defaults; paper scale changes the values, not the code)."""
+
+    dataset: str = "fashion-mnist"
+    arch: str = "cnn"
+    width: float = 1.0
+    limit: int | None = 12000  # defender training images (None: the whole defender half)
+    epochs: int | None = None  # None: the dataset's CPU recipe
+    seed: int = 0
+    style: str = "builtin:0"  # builtin:N | PATH | patch | patch:K (ablation)
+    style_work_size: int = 64
+    style_strength: float = 1.0
+    rate: float = 0.1  # gamma: fraction of training images stylised
+    benign_models: int = 1  # negatives of the meta-classifier (paper: 1)
+    references: int = 4  # independent reference models for the calibrated decision
+    reference_limit: int | None = None  # their training-set size (None: as the victim's)
+    pool: str = "held-out"  # where the meta/verification images come from: held-out | training
+    meta_samples: int = 400  # stylised images whose features train the meta-classifier
+    verify_samples: int = 400  # stylised images kept aside for verification (m are drawn from these)
+    grad_layers: str = "last2"  # last2 | all | input (ours: gradient w.r.t. the image, architecture-free)
+    grad_features: int = 20000
+    grad_mode: str = "sign"  # sign | raw (ablation)
+    views: str = "move"  # move | none | rotate | colour (ablation)
+    meta_hidden: int = 256
+    meta_epochs: int = 60
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rate < 1:
+            raise ConfigError(f"rate must be in (0, 1), got {self.rate}")
+        for name in ("benign_models", "meta_samples", "verify_samples", "grad_features", "meta_hidden", "meta_epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.references < 0:
+            raise ConfigError(f"references must be >= 0, got {self.references}")
+        if self.grad_layers not in ("last2", "all", "input"):
+            raise ConfigError(f"grad_layers must be last2, all or input, got {self.grad_layers!r}")
+        if self.pool not in ("held-out", "training"):
+            raise ConfigError(f"pool must be held-out or training, got {self.pool!r}")
+        if self.grad_mode not in ("sign", "raw"):
+            raise ConfigError(f"grad_mode must be sign or raw, got {self.grad_mode!r}")
+        view_family(self.views, 32)  # validates the name
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------------ features
+def _grad_params(model: nn.Module, names: list[str]) -> list[torch.Tensor]:
+    params = dict(model.named_parameters())
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise ConfigError(f"the suspect has no parameter {missing[0]}: white-box MOVE needs the victim's architecture")
+    return [params[n] for n in names]
+
+
+def gradient_features(access: WhiteBox, x: np.ndarray, y: np.ndarray, names: list[str], index: np.ndarray,
+                      mode: str = "sign") -> np.ndarray:
+    """Per-image gradient features (n, len(index)) of the loss on (x, y) w.r.t. the named weight tensors."""
+    model = access.module
+    wrt_input = names == ["input"]
+    params = [] if wrt_input else _grad_params(model, names)
+    was_training = model.training
+    model.eval()
+    idx = torch.as_tensor(index, dtype=torch.long)
+    out = np.empty((len(x), len(index)), dtype=np.float32)
+    for i in range(len(x)):
+        xi = to_tensor(x[i : i + 1]).requires_grad_(wrt_input)
+        logits = access.logits(xi)
+        loss = F.cross_entropy(logits, torch.as_tensor(y[i : i + 1], device=logits.device))
+        grads = torch.autograd.grad(loss, [xi] if wrt_input else params)
+        flat = torch.cat([g.reshape(-1) for g in grads]).cpu()[idx]
+        out[i] = (flat.sign() if mode == "sign" else flat).numpy()
+    model.train(was_training)
+    return out
+
+
+def output_features(access: Access, styled: np.ndarray, original: np.ndarray, views: str) -> np.ndarray:
+    """Black-box features (n, views * classes): probabilities on each view of the stylised image minus those on
+    the same view of its original."""
+    xs, xo = to_tensor(styled), to_tensor(original)
+    parts = []
+    for _, view in view_family(views, xs.shape[-1]):
+        parts.append(access.predict_proba(view(xs)) - access.predict_proba(view(xo)))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------ meta-classifier
+class MetaClassifier(nn.Module):
+    """An MLP on verification features; ``forward`` returns logits, :meth:`stolen_probability` one softmax."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.net(f)
+
+    @torch.no_grad()
+    def stolen_probability(self, f: np.ndarray) -> np.ndarray:
+        self.eval()
+        return torch.softmax(self(torch.as_tensor(f, dtype=torch.float32)), dim=1)[:, 1].double().numpy()
+
+
+def train_meta(pos: np.ndarray, neg: np.ndarray, hidden: int, epochs: int, seed: int) -> MetaClassifier:
+    """Train the meta-classifier on positive (victim) and negative (benign) features (full batch, Adam)."""
+    torch.manual_seed(seed)
+    meta = MetaClassifier(pos.shape[1], hidden)
+    x = torch.as_tensor(np.concatenate([pos, neg]), dtype=torch.float32)
+    y = torch.as_tensor(np.r_[np.ones(len(pos)), np.zeros(len(neg))], dtype=torch.long)
+    opt = torch.optim.Adam(meta.parameters(), lr=1e-3, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        meta.train()
+        for b in torch.randperm(len(x), generator=g).split(128):
+            loss = F.cross_entropy(meta(x[b]), y[b])  # the only softmax is inside this loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return meta.eval()
+
+
+# ------------------------------------------------------------------------------------------------------- method
+class Move(Method):
+    name = "move"
+    version = 1
+    levels = ("white-box", "probabilities")
+    summary = "external features embedded by style transfer, detected by a meta-classifier (Li et al. 2022)"
+    Settings = MoveSettings
+
+    # -------------------------------------------------------------------------------------------- protect
+    def protect(self, splits: Splits, settings: MoveSettings, out_kit, stylizer: Stylizer | None = None,
+                modes: tuple[str, ...] = MODES, progress: bool = False, echo=lambda s: None) -> ProtectResult:
+        """Train the protected victim, the benign model(s) and the reference models, fit the meta-classifiers and
+        write the kit to ``out_kit``. ``stylizer`` overrides ``settings.style`` (any image -> image callable with an
+        ``identity``)."""
+        s = settings
+        t0 = time.perf_counter()
+        stylizer = stylizer or make_stylizer(s.style, s.style_work_size, s.style_strength)
+        config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
+        clean = training_set(splits, "defender", s.limit, s.seed)
+        n_styled = int(round(s.rate * len(clean)))
+        if n_styled < 1:
+            raise ConfigError(f"rate {s.rate} of {len(clean)} images stylises none; raise --rate or --limit")
+        rng = np.random.default_rng(s.seed)
+        ids = np.sort(rng.choice(len(clean), n_styled, replace=False))
+        ts = time.perf_counter()
+        styled = stylize_cached(stylizer, clean.x[ids])
+        style_seconds = time.perf_counter() - ts
+        xv = clean.x.copy()
+        xv[ids] = styled
+        protected_data = ArrayDataset(xv, clean.y, clean.classes, f"{clean.name}+move")
+        import hashlib
+
+        tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
+               "styled_sha": hashlib.sha256(styled.tobytes() + ids.tobytes()).hexdigest()[:16]}
+        # meta-training and verification pools: stylised owner images the victim did not train on (held-out), so the
+        # meta-classifier learns the victim's generalised response to the style rather than memorised samples;
+        # stylised training images when the owner has no images left over.
+        need = s.meta_samples + s.verify_samples
+        used = splits.defender.take_indices(s.limit, s.seed)
+        rest = np.setdiff1d(np.arange(len(splits.defender)), used)
+        if s.pool == "held-out" and len(rest) >= need:
+            pool_ids = np.sort(rng.choice(rest, need, replace=False))
+            pool_orig, y_pool = splits.defender.x[pool_ids], splits.defender.y[pool_ids]
+            pool_styled, pool_source = stylize_cached(stylizer, pool_orig), "held-out"
+        else:
+            if n_styled < need:
+                raise ConfigError(f"{n_styled} stylised training images, fewer than meta_samples + verify_samples = {need}; "
+                                  "lower those, raise --rate or --limit, or leave owner images out of training (--limit)")
+            pick = np.sort(rng.choice(n_styled, need, replace=False))
+            pool_ids, pool_orig, y_pool = used[ids[pick]], clean.x[ids[pick]], clean.y[ids[pick]]
+            pool_styled, pool_source = styled[pick], "training"
+        echo(f"stylised {n_styled} of {len(clean)} training images ({style_seconds:.1f} s); training the protected model")
+        victim, vrec = train_on(protected_data, splits, s.arch, s.width, config, tag)
+        benign = []
+        for k in range(s.benign_models):
+            echo(f"training benign model {k + 1}/{s.benign_models}")
+            benign.append(train_on(clean, splits, s.arch, s.width, dataclasses.replace(config, seed=s.seed + k),
+                                   {"split": "defender", "limit": s.limit}))
+        # reference models never train on the pool images, like a stranger's model
+        outside_pool = splits.defender.subset(np.setdiff1d(np.arange(len(splits.defender)), pool_ids), "defender-outside-pool")
+        refs = []
+        for k in range(s.references):
+            echo(f"training independent reference model {k + 1}/{s.references}")
+            rdata = outside_pool.take(s.reference_limit or s.limit, 1000 + k)
+            refs.append(train_on(rdata, splits, s.arch, s.width, dataclasses.replace(config, seed=1000 + k),
+                                 {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit,
+                                  "role": "move-reference", "pool_sha": _hash(pool_ids)})[0])
+
+        order = rng.permutation(need)
+        meta_pos, ver_pos = order[: s.meta_samples], order[s.meta_samples :]
+        victim_sha = model_sha256(victim)
+        kw = KitWriter(self.name, self.version, victim_sha, meta={
+            "settings": s.to_dict(), "style": stylizer.identity, "dataset": splits.dataset, "classes": list(clean.classes),
+            "victim_spec": _spec_dict(victim), "modes": list(modes), "references": s.references, "pool": pool_source,
+            "benign_sha256": [model_sha256(b[0]) for b in benign]})
+        kw.add_array("verify_styled", pool_styled[ver_pos])
+        kw.add_array("verify_original", pool_orig[ver_pos])
+        kw.add_array("verify_labels", y_pool[ver_pos])
+        kw.add_array("verify_ids", pool_ids[ver_pos])  # indices into the defender half
+        kw.add_array("meta_ids", pool_ids[meta_pos])
+        styled_m, orig_m, y_m = pool_styled[meta_pos], pool_orig[meta_pos], y_pool[meta_pos]
+        styled_v, orig_v, y_v = pool_styled[ver_pos], pool_orig[ver_pos], y_pool[ver_pos]
+        record = {"method": self.name, "settings": s.to_dict(), "style": stylizer.identity, "styled_images": n_styled, "pool": pool_source,
+                  "style_seconds": round(style_seconds, 3), "victim": _brief(vrec), "benign": [_brief(b[1]) for b in benign],
+                  "victim_sha256": victim_sha}
+        for mode in modes:
+            tm = time.perf_counter()
+            feats = _Featurizer.create(mode, s, victim)
+            kw.meta.setdefault("featurizers", {})[mode] = feats.describe()
+            feats.store(kw)
+            pos = feats(WhiteBox(victim), styled_m, orig_m, y_m)
+            neg = np.concatenate([feats(WhiteBox(b), styled_m, orig_m, y_m) for b, _ in benign])
+            meta = train_meta(pos, neg, s.meta_hidden, s.meta_epochs, s.seed)
+            kw.add_tensors(f"meta_{_slug(mode)}", meta.state_dict(), {"dim": pos.shape[1], "hidden": s.meta_hidden})
+
+            def scores(model):
+                f = feats(WhiteBox(model), styled_v, orig_v, y_v)
+                return meta.stolen_probability(f)
+
+            benign_scores = scores(benign[0][0])
+            kw.add_array(f"benign_scores_{_slug(mode)}", benign_scores)
+            ref_scores = np.stack([scores(r) for r in refs]) if refs else np.zeros((0, len(ver_pos)))
+            kw.add_array(f"reference_scores_{_slug(mode)}", ref_scores)
+            victim_scores = scores(victim)
+            record[f"meta_{_slug(mode)}"] = {
+                "feature_dim": int(pos.shape[1]), "seconds": round(time.perf_counter() - tm, 3),
+                "victim_mean_score": round(float(victim_scores.mean()), 5),
+                "benign_mean_score": round(float(benign_scores.mean()), 5),
+                "reference_mean_scores": [round(float(r.mean()), 5) for r in ref_scores]}
+            echo(f"{mode} meta-classifier: victim scores {victim_scores.mean():.3f}, benign "
+                 f"{record[f'meta_{_slug(mode)}']['benign_mean_score']:.3f}, references "
+                 f"{', '.join(f'{v:.3f}' for v in record[f'meta_{_slug(mode)}']['reference_mean_scores'])}")
+        kit = kw.write(out_kit)
+        record.update(kit_id=kit.kit_id, seconds=round(time.perf_counter() - t0, 3))
+        return ProtectResult(victim, kit, record, {"benign": benign[0][0]})
+
+    # --------------------------------------------------------------------------------------------- verify
+    def verify(self, kit: Kit, suspect: Access, m: int | None = None, repeats: int = 1, alpha: float = 0.01,
+               rule: str = "calibrated", seed: int = 0, mode: str | None = None, combine: str = "harmonic",
+               suspect_id: str | None = None) -> Verdict:
+        """Verify ``suspect`` against a MOVE kit; ``mode`` defaults to white-box for white-box access and to the
+        black-box feature otherwise. ``m``: stylised images per test (default 10 white-box, 100 black-box)."""
+        t0 = time.perf_counter()
+        if rule not in RULES:
+            raise ConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+        if not 0 < alpha < 1:
+            raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+        if repeats < 1:
+            raise ConfigError(f"repeats must be >= 1, got {repeats}")
+        mode = mode or ("white-box" if suspect.level == "white-box" else "probabilities")
+        if mode not in kit.meta.get("modes", []):
+            raise ConfigError(f"this kit has no {mode} meta-classifier (it has {', '.join(kit.meta.get('modes', []))})")
+        if suspect.level == "labels":
+            raise AccessDenied("MOVE needs the suspect's probabilities (black-box) or weights (white-box); a labels-only "
+                               "suspect cannot be verified with MOVE")
+        if mode == "white-box":
+            if suspect.level != "white-box":
+                raise AccessDenied("white-box MOVE needs the suspect's weights; use --access probabilities for a black-box suspect")
+            if kit.meta["featurizers"]["white-box"]["names"] != ["input"]:
+                _check_same_architecture(kit.meta["victim_spec"], suspect.module)
+        styled, original, labels = kit.array("verify_styled"), kit.array("verify_original"), kit.array("verify_labels")
+        if tuple(suspect.input_shape) != (styled.shape[3], *styled.shape[1:3]):
+            raise ConfigError(f"the suspect takes inputs of shape {tuple(suspect.input_shape)}, the kit's images are "
+                              f"{(styled.shape[3], *styled.shape[1:3])}")
+        if suspect.num_classes != len(kit.meta["classes"]):
+            raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {len(kit.meta['classes'])}")
+        n = len(styled)
+        m = m or (10 if mode == "white-box" else 100)
+        if not 2 <= m <= n:
+            raise ConfigError(f"m must be between 2 and the kit's {n} verification images, got {m}")
+        slug = _slug(mode)
+        tensors, meta_info = kit.tensors(f"meta_{slug}")
+        meta = MetaClassifier(int(meta_info["dim"]), int(meta_info["hidden"]))
+        meta.load_state_dict(tensors)
+        benign_scores, ref_scores = kit.array(f"benign_scores_{slug}"), kit.array(f"reference_scores_{slug}")
+        if rule == "calibrated" and len(ref_scores) == 0:
+            raise ConfigError("this kit has no reference models, so only rule='paper' is possible")
+        rng = np.random.default_rng(seed)
+        draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
+        needed = np.unique(np.concatenate(draws))
+        feats = _Featurizer.from_kit(mode, kit)
+        q0 = suspect.queries
+        score = np.full(n, np.nan)
+        score[needed] = meta.stolen_probability(feats(suspect, styled[needed], original[needed], labels[needed]))
+        paper_p, ref_p, tests = [], [], []
+        for d in draws:
+            tp = stats.paired_t(score[d], benign_scores[d])
+            paper_p.append(tp.p_value)
+            if len(ref_scores):
+                tr = stats.paired_t(score[d], ref_scores[:, d].max(0))
+                ref_p.append(tr.p_value)
+            tests.append({"paper": tp.to_dict(), "calibrated": tr.to_dict() if len(ref_scores) else None})
+        p_paper = stats.combine(paper_p, combine) if repeats > 1 else paper_p[0]
+        p_ref = (stats.combine(ref_p, combine) if repeats > 1 else ref_p[0]) if ref_p else None
+        p = max(p_paper, p_ref) if rule == "calibrated" else p_paper
+        used = np.concatenate(draws)
+        delta = float(np.mean(score[used] - benign_scores[used]))
+        details = {"mode": mode, "m": m, "repeats": repeats, "images": int(len(needed)), "combine": combine, "rule": rule, "seed": seed,
+                   "p_paper": p_paper, "p_calibrated": p_ref, "mu_suspect": float(np.mean(score[used])),
+                   "mu_benign": float(np.mean(benign_scores[used])),
+                   "mu_reference_max": float(np.mean(ref_scores[:, used].max(0))) if len(ref_scores) else None,
+                   "references": int(len(ref_scores)), "tests": tests if repeats <= 20 else tests[:20]}
+        decision = ("stolen iff the paper's paired t-test (suspect vs benign) and the calibrated one (suspect vs the "
+                    "per-image maximum of the reference models) both give p < alpha" if rule == "calibrated"
+                    else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
+        return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
+                       round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
+
+
+class _Featurizer:
+    """Turns (access, stylised images, originals, labels) into MOVE features; stored in / restored from a kit."""
+
+    @staticmethod
+    def create(mode: str, s: MoveSettings, victim: Classifier) -> "_Featurizer":
+        if mode == "white-box":
+            if s.grad_layers == "input":
+                names, total = ["input"], victim.spec.in_channels * victim.spec.image_size[0] * victim.spec.image_size[1]
+            else:
+                names = [n for n, p in victim.named_parameters() if p.ndim >= 2]
+                if s.grad_layers == "last2":
+                    names = names[-2:]
+                params = dict(victim.named_parameters())
+                total = sum(params[n].numel() for n in names)
+            rng = np.random.default_rng(s.seed + 7)
+            index = np.arange(total) if total <= s.grad_features else np.sort(rng.choice(total, s.grad_features, replace=False))
+            return _GradientFeaturizer(names, index.astype(np.int64), s.grad_mode)
+        return _OutputFeaturizer(s.views)
+
+    @staticmethod
+    def from_kit(mode: str, kit: Kit) -> "_Featurizer":
+        d = kit.meta["featurizers"][mode]
+        if mode == "white-box":
+            return _GradientFeaturizer(d["names"], kit.array("grad_index"), d["grad_mode"])
+        return _OutputFeaturizer(d["views"])
+
+
+class _GradientFeaturizer(_Featurizer):
+    def __init__(self, names: list[str], index: np.ndarray, mode: str):
+        self.names, self.index, self.mode = list(names), index, mode
+
+    def describe(self) -> dict:
+        return {"kind": "gradient", "names": self.names, "grad_mode": self.mode, "dim": int(len(self.index))}
+
+    def store(self, kw: KitWriter) -> None:
+        kw.add_array("grad_index", self.index)
+
+    def __call__(self, access, styled, original, labels) -> np.ndarray:
+        return gradient_features(access, styled, labels, self.names, self.index, self.mode)
+
+
+class _OutputFeaturizer(_Featurizer):
+    def __init__(self, views: str):
+        self.views = views
+
+    def describe(self) -> dict:
+        return {"kind": "output-difference", "views": self.views,
+                "view_names": [n for n, _ in view_family(self.views, 32)]}
+
+    def store(self, kw: KitWriter) -> None:
+        pass
+
+    def __call__(self, access, styled, original, labels) -> np.ndarray:
+        return output_features(access, styled, original, self.views)
+
+
+def _hash(a: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+
+
+def _slug(mode: str) -> str:
+    return "wb" if mode == "white-box" else "bb"
+
+
+def _spec_dict(model: Classifier) -> dict:
+    import json
+
+    return json.loads(model.spec.to_json())
+
+
+def _check_same_architecture(victim_spec: dict, module: nn.Module) -> None:
+    spec = getattr(module, "spec", None)
+    if spec is None:
+        raise ConfigError("white-box MOVE needs a stealguard model file for the suspect")
+    got = {"arch": spec.arch, "width": spec.width, "num_classes": spec.num_classes}
+    want = {k: victim_spec[k] for k in got}
+    if got != want:
+        raise ConfigError(f"the suspect's architecture ({spec.arch}, width {spec.width}) differs from the victim's "
+                          f"({victim_spec['arch']}, width {victim_spec['width']}): white-box MOVE compares weight "
+                          "gradients of the same architecture; verify it black-box with --access probabilities")
+
+
+def _brief(rec: dict) -> dict:
+    return {k: rec.get(k) for k in ("arch", "width", "train_samples", "epochs", "accuracy", "seconds", "cached", "sha256")}

@@ -1,0 +1,210 @@
+"""Statistics shared by every ownership method: hypothesis tests, p-value combination, ROC/AUC, sample sizes.
+
+Conventions: every test returns a :class:`TestResult` whose ``p_value`` is one-sided unless the function says
+otherwise; ``alternative="greater"`` means H1 is "the first argument is larger". Degenerate inputs (all
+differences equal) are decided exactly instead of returning NaN: a constant positive difference gives p = 0, a
+constant non-positive one p = 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+from .errors import ConfigError
+
+ALTERNATIVES = ("greater", "less", "two-sided")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A test's statistic, p-value, number of samples and (where defined) mean difference."""
+
+    name: str
+    statistic: float
+    p_value: float
+    n: int
+    mean_difference: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _vector(x, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64).ravel()
+    if a.size == 0:
+        raise ConfigError(f"{name} is empty")
+    if not np.isfinite(a).all():
+        raise ConfigError(f"{name} holds NaN or infinite values")
+    return a
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ALTERNATIVES:
+        raise ConfigError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
+
+
+def _constant_p(diff: float, alternative: str) -> float:
+    if alternative == "greater":
+        return 0.0 if diff > 0 else 1.0
+    if alternative == "less":
+        return 0.0 if diff < 0 else 1.0
+    return 1.0 if diff == 0 else 0.0
+
+
+def paired_t(a, b, alternative: str = "greater", margin: float = 0.0) -> TestResult:
+    """Paired t-test of the differences ``a - b - margin``. With the default ``greater``: H0 mean(a - b) <= margin.
+
+    This is MOVE's test (``a``: the meta-classifier's 'stolen' probabilities on the suspect, ``b``: on the benign
+    model, paired by image).
+    """
+    _check_alternative(alternative)
+    a, b = _vector(a, "a"), _vector(b, "b")
+    if a.shape != b.shape:
+        raise ConfigError(f"a paired test needs equal lengths, got {a.size} and {b.size}")
+    d = a - b - margin
+    if a.size < 2 or np.ptp(d) == 0:
+        return TestResult("paired-t", math.copysign(math.inf, d.mean()) if d.mean() else 0.0,
+                          _constant_p(float(d.mean()), alternative), a.size, float(np.mean(a - b)))
+    r = _st.ttest_1samp(d, 0.0, alternative=alternative)
+    return TestResult("paired-t", float(r.statistic), float(r.pvalue), a.size, float(np.mean(a - b)))
+
+
+def welch_t(a, b, alternative: str = "greater") -> TestResult:
+    """Welch's unequal-variance t-test of mean(a) vs mean(b) (dataset inference's test)."""
+    _check_alternative(alternative)
+    a, b = _vector(a, "a"), _vector(b, "b")
+    if a.size < 2 or b.size < 2:
+        raise ConfigError("Welch's test needs at least 2 samples per group")
+    diff = float(a.mean() - b.mean())
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return TestResult("welch-t", math.copysign(math.inf, diff) if diff else 0.0, _constant_p(diff, alternative),
+                          a.size + b.size, diff)
+    r = _st.ttest_ind(a, b, equal_var=False, alternative=alternative)
+    return TestResult("welch-t", float(r.statistic), float(r.pvalue), a.size + b.size, diff)
+
+
+def wilcoxon(d, alternative: str = "greater", margin: float = 0.0) -> TestResult:
+    """Wilcoxon signed-rank test of ``d - margin`` (feature-sharing: H0 p - q <= alpha_cert, i.e. margin = 0.3).
+
+    Zero differences are dropped (Wilcoxon's convention); if none remain the result is p = 1.
+    """
+    _check_alternative(alternative)
+    x = _vector(d, "d") - margin
+    nz = x[x != 0]
+    if nz.size == 0:
+        return TestResult("wilcoxon", 0.0, 1.0, x.size, float(np.mean(x + margin)))
+    r = _st.wilcoxon(nz, alternative=alternative, zero_method="wilcox")
+    return TestResult("wilcoxon", float(r.statistic), float(r.pvalue), x.size, float(np.mean(x + margin)))
+
+
+def harmonic_mean_p(p_values) -> float:
+    """The harmonic mean p-value, n / sum(1/p_i) (Wilson 2019; used in MOVE's repeated draws).
+
+    Robust to dependence between the tests; slightly anti-conservative for small alpha, so report it as such.
+    """
+    p = _vector(p_values, "p-values")
+    if ((p < 0) | (p > 1)).any():
+        raise ConfigError("p-values must lie in [0, 1]")
+    if (p == 0).any():
+        return 0.0
+    return float(min(1.0, p.size / np.sum(1.0 / p)))
+
+
+def fisher_p(p_values) -> float:
+    """Fisher's combination: -2 sum log p_i ~ chi2(2n) under H0 (valid for independent tests)."""
+    p = _vector(p_values, "p-values")
+    if ((p < 0) | (p > 1)).any():
+        raise ConfigError("p-values must lie in [0, 1]")
+    if (p == 0).any():
+        return 0.0
+    return float(_st.chi2.sf(-2.0 * np.sum(np.log(p)), 2 * p.size))
+
+
+def combine(p_values, how: str = "harmonic") -> float:
+    """Combine p-values of repeated tests: ``harmonic`` (default) or ``fisher``."""
+    if how == "harmonic":
+        return harmonic_mean_p(p_values)
+    if how == "fisher":
+        return fisher_p(p_values)
+    raise ConfigError(f"combination must be 'harmonic' or 'fisher', got {how!r}")
+
+
+def empirical_p(score: float, reference, higher_is_stolen: bool = True) -> float:
+    """Permutation-style p-value of ``score`` against reference scores of independent models:
+    (1 + #{reference at least as extreme}) / (1 + n). Its smallest possible value is 1 / (n + 1)."""
+    r = _vector(reference, "reference scores")
+    extreme = (r >= score) if higher_is_stolen else (r <= score)
+    return float((1 + extreme.sum()) / (1 + r.size))
+
+
+def roc_auc(stolen_scores, independent_scores, higher_is_stolen: bool = True) -> float:
+    """Area under the ROC curve separating stolen from independent suspects by a score (scikit-learn)."""
+    from sklearn.metrics import roc_auc_score
+
+    s, i = _vector(stolen_scores, "stolen scores"), _vector(independent_scores, "independent scores")
+    y = np.r_[np.ones(s.size), np.zeros(i.size)]
+    x = np.r_[s, i] * (1 if higher_is_stolen else -1)
+    return float(roc_auc_score(y, x))
+
+
+def roc_curve(stolen_scores, independent_scores, higher_is_stolen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rates, true-positive rates) of the ROC curve."""
+    from sklearn.metrics import roc_curve as _roc
+
+    s, i = _vector(stolen_scores, "stolen scores"), _vector(independent_scores, "independent scores")
+    y = np.r_[np.ones(s.size), np.zeros(i.size)]
+    fpr, tpr, _ = _roc(y, np.r_[s, i] * (1 if higher_is_stolen else -1))
+    return fpr, tpr
+
+
+def paired_t_sample_size(effect_size: float, alpha: float = 0.01, power: float = 0.9, max_n: int = 100_000) -> int:
+    """Smallest number of pairs for a one-sided paired t-test to reach ``power`` at ``alpha`` when the true mean
+    difference is ``effect_size`` standard deviations (Cohen's d), computed with the noncentral t distribution."""
+    if not effect_size > 0:
+        raise ConfigError(f"effect size must be positive, got {effect_size}")
+    _check_unit("alpha", alpha)
+    _check_unit("power", power)
+    for n in range(2, max_n + 1):
+        crit = _st.t.ppf(1 - alpha, n - 1)
+        if _st.nct.sf(crit, n - 1, effect_size * math.sqrt(n)) >= power:
+            return n
+    raise ConfigError(f"no sample size up to {max_n} reaches power {power}")
+
+
+def _check_unit(name: str, v: float) -> None:
+    if not 0 < v < 1:
+        raise ConfigError(f"{name} must lie strictly between 0 and 1, got {v}")
+
+
+def move_claim_margin(m: int, type1: float, type2: float, alpha: float = 0.01) -> float:
+    """MOVE Theorem 1 as a margin: ownership can be claimed with m verification samples when this is > 0.
+
+    Model: the meta-classifier calls a benign model's feature 'stolen' with probability ``type1`` (beta_1) and a
+    stolen model's feature 'benign' with probability ``type2`` (beta_2), independently per sample. The paired
+    difference then has mean mu = 1 - beta_1 - beta_2 and variance s2 = beta_1 (1 - beta_1) + beta_2 (1 - beta_2), and
+    the paired t-test rejects H0 at ``alpha`` when sqrt(m - 1) mu - t_alpha(m - 1) sqrt(s2) > 0 (the t statistic with
+    the per-sample variance estimated over m samples).
+    """
+    if m < 2:
+        raise ConfigError(f"m must be >= 2, got {m}")
+    for name, v in (("type-I error", type1), ("type-II error", type2)):
+        if not 0 <= v <= 1:
+            raise ConfigError(f"{name} must lie in [0, 1], got {v}")
+    _check_unit("alpha", alpha)
+    mu = 1.0 - type1 - type2
+    s2 = type1 * (1 - type1) + type2 * (1 - type2)
+    return math.sqrt(m - 1) * mu - _st.t.ppf(1 - alpha, m - 1) * math.sqrt(s2)
+
+
+def move_min_samples(type1: float, type2: float, alpha: float = 0.01, max_m: int = 100_000) -> int | None:
+    """The smallest m for which :func:`move_claim_margin` is positive, or None when none is (mu <= 0)."""
+    if 1.0 - type1 - type2 <= 0:
+        return None
+    for m in range(2, max_m + 1):
+        if move_claim_margin(m, type1, type2, alpha) > 0:
+            return m
+    return None

@@ -1,0 +1,62 @@
+"""The one result every ownership method returns: :class:`Verdict`."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+
+def _clean(v):
+    """JSON-safe: numpy scalars to Python, non-finite floats to strings."""
+    if hasattr(v, "item") and not isinstance(v, (list, dict)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return v
+
+
+@dataclass
+class Verdict:
+    """What a method concluded about one suspect, with the evidence a third party needs to check it.
+
+    ``stolen``: the decision. ``p_value``: the p-value the decision was taken on (stolen iff ``p_value < alpha``
+    for hypothesis-test methods). ``effect``: the method's effect size (MOVE: delta-mu; SAC: the distance).
+    ``queries``: suspect queries spent. ``details``: everything else the method measured (per-test p-values,
+    thresholds, reference statistics). ``kit_id``/``suspect``: the SHA-256 of the kit manifest and an identifier of
+    the suspect (file hash or URL), so the verdict can be tied to exactly what was compared.
+    """
+
+    method: str
+    access: str
+    stolen: bool
+    p_value: float | None
+    effect: float | None
+    alpha: float | None
+    queries: int
+    seconds: float
+    decision: str = ""
+    kit_id: str | None = None
+    suspect: str | None = None
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return _clean(asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def summary(self) -> str:
+        """One human line: the decision and its evidence."""
+        word = "STOLEN" if self.stolen else "not shown stolen"
+        parts = [f"{self.method} ({self.access}): {word}"]
+        if self.p_value is not None:
+            parts.append(f"p = {self.p_value:.3g}" + (f" (alpha {self.alpha:g})" if self.alpha is not None else ""))
+        if self.effect is not None:
+            parts.append(f"effect = {self.effect:.4g}")
+        parts.append(f"{self.queries} queries, {self.seconds:.1f} s")
+        return ", ".join(parts)

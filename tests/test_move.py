@@ -1,0 +1,91 @@
+"""MOVE end to end on a tiny Fashion-MNIST run (fixed seeds): protect, steal, verify, and the errors around it."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import one_line_error
+from stealguard.access import open_access
+from stealguard.cli import cli
+from stealguard.errors import AccessDenied, ConfigError
+from stealguard.kit import KitError, load_kit
+from stealguard.methods import Move, MoveSettings, verify_suspect
+from stealguard.models import save_model
+
+TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=3000, epochs=3, rate=0.2, meta_samples=200,
+            verify_samples=200, references=3, benign_models=2)
+
+
+@pytest.fixture(scope="module")
+def move_run(fmnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("move")
+    res = Move().protect(fmnist, MoveSettings(**TINY), out / "kit")
+    from stealguard.attacks import run_attack
+    from stealguard.recipes import cpu_recipe, train_classifier
+
+    stolen, _ = run_attack("fine-tune", res.model, fmnist, limit=3000, epochs=1, progress=False)
+    independent, _ = train_classifier(fmnist, "cnn", 0.5, cpu_recipe("fashion-mnist", epochs=3, seed=5, progress=False),
+                                      split="attacker", limit=3000)
+    return out, res, stolen, independent
+
+
+def test_protection_is_harmless_and_the_kit_is_complete(move_run):
+    out, res, _, _ = move_run
+    v, b = res.record["victim"], res.record["benign"][0]
+    assert abs(v["accuracy"] - b["accuracy"]) < 0.03  # same recipe, 20% stylised images with their labels
+    kit = load_kit(out / "kit", method="move")
+    assert kit.victim_sha256 == res.record["victim_sha256"]
+    assert kit.array("verify_styled").shape == (200, 28, 28, 1)
+    assert kit.array("reference_scores_bb").shape == (3, 200)
+    assert res.record["pool"] == "held-out"
+
+
+@pytest.mark.parametrize("level", ["white-box", "probabilities"])
+def test_stolen_copy_flagged_and_independent_model_not(move_run, level):
+    out, res, stolen, independent = move_run
+    source = verify_suspect(res.kit, open_access(res.model, level), repeats=3)
+    theft = verify_suspect(res.kit, open_access(stolen, level), repeats=3)
+    honest = verify_suspect(res.kit, open_access(independent, level), repeats=3)
+    assert source.stolen and source.effect > 0.5
+    assert theft.stolen and theft.p_value < 0.01, theft.details
+    assert not honest.stolen and honest.p_value > 0.05, honest.details
+    assert theft.queries > 0 and theft.kit_id == res.kit.kit_id
+    per_image = 1 if level == "white-box" else 10  # one gradient, or 5 views of the stylised image and its original
+    assert theft.queries == per_image * theft.details["images"]
+
+def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
+    out, res, _, _ = move_run
+    from stealguard.recipes import cpu_recipe, train_classifier
+
+    other, _ = train_classifier(fmnist, "cnn", 0.25, cpu_recipe("fashion-mnist", epochs=1, progress=False),
+                                split="attacker", limit=500)
+    with pytest.raises(ConfigError, match="architecture .* differs .*--access probabilities"):
+        verify_suspect(res.kit, open_access(other, "white-box"))
+    with pytest.raises(AccessDenied, match="labels-only"):
+        verify_suspect(res.kit, open_access(other, "labels"))
+    with pytest.raises(ConfigError, match="m must be between"):
+        verify_suspect(res.kit, open_access(other, "probabilities"), m=1000)
+
+
+def test_cli_verify_and_tampered_kit(move_run, tmp):
+    out, res, stolen, _ = move_run
+    save_model(stolen, tmp / "suspect.safetensors")
+    runner = CliRunner()
+    r = runner.invoke(cli, ["verify", "--kit", str(out / "kit"), "--suspect", str(tmp / "suspect.safetensors"),
+                            "--access", "probabilities", "--repeats", "3", "--json", "--out", str(tmp / "v.json")])
+    assert r.exit_code == 0, r.output
+    v = json.loads(r.output)
+    assert v["stolen"] is True and v["method"] == "move" and v["access"] == "probabilities"
+    assert json.loads((tmp / "v.json").read_text()) == v
+    # a kit whose reference scores were edited (to make everyone look independent) fails loudly
+    import shutil
+
+    shutil.copytree(out / "kit", tmp / "kit2")
+    scores = np.load(tmp / "kit2" / "reference_scores_bb.npy")
+    np.save(tmp / "kit2" / "reference_scores_bb.npy", np.ones_like(scores))
+    with pytest.raises(KitError, match="tampered"):
+        load_kit(tmp / "kit2")
+    r = runner.invoke(cli, ["verify", "--kit", str(tmp / "kit2"), "--suspect", str(tmp / "suspect.safetensors")])
+    assert "tampered" in one_line_error(r)
