@@ -184,7 +184,7 @@ def _setting_options(settings_cls, helps: dict | None = None):
                 continue
             default = fld.default
             t = str(fld.type)
-            typ = float if "float" in t else int if "int" in t else str
+            typ = click.BOOL if "bool" in t else float if "float" in t else int if "int" in t else str
             if fld.name == "api_output" or typ is str:
                 typ = str
             f = click.option(f"--{fld.name.replace('_', '-')}", fld.name, type=typ, default=None,
@@ -316,6 +316,47 @@ def protect_move(out, split_seed, modes, data_dir, **options):
     click.echo(f"wrote {out / 'model.safetensors'}, {out / 'benign.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
 
 
+from .methods.sac import SacSettings  # noqa: E402
+
+_SAC_HELP = {
+    "variant": "m: CutMix samples, no surrogates; w: samples the victim and its surrogates misclassify; normal: plain images.",
+    "samples": "Fingerprint samples n.", "patch": "CutMix patch side in pixels (0: a quarter of the image).",
+    "flip": "Flip CutMix samples at random (true/false).", "correlation": "cosine or rbf.", "gamma": "RBF kernel width.",
+    "epsilon": "Label smoothing of label-only outputs.", "surrogates": "Distilled copies of the victim (SAC-w samples; threshold).",
+    "surrogate_archs": "Comma-separated architectures of the surrogates (default: the victim's).",
+    "references": "Independent reference models (threshold and p-value).",
+    "reference_archs": "Comma-separated architectures of the references (default: the victim's).",
+    "limit": "Owner images used to train surrogates and references.", "epochs": "Their training epochs.",
+    "seed": "Seed of the samples.",
+}
+
+
+@protect.command("sac", short_help="SAC: sample-correlation fingerprint of an existing model (no retraining)")
+@click.option("--victim", required=True, type=click.Path(), help="The model to fingerprint (.safetensors).")
+@click.option("--dataset", default=None, help="Its dataset (default: recorded in the model file).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (DIR/kit/, DIR/record.json).")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
+@data_dir_option
+@_setting_options(SacSettings, _SAC_HELP)
+def protect_sac(victim, dataset, out, split_seed, data_dir, **options):
+    """Build a SAC fingerprint: samples, the victim's correlation matrices, the distances of surrogate and
+    independent reference models, and the threshold."""
+    from .data import load_splits
+    from .methods import Sac, settings_from
+    from .models import load_model, read_spec
+
+    model = load_model(victim)
+    dataset = dataset or read_spec(victim)[1].get("dataset")
+    if dataset is None:
+        raise StealguardError("the victim file does not record its dataset: pass --dataset")
+    s = settings_from(SacSettings, **options)
+    out = Path(out)
+    res = Sac().protect(model, load_splits(dataset, data_dir, seed=split_seed), s, out / "kit",
+                        progress=sys.stderr.isatty(), echo=click.echo)
+    (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
+    click.echo(f"wrote {out / 'kit'} (kit id {res.kit.kit_id[:16]}...) and {out / 'record.json'}")
+
+
 @cli.command()
 @click.option("--kit", "kit_dir", required=True, type=click.Path(), help="The kit folder written by protect.")
 @click.option("--suspect", required=True, type=click.Path(), help="The suspect: .safetensors or .onnx.")
@@ -329,10 +370,14 @@ def protect_move(out, split_seed, modes, data_dir, **options):
 @click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
               help="calibrated: also beat the kit's independent reference models; paper: the paper's test alone.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+@click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the verdict JSON to this file.")
-def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, rule, seed, as_json, out):
-    """Verify a suspect against a kit and print the verdict (p-value, effect size, queries)."""
+def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, rule, seed, threshold, as_json, out):
+    """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
+
+    The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
+    --rule, --seed; SAC: --threshold)."""
     from .access import open_access
     from .kit import load_kit
     from .methods import verify_suspect
@@ -340,7 +385,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
 
     kit = load_kit(kit_dir)
     acc = open_access(suspect, access, max_queries, api_output)
-    verdict = verify_suspect(kit, acc, m=m, repeats=repeats, alpha=alpha, rule=rule, seed=seed,
+    verdict = verify_suspect(kit, acc, m=m, repeats=repeats, alpha=alpha, rule=rule, seed=seed, threshold=threshold,
                              suspect_id=sha256_file(suspect))
     if out:
         Path(out).write_text(verdict.to_json())

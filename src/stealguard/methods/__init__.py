@@ -12,8 +12,9 @@ from ..kit import Kit, load_kit
 from ..verdict import Verdict
 from .base import Method, ProtectResult, settings_from
 from .move import Move, MoveSettings
+from .sac import Sac, SacSettings
 
-REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move,)}
+REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac)}
 
 
 def get_method(name: str) -> Method:
@@ -29,7 +30,11 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     method = get_method(kit.method)
     if kit.method_version != method.version:
         raise ConfigError(f"kit made by {kit.method} version {kit.method_version}; this stealguard verifies version {method.version}")
-    return method.verify(kit, suspect, **options)
+    import inspect
+
+    accepted = inspect.signature(method.verify).parameters
+    # options a method does not use (e.g. MOVE's m for SAC) are left out; unset ones (None) too
+    return method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
 
 
-__all__ = ["REGISTRY", "Method", "ProtectResult", "Move", "MoveSettings", "get_method", "verify_suspect", "settings_from"]
+__all__ = ["REGISTRY", "Method", "ProtectResult", "Move", "MoveSettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]

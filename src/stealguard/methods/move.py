@@ -207,27 +207,9 @@ class Move(Method):
         xv = clean.x.copy()
         xv[ids] = styled
         protected_data = ArrayDataset(xv, clean.y, clean.classes, f"{clean.name}+move")
-        import hashlib
-
         tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
-               "styled_sha": hashlib.sha256(styled.tobytes() + ids.tobytes()).hexdigest()[:16]}
-        # meta-training and verification pools: stylised owner images the victim did not train on (held-out), so the
-        # meta-classifier learns the victim's generalised response to the style rather than memorised samples;
-        # stylised training images when the owner has no images left over.
-        need = s.meta_samples + s.verify_samples
-        used = splits.defender.take_indices(s.limit, s.seed)
-        rest = np.setdiff1d(np.arange(len(splits.defender)), used)
-        if s.pool == "held-out" and len(rest) >= need:
-            pool_ids = np.sort(rng.choice(rest, need, replace=False))
-            pool_orig, y_pool = splits.defender.x[pool_ids], splits.defender.y[pool_ids]
-            pool_styled, pool_source = stylize_cached(stylizer, pool_orig), "held-out"
-        else:
-            if n_styled < need:
-                raise ConfigError(f"{n_styled} stylised training images, fewer than meta_samples + verify_samples = {need}; "
-                                  "lower those, raise --rate or --limit, or leave owner images out of training (--limit)")
-            pick = np.sort(rng.choice(n_styled, need, replace=False))
-            pool_ids, pool_orig, y_pool = used[ids[pick]], clean.x[ids[pick]], clean.y[ids[pick]]
-            pool_styled, pool_source = styled[pick], "training"
+               "styled_sha": _hash(np.frombuffer(styled.tobytes() + ids.tobytes(), dtype=np.uint8))}
+        pool_ids, pool_orig, y_pool, pool_styled, pool_source = _choose_pool(splits, s, clean, ids, styled, stylizer, rng)
         echo(f"stylised {n_styled} of {len(clean)} training images ({style_seconds:.1f} s); training the protected model")
         victim, vrec = train_on(protected_data, splits, s.arch, s.width, config, tag)
         benign = []
@@ -420,6 +402,26 @@ class _OutputFeaturizer(_Featurizer):
 
     def __call__(self, access, styled, original, labels) -> np.ndarray:
         return output_features(access, styled, original, self.views)
+
+
+def _choose_pool(splits: Splits, s: MoveSettings, clean: ArrayDataset, ids: np.ndarray, styled: np.ndarray,
+                 stylizer: Stylizer, rng: np.random.Generator):
+    """The meta-training + verification pool: stylised owner images the victim did not train on (held-out), so the
+    meta-classifier learns the victim's generalised response to the style rather than memorised samples; stylised
+    training images when the owner has no images left over (or ``pool="training"``, the paper's choice).
+    Returns (indices into the defender half, originals, labels, stylised, source)."""
+    need = s.meta_samples + s.verify_samples
+    used = splits.defender.take_indices(s.limit, s.seed)
+    rest = np.setdiff1d(np.arange(len(splits.defender)), used)
+    if s.pool == "held-out" and len(rest) >= need:
+        pool_ids = np.sort(rng.choice(rest, need, replace=False))
+        orig = splits.defender.x[pool_ids]
+        return pool_ids, orig, splits.defender.y[pool_ids], stylize_cached(stylizer, orig), "held-out"
+    if len(ids) < need:
+        raise ConfigError(f"{len(ids)} stylised training images, fewer than meta_samples + verify_samples = {need}; "
+                          "lower those, raise --rate or --limit, or leave owner images out of training (--limit)")
+    pick = np.sort(rng.choice(len(ids), need, replace=False))
+    return used[ids[pick]], clean.x[ids[pick]], clean.y[ids[pick]], styled[pick], "training"
 
 
 def _hash(a: np.ndarray) -> str:

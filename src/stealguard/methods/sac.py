@@ -1,0 +1,260 @@
+"""SAC (Guan et al., NeurIPS 2022): sample-correlation fingerprints.
+
+A fingerprint is a set of n samples; a model's representation is the n x n correlation matrix of its outputs on
+them (cosine similarity by default, or a Gaussian RBF kernel); the distance between suspect and victim is
+mean |C_suspect - C_victim| (= the L1 norm / n^2). Small distance = stolen.
+
+Samples:
+
+* ``m`` (SAC-m): CutMix — each of n owner images gets a square patch pasted in from another image of the set, at a
+  seeded random place, and is flipped horizontally with probability 1/2. No surrogate models.
+* ``w`` (SAC-w): owner images that the victim and every surrogate model (distilled copies of the victim, trained
+  by the owner) misclassify.
+* ``normal``: plain owner images (the ablation's SAC-normal).
+
+Outputs: for ``probabilities`` access (and white-box, so that all suspects are compared on the same footing) the
+centred log-probabilities, which are the logits minus their mean — recoverable exactly from probabilities — or,
+with ``representation="probabilities"``, the probabilities; for a labels-only suspect the smoothed one-hot
+(1 - eps) onehot + eps / K, compared with the victim's labels smoothed the same way — label-only mode never asks for probabilities.
+
+Decision: the kit stores the distances of the surrogate (stolen-like) models and of independent reference models
+(trained by the owner from scratch with other seeds and architectures); the threshold d is SAC's: the mean of the two
+groups' mean distances (or ``--threshold``). Stolen iff distance <= d. The verdict's p-value is the empirical
+p-value of the distance against the independent references, (1 + #{ref <= d}) / (1 + n_ref) — its floor is
+1 / (n_ref + 1), so it is reported as evidence, not used for the decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import stats
+from ..access import Access, WhiteBox
+from ..data import Splits
+from ..errors import ConfigError
+from ..kit import Kit, KitWriter
+from ..models import Classifier, model_sha256
+from ..recipes import cpu_recipe, train_on
+from ..train import labels_of
+from ..verdict import Verdict
+from .base import Method, ProtectResult
+
+VARIANTS = ("m", "w", "normal")
+OUTPUTS = ("probabilities", "labels")
+
+
+@dataclass
+class SacSettings:
+    """Settings of ``protect sac`` (CPU-scale defaults)."""
+
+    variant: str = "m"
+    samples: int = 100
+    patch: int = 0  # CutMix patch side in pixels (0: a quarter of the image side)
+    flip: bool = True
+    correlation: str = "cosine"  # cosine | rbf
+    representation: str = "logits"  # logits (centred log-probabilities) | probabilities
+    gamma: float = 0.0  # RBF: exp(-gamma * ||a - b||^2); 0: 1 / the median squared distance of the victim's outputs
+    epsilon: float = 0.1  # label smoothing of label-only outputs
+    surrogates: int = 2  # distilled copies of the victim (SAC-w samples; stolen-side references for the threshold)
+    surrogate_archs: str = ""  # comma-separated; empty: the victim's architecture
+    references: int = 4  # independent reference models
+    reference_archs: str = ""  # comma-separated; empty: the victim's architecture
+    limit: int | None = 8000  # owner images for surrogates and references
+    epochs: int | None = 3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.correlation not in ("cosine", "rbf"):
+            raise ConfigError(f"correlation must be cosine or rbf, got {self.correlation!r}")
+        if self.representation not in ("logits", "probabilities"):
+            raise ConfigError(f"representation must be logits or probabilities, got {self.representation!r}")
+        if self.samples < 2:
+            raise ConfigError(f"samples must be >= 2, got {self.samples}")
+        if not 0 <= self.epsilon < 1:
+            raise ConfigError(f"epsilon must be in [0, 1), got {self.epsilon}")
+        if self.variant == "w" and self.surrogates < 1:
+            raise ConfigError("SAC-w needs at least one surrogate model")
+        if self.references < 1:
+            raise ConfigError("SAC needs at least one independent reference model for its threshold and p-value")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------------- pieces
+def cutmix(x: np.ndarray, patch: int, flip: bool, seed: int) -> np.ndarray:
+    """SAC-m samples: paste a ``patch`` x ``patch`` square from another image of the set (a seeded derangement)
+    at a random place, then flip horizontally with probability 1/2."""
+    rng = np.random.default_rng(seed)
+    n, h, w, _ = x.shape
+    patch = min(patch, h, w)
+    out = x.copy()
+    partner = (np.arange(n) + rng.integers(1, max(n, 2), size=1)[0]) % n if n > 1 else np.zeros(1, int)
+    for i in range(n):
+        r, c = rng.integers(0, h - patch + 1), rng.integers(0, w - patch + 1)
+        out[i, r : r + patch, c : c + patch] = x[partner[i], r : r + patch, c : c + patch]
+        if flip and rng.random() < 0.5:
+            out[i] = out[i, :, ::-1]
+    return out
+
+
+def smoothed_onehot(labels: np.ndarray, k: int, eps: float) -> np.ndarray:
+    """(1 - eps) * onehot + eps / k: the representation of a labels-only answer."""
+    out = np.full((len(labels), k), eps / k)
+    out[np.arange(len(labels)), labels] += 1 - eps
+    return out
+
+
+def correlation(outputs: np.ndarray, kind: str = "cosine", gamma: float = 1.0) -> np.ndarray:
+    """n x n correlation matrix of per-sample output vectors."""
+    o = np.asarray(outputs, dtype=np.float64)
+    if kind == "cosine":
+        u = o / np.maximum(np.linalg.norm(o, axis=1, keepdims=True), 1e-12)
+        return u @ u.T
+    sq = (o**2).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * o @ o.T, 0)
+    return np.exp(-gamma * d2)
+
+
+def distance(c_suspect: np.ndarray, c_victim: np.ndarray) -> float:
+    """SAC's distance: ||C_s - C_v||_1 / n^2."""
+    return float(np.abs(c_suspect - c_victim).mean())
+
+
+def outputs_of(access: Access, x: np.ndarray, output: str, k: int, eps: float, representation: str = "logits") -> np.ndarray:
+    """The per-sample vectors the correlation is computed on.
+
+    ``labels``: smoothed one-hot labels (only ``predict_labels`` is called). Otherwise the suspect's probabilities,
+    as centred log-probabilities (``representation="logits"``: log p - mean log p, which equals the logits minus their
+    mean, so a probabilities-only API reveals them exactly up to rounding) or as the probabilities themselves.
+    """
+    if output == "labels":
+        return smoothed_onehot(access.predict_labels(x), k, eps)
+    p = access.predict_proba(x)
+    if representation == "probabilities":
+        return p
+    lp = np.log(np.clip(p, 1e-12, None))
+    return lp - lp.mean(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------------- method
+class Sac(Method):
+    name = "sac"
+    version = 1
+    levels = ("white-box", "probabilities", "labels")
+    summary = "sample-correlation fingerprint: the suspect's output correlations match the victim's (Guan et al. 2022)"
+    Settings = SacSettings
+
+    def protect(self, victim: Classifier, splits: Splits, settings: SacSettings, out_kit, progress: bool = False,
+                echo=lambda s: None) -> ProtectResult:
+        """Build the fingerprint of an already trained ``victim``: samples, its correlation matrices, reference
+        distances and the threshold. The victim itself is not changed (``ProtectResult.model`` is None)."""
+        from ..attacks import run_attack  # the public entry point: surrogates are the owner's own distillations
+
+        s = settings
+        t0 = time.perf_counter()
+        k = victim.spec.num_classes
+        own = splits.defender
+        rng = np.random.default_rng(s.seed)
+        surrogates = []
+        for i, arch in enumerate(_archs(s.surrogate_archs, victim, s.surrogates)):
+            echo(f"distilling surrogate model {i + 1}/{s.surrogates} ({arch})")
+            surrogates.append(run_attack("distill", victim, splits, arch=arch, width=victim.spec.width if arch == victim.spec.arch else None,
+                                         epochs=s.epochs or 3, limit=s.limit, seed=100 + i, progress=progress)[0])
+        tb = time.perf_counter()
+        if s.variant == "w":
+            wrong = labels_of(victim, own.x) != own.y
+            for m in surrogates:
+                wrong &= labels_of(m, own.x) != own.y
+            idx = np.flatnonzero(wrong)
+            if len(idx) < s.samples:
+                raise ConfigError(f"only {len(idx)} owner images are misclassified by the victim and every surrogate; "
+                                  f"lower --samples (asked {s.samples})")
+            x = own.x[np.sort(rng.choice(idx, s.samples, replace=False))]
+        else:
+            x = own.x[np.sort(rng.choice(len(own), s.samples, replace=False))]
+            if s.variant == "m":
+                x = cutmix(x, s.patch or max(2, own.image_size[0] // 4), s.flip, s.seed)
+        build_seconds = time.perf_counter() - tb  # sample construction (surrogate training excluded)
+        refs = []
+        config = cpu_recipe(splits.dataset, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
+        for i, arch in enumerate(_archs(s.reference_archs, victim, s.references)):
+            echo(f"training independent reference model {i + 1}/{s.references} ({arch})")
+            data = own.take(s.limit, 2000 + i)
+            w = victim.spec.width if arch == victim.spec.arch else 1.0
+            refs.append(train_on(data, splits, arch, w, dataclasses.replace(config, seed=2000 + i),
+                                 {"split": "defender", "limit": s.limit, "role": "sac-reference"})[0])
+        kw = KitWriter(self.name, self.version, model_sha256(victim), meta={
+            "settings": s.to_dict(), "dataset": splits.dataset, "classes": list(own.classes), "num_classes": k,
+            "input_shape": [victim.spec.in_channels, *victim.spec.image_size]})
+        kw.add_array("samples", x)
+        record = {"method": self.name, "settings": s.to_dict(), "sample_seconds": round(build_seconds, 3)}
+        for output in OUTPUTS:
+            ov = outputs_of(WhiteBox(victim), x, output, k, s.epsilon, s.representation)
+            gamma = s.gamma or _auto_gamma(ov)
+            kw.meta.setdefault("gamma", {})[output] = gamma
+            cv = correlation(ov, s.correlation, gamma)
+            kw.add_array(f"victim_corr_{output}", cv)
+
+            def dist(m):
+                return distance(correlation(outputs_of(WhiteBox(m), x, output, k, s.epsilon, s.representation),
+                                            s.correlation, gamma), cv)
+
+            d_sur = np.array([dist(m) for m in surrogates])
+            d_ref = np.array([dist(m) for m in refs])
+            threshold = (d_sur.mean() + d_ref.mean()) / 2 if len(d_sur) else float(d_ref.min()) / 2
+            kw.add_array(f"surrogate_distances_{output}", d_sur)
+            kw.add_array(f"reference_distances_{output}", d_ref)
+            kw.meta.setdefault("thresholds", {})[output] = float(threshold)
+            record[output] = {"surrogate_distances": d_sur.round(5).tolist(), "reference_distances": d_ref.round(5).tolist(),
+                              "threshold": round(float(threshold), 5)}
+            echo(f"{output}: surrogates {np.round(d_sur, 4).tolist()}, references {np.round(d_ref, 4).tolist()}, "
+                 f"threshold {threshold:.4f}")
+        kit = kw.write(out_kit)
+        record.update(kit_id=kit.kit_id, seconds=round(time.perf_counter() - t0, 3))
+        return ProtectResult(None, kit, record)
+
+    def verify(self, kit: Kit, suspect: Access, threshold: float | None = None, suspect_id: str | None = None) -> Verdict:
+        """Distance of the suspect's correlation matrix to the victim's; stolen iff it is <= the threshold."""
+        t0 = time.perf_counter()
+        s = SacSettings(**kit.meta["settings"])
+        x = kit.array("samples")
+        if list(suspect.input_shape) != kit.meta["input_shape"]:
+            raise ConfigError(f"the suspect takes inputs of shape {tuple(suspect.input_shape)}, the fingerprint's are "
+                              f"{tuple(kit.meta['input_shape'])}")
+        k = int(kit.meta["num_classes"])
+        if suspect.num_classes != k:
+            raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {k}")
+        output = "labels" if suspect.level == "labels" else "probabilities"
+        q0 = suspect.queries
+        d = distance(correlation(outputs_of(suspect, x, output, k, s.epsilon, s.representation), s.correlation,
+                                 float(kit.meta["gamma"][output])), kit.array(f"victim_corr_{output}"))
+        refs = kit.array(f"reference_distances_{output}")
+        t = float(kit.meta["thresholds"][output] if threshold is None else threshold)
+        p = stats.empirical_p(d, refs, higher_is_stolen=False)
+        details = {"variant": s.variant, "output": output, "threshold": t, "samples": int(len(x)),
+                   "reference_distances": refs.tolist(), "surrogate_distances": kit.array(f"surrogate_distances_{output}").tolist(),
+                   "correlation": s.correlation}
+        return Verdict(self.name, suspect.level, bool(d <= t), p, d, None, suspect.queries - q0,
+                       round(time.perf_counter() - t0, 3), "stolen iff distance <= threshold (the mean of the surrogate "
+                       "and reference groups' mean distances); p_value: empirical, against the reference models",
+                       kit.kit_id, suspect_id, details)
+
+
+def _auto_gamma(o: np.ndarray) -> float:
+    sq = (o**2).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * o @ o.T, 0)[np.triu_indices(len(o), 1)]
+    med = float(np.median(d2)) if d2.size else 0.0
+    return 1.0 / med if med > 0 else 1.0
+
+
+def _archs(spec: str, victim: Classifier, n: int) -> list[str]:
+    names = [a.strip() for a in spec.split(",") if a.strip()] or [victim.spec.arch]
+    return [names[i % len(names)] for i in range(n)]
+

@@ -1,0 +1,70 @@
+"""SAC on a tiny Fashion-MNIST population (fixed seeds): stolen copies sit closer to the victim than independent
+models; label-only mode never reads probabilities."""
+
+import numpy as np
+import pytest
+
+from stealguard.access import Labels, ModuleBackend, open_access
+from stealguard.errors import AccessDenied, ConfigError
+from stealguard.methods import Sac, SacSettings, verify_suspect
+from stealguard.methods.sac import correlation, cutmix, distance, smoothed_onehot
+
+TINY = dict(samples=100, surrogates=2, references=3, limit=2000, epochs=3)
+
+
+def test_pieces():
+    x = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8, 1)
+    y = cutmix(x, 4, flip=False, seed=0)
+    assert y.shape == x.shape and (y != x).any() and np.array_equal(cutmix(x, 4, False, 0), y)
+    changed = (y != x).reshape(4, -1).sum(1)
+    assert (changed > 0).all() and (changed <= 16).all()  # exactly one 4x4 patch per image
+    p = smoothed_onehot(np.array([0, 2]), 4, 0.1)
+    assert np.allclose(p.sum(1), 1) and p[0, 0] == pytest.approx(0.925) and p[0, 1] == pytest.approx(0.025)
+    o = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    c = correlation(o)
+    assert c[0, 1] == pytest.approx(0) and c[0, 2] == pytest.approx(1 / np.sqrt(2)) and np.allclose(np.diag(c), 1)
+    assert np.allclose(np.diag(correlation(o, "rbf")), 1) and correlation(o, "rbf", 1.0)[0, 1] == pytest.approx(np.exp(-2))
+    assert distance(c, c) == 0 and distance(c, np.zeros_like(c)) == pytest.approx(np.abs(c).mean())
+    with pytest.raises(ConfigError):
+        SacSettings(variant="x")
+
+
+@pytest.fixture(scope="module")
+def population(fmnist, fmnist_victim, tmp_path_factory):
+    from stealguard.attacks import run_attack
+    from stealguard.recipes import cpu_recipe, train_classifier
+
+    victim, _ = fmnist_victim
+    res = Sac().protect(victim, fmnist, SacSettings(**TINY), tmp_path_factory.mktemp("sac") / "kit")
+    stolen = [run_attack("fine-tune", victim, fmnist, limit=2000, epochs=1, progress=False)[0],
+              run_attack("logit-query", victim, fmnist, limit=2000, epochs=3, progress=False)[0],
+              run_attack("prune", victim, fmnist, method="magnitude", rate=0.3, progress=False)[0]]
+    independent = [train_classifier(fmnist, arch, w, cpu_recipe("fashion-mnist", epochs=3, seed=seed, progress=False),
+                                    split="attacker", limit=2000)[0]
+                   for arch, w, seed in [("cnn", 0.5, 11), ("cnn", 0.5, 12), ("resnet8", 0.5, 13)]]
+    return victim, res, stolen, independent
+
+
+def test_stolen_models_are_closer_than_every_independent_one(population):
+    victim, res, stolen, independent = population
+    vs = [verify_suspect(res.kit, open_access(m, "probabilities")) for m in stolen]
+    vi = [verify_suspect(res.kit, open_access(m, "probabilities")) for m in independent]
+    assert max(v.effect for v in vs) < min(v.effect for v in vi), ([v.effect for v in vs], [v.effect for v in vi])
+    assert all(v.stolen for v in vs) and not any(v.stolen for v in vi)
+    assert vs[0].queries == TINY["samples"] and vs[0].method == "sac"
+    assert verify_suspect(res.kit, open_access(victim, "probabilities")).effect == pytest.approx(0, abs=1e-12)
+
+
+def test_label_only_mode_never_reads_probabilities(population):
+    victim, res, stolen, independent = population
+
+    class NoScores(Labels):
+        def predict_proba(self, x):  # pragma: no cover - must never be called
+            raise AssertionError("label-only SAC read probabilities")
+
+    v = verify_suspect(res.kit, NoScores(ModuleBackend(stolen[0])))
+    assert v.access == "labels" and v.details["output"] == "labels" and v.queries == TINY["samples"]
+    honest = verify_suspect(res.kit, NoScores(ModuleBackend(independent[0])))
+    assert v.effect < honest.effect
+    with pytest.raises(AccessDenied):
+        open_access(stolen[0], "labels").predict_proba(np.zeros((1, 28, 28, 1), np.uint8))
