@@ -68,3 +68,26 @@ def test_label_only_mode_never_reads_probabilities(population):
     assert v.effect < honest.effect
     with pytest.raises(AccessDenied):
         open_access(stolen[0], "labels").predict_proba(np.zeros((1, 28, 28, 1), np.uint8))
+
+
+def test_cli_protect_and_verify(population, tmp):
+    import json
+
+    from click.testing import CliRunner
+
+    from stealguard.cli import cli
+    from stealguard.models import save_model
+
+    victim, res, stolen, independent = population
+    save_model(victim, tmp / "victim.safetensors", extra={"dataset": "fashion-mnist"})
+    save_model(stolen[0], tmp / "stolen.safetensors")
+    args = ["protect", "sac", "--victim", str(tmp / "victim.safetensors"), "--out", str(tmp / "sac")]
+    for k, v in TINY.items():
+        args += [f"--{k}", str(v)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["verify", "--kit", str(tmp / "sac" / "kit"), "--suspect", str(tmp / "stolen.safetensors"),
+                                 "--access", "labels", "--json"])
+    assert r.exit_code == 0, r.output
+    v = json.loads(r.output)
+    assert v["method"] == "sac" and v["access"] == "labels" and v["stolen"] is True

@@ -227,7 +227,7 @@ class Move(Method):
                                  {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit,
                                   "role": "move-reference", "pool_sha": _hash(pool_ids)})[0])
 
-        order = rng.permutation(need)
+        order = rng.permutation(len(pool_ids))
         meta_pos, ver_pos = order[: s.meta_samples], order[s.meta_samples :]
         victim_sha = model_sha256(victim)
         kw = KitWriter(self.name, self.version, victim_sha, meta={
