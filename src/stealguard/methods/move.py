@@ -267,7 +267,8 @@ class Move(Method):
                 "feature_dim": int(pos.shape[1]), "seconds": round(time.perf_counter() - tm, 3),
                 "victim_mean_score": round(float(victim_scores.mean()), 5),
                 "benign_mean_score": round(float(benign_scores.mean()), 5),
-                "reference_mean_scores": [round(float(r.mean()), 5) for r in ref_scores]}
+                "reference_mean_scores": [round(float(r.mean()), 5) for r in ref_scores],
+                **_theorem1(victim_scores, benign_scores, ref_scores)}
             echo(f"{mode} meta-classifier: victim scores {victim_scores.mean():.3f}, benign "
                  f"{record[f'meta_{_slug(mode)}']['benign_mean_score']:.3f}, references "
                  f"{', '.join(f'{v:.3f}' for v in record[f'meta_{_slug(mode)}']['reference_mean_scores'])}")
@@ -422,6 +423,18 @@ def _choose_pool(splits: Splits, s: MoveSettings, clean: ArrayDataset, ids: np.n
                           "lower those, raise --rate or --limit, or leave owner images out of training (--limit)")
     pick = np.sort(rng.choice(len(ids), need, replace=False))
     return used[ids[pick]], clean.x[ids[pick]], clean.y[ids[pick]], styled[pick], "training"
+
+
+def _theorem1(victim_scores: np.ndarray, benign_scores: np.ndarray, ref_scores: np.ndarray, alpha: float = 0.01) -> dict:
+    """MOVE Theorem 1 on the verification pool: the meta-classifier's error rates at 0.5 and the smallest m that lets
+    the owner claim ownership at ``alpha``; also with the references' error rate as type I (the calibrated view)."""
+    t2 = float(np.mean(victim_scores <= 0.5))
+    t1 = float(np.mean(benign_scores > 0.5))
+    out = {"type1_benign": t1, "type2_victim": t2, "min_m_benign": stats.move_min_samples(t1, t2, alpha)}
+    if len(ref_scores):
+        t1r = float(np.mean(ref_scores > 0.5))
+        out |= {"type1_references": t1r, "min_m_references": stats.move_min_samples(t1r, t2, alpha)}
+    return out
 
 
 def _hash(a: np.ndarray) -> str:
