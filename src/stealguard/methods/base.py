@@ -42,10 +42,13 @@ class Method:
     def verify(self, kit: Kit, suspect: Access, **options) -> Verdict:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def check_access(self, suspect: Access) -> None:
-        if suspect.level not in self.levels:
-            raise ConfigError(f"{self.name} verifies with {' or '.join(self.levels)} access, not {suspect.level}")
-
+    @staticmethod
+    def check_suspect(suspect: Access, input_shape, num_classes: int) -> None:
+        """Refuse a suspect whose input shape or class count differs from the protected model's (both from the kit)."""
+        if tuple(suspect.input_shape) != tuple(input_shape):
+            raise ConfigError(f"the suspect takes inputs of shape {tuple(suspect.input_shape)}, the kit's are {tuple(input_shape)}")
+        if suspect.num_classes != num_classes:
+            raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {num_classes}")
 
 def settings_from(cls: type, **overrides):
     """Build a settings dataclass, refusing unknown names with the list of known ones."""

@@ -208,7 +208,7 @@ class Move(Method):
         xv[ids] = styled
         protected_data = ArrayDataset(xv, clean.y, clean.classes, f"{clean.name}+move")
         tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
-               "styled_sha": _hash(np.frombuffer(styled.tobytes() + ids.tobytes(), dtype=np.uint8))}
+               "styled_sha": _hash(styled, ids)}
         pool_ids, pool_orig, y_pool, pool_styled, pool_source = _choose_pool(splits, s, clean, ids, styled, stylizer, rng)
         echo(f"stylised {n_styled} of {len(clean)} training images ({style_seconds:.1f} s); training the protected model")
         victim, vrec = train_on(protected_data, splits, s.arch, s.width, config, tag)
@@ -301,11 +301,7 @@ class Move(Method):
             if kit.meta["featurizers"]["white-box"]["names"] != ["input"]:
                 _check_same_architecture(kit.meta["victim_spec"], suspect.module)
         styled, original, labels = kit.array("verify_styled"), kit.array("verify_original"), kit.array("verify_labels")
-        if tuple(suspect.input_shape) != (styled.shape[3], *styled.shape[1:3]):
-            raise ConfigError(f"the suspect takes inputs of shape {tuple(suspect.input_shape)}, the kit's images are "
-                              f"{(styled.shape[3], *styled.shape[1:3])}")
-        if suspect.num_classes != len(kit.meta["classes"]):
-            raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {len(kit.meta['classes'])}")
+        self.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
         n = len(styled)
         m = m or (10 if mode == "white-box" else 100)
         if not 2 <= m <= n:
@@ -341,7 +337,7 @@ class Move(Method):
                    "p_paper": p_paper, "p_calibrated": p_ref, "mu_suspect": float(np.mean(score[used])),
                    "mu_benign": float(np.mean(benign_scores[used])),
                    "mu_reference_max": float(np.mean(ref_scores[:, used].max(0))) if len(ref_scores) else None,
-                   "references": int(len(ref_scores)), "tests": tests if repeats <= 20 else tests[:20]}
+                   "references": int(len(ref_scores)), "tests": tests[:20]}
         decision = ("stolen iff the paper's paired t-test (suspect vs benign) and the calibrated one (suspect vs the "
                     "per-image maximum of the reference models) both give p < alpha" if rule == "calibrated"
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
@@ -437,10 +433,14 @@ def _theorem1(victim_scores: np.ndarray, benign_scores: np.ndarray, ref_scores: 
     return out
 
 
-def _hash(a: np.ndarray) -> str:
+def _hash(*arrays: np.ndarray) -> str:
+    """Short SHA-256 of the arrays' bytes, concatenated (cache-key tags)."""
     import hashlib
 
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _slug(mode: str) -> str:

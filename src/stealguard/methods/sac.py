@@ -225,12 +225,8 @@ class Sac(Method):
         t0 = time.perf_counter()
         s = SacSettings(**kit.meta["settings"])
         x = kit.array("samples")
-        if list(suspect.input_shape) != kit.meta["input_shape"]:
-            raise ConfigError(f"the suspect takes inputs of shape {tuple(suspect.input_shape)}, the fingerprint's are "
-                              f"{tuple(kit.meta['input_shape'])}")
         k = int(kit.meta["num_classes"])
-        if suspect.num_classes != k:
-            raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {k}")
+        self.check_suspect(suspect, kit.meta["input_shape"], k)
         output = "labels" if suspect.level == "labels" else "probabilities"
         q0 = suspect.queries
         d = distance(correlation(outputs_of(suspect, x, output, k, s.epsilon, s.representation), s.correlation,
