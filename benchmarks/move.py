@@ -18,14 +18,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import HERE, stamp, write_section  # noqa: E402
+from _report import HERE, independent_models, stamp, write_section  # noqa: E402
 
 from stealguard.access import open_access  # noqa: E402
 from stealguard.attacks import run_attack  # noqa: E402
 from stealguard.data import load_splits  # noqa: E402
 from stealguard.errors import StealguardError  # noqa: E402
 from stealguard.methods import Move, MoveSettings, verify_suspect  # noqa: E402
-from stealguard.recipes import cpu_recipe, train_classifier  # noqa: E402
 
 KITS = Path("runs/bench-move")  # kits are secret material: written outside the repository's tracked files
 REPEATS = 5
@@ -88,13 +87,7 @@ def thefts(dataset, splits, victim, names=None):
 
 
 def independents(dataset, splits):
-    out = []
-    for arch, width, seed, limit, epochs in SCALE[dataset]["independent"]:
-        model, rec = train_classifier(splits, arch, width, cpu_recipe(dataset, epochs=epochs, seed=seed, progress=False),
-                                      split="attacker", limit=limit)
-        out.append((f"{arch} w{width} seed {seed}, {limit} imgs, {epochs} ep", model, rec))
-        log(f"  independent {out[-1][0]}: accuracy {rec['accuracy']:.3f}")
-    return out
+    return independent_models(dataset, splits, SCALE[dataset]["independent"], log)
 
 
 def check(kit, model, level, **kw):

@@ -36,6 +36,44 @@ def fmnist_victim(fmnist):
     return model, record
 
 
+MOVE_TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=3000, epochs=3, rate=0.2, meta_samples=200,
+                 verify_samples=200, references=3, benign_models=2)
+SAC_TINY = dict(samples=100, surrogates=2, references=3, limit=2000, epochs=3)
+
+
+@pytest.fixture(scope="session")
+def move_run(fmnist, tmp_path_factory):
+    """A tiny MOVE protection (both settings), a fine-tuned copy of the protected model and an independent model."""
+    from stealguard.attacks import run_attack
+    from stealguard.methods import Move, MoveSettings
+    from stealguard.recipes import cpu_recipe, train_classifier
+
+    out = tmp_path_factory.mktemp("move")
+    res = Move().protect(fmnist, MoveSettings(**MOVE_TINY), out / "kit")
+    stolen, _ = run_attack("fine-tune", res.model, fmnist, limit=3000, epochs=1, progress=False)
+    independent, _ = train_classifier(fmnist, "cnn", 0.5, cpu_recipe("fashion-mnist", epochs=3, seed=5, progress=False),
+                                      split="attacker", limit=3000)
+    return out, res, stolen, independent
+
+
+@pytest.fixture(scope="session")
+def population(fmnist, fmnist_victim, tmp_path_factory):
+    """A tiny SAC-m kit on the shared victim, three stolen copies and three independent models."""
+    from stealguard.attacks import run_attack
+    from stealguard.methods import Sac, SacSettings
+    from stealguard.recipes import cpu_recipe, train_classifier
+
+    victim, _ = fmnist_victim
+    res = Sac().protect(victim, fmnist, SacSettings(**SAC_TINY), tmp_path_factory.mktemp("sac") / "kit")
+    stolen = [run_attack("fine-tune", victim, fmnist, limit=2000, epochs=1, progress=False)[0],
+              run_attack("logit-query", victim, fmnist, limit=2000, epochs=3, progress=False)[0],
+              run_attack("prune", victim, fmnist, method="magnitude", rate=0.3, progress=False)[0]]
+    independent = [train_classifier(fmnist, arch, w, cpu_recipe("fashion-mnist", epochs=3, seed=seed, progress=False),
+                                    split="attacker", limit=2000)[0]
+                   for arch, w, seed in [("cnn", 0.5, 11), ("cnn", 0.5, 12), ("resnet8", 0.5, 13)]]
+    return victim, res, stolen, independent
+
+
 def one_line_error(result) -> str:
     """Assert a CLI result failed with one clear line (no traceback) and return that line."""
     assert result.exit_code != 0, result.output

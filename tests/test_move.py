@@ -14,21 +14,7 @@ from stealguard.kit import KitError, load_kit
 from stealguard.methods import Move, MoveSettings, verify_suspect
 from stealguard.models import save_model
 
-TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=3000, epochs=3, rate=0.2, meta_samples=200,
-            verify_samples=200, references=3, benign_models=2)
-
-
-@pytest.fixture(scope="module")
-def move_run(fmnist, tmp_path_factory):
-    out = tmp_path_factory.mktemp("move")
-    res = Move().protect(fmnist, MoveSettings(**TINY), out / "kit")
-    from stealguard.attacks import run_attack
-    from stealguard.recipes import cpu_recipe, train_classifier
-
-    stolen, _ = run_attack("fine-tune", res.model, fmnist, limit=3000, epochs=1, progress=False)
-    independent, _ = train_classifier(fmnist, "cnn", 0.5, cpu_recipe("fashion-mnist", epochs=3, seed=5, progress=False),
-                                      split="attacker", limit=3000)
-    return out, res, stolen, independent
+from conftest import MOVE_TINY as TINY
 
 
 def test_protection_is_harmless_and_the_kit_is_complete(move_run):

@@ -9,7 +9,7 @@ from stealguard.errors import AccessDenied, ConfigError
 from stealguard.methods import Sac, SacSettings, verify_suspect
 from stealguard.methods.sac import correlation, cutmix, distance, smoothed_onehot
 
-TINY = dict(samples=100, surrogates=2, references=3, limit=2000, epochs=3)
+from conftest import SAC_TINY as TINY
 
 
 def test_pieces():
@@ -27,22 +27,6 @@ def test_pieces():
     assert distance(c, c) == 0 and distance(c, np.zeros_like(c)) == pytest.approx(np.abs(c).mean())
     with pytest.raises(ConfigError):
         SacSettings(variant="x")
-
-
-@pytest.fixture(scope="module")
-def population(fmnist, fmnist_victim, tmp_path_factory):
-    from stealguard.attacks import run_attack
-    from stealguard.recipes import cpu_recipe, train_classifier
-
-    victim, _ = fmnist_victim
-    res = Sac().protect(victim, fmnist, SacSettings(**TINY), tmp_path_factory.mktemp("sac") / "kit")
-    stolen = [run_attack("fine-tune", victim, fmnist, limit=2000, epochs=1, progress=False)[0],
-              run_attack("logit-query", victim, fmnist, limit=2000, epochs=3, progress=False)[0],
-              run_attack("prune", victim, fmnist, method="magnitude", rate=0.3, progress=False)[0]]
-    independent = [train_classifier(fmnist, arch, w, cpu_recipe("fashion-mnist", epochs=3, seed=seed, progress=False),
-                                    split="attacker", limit=2000)[0]
-                   for arch, w, seed in [("cnn", 0.5, 11), ("cnn", 0.5, 12), ("resnet8", 0.5, 13)]]
-    return victim, res, stolen, independent
 
 
 def test_stolen_models_are_closer_than_every_independent_one(population):

@@ -31,7 +31,8 @@ LEVELS = ("white-box", "probabilities", "labels")
 
 
 class Backend:
-    """Computes raw scores for a batch; ``kind`` says whether they are ``logits`` or ``probabilities``."""
+    """Computes raw scores for a batch; ``kind`` says whether they are ``logits``, ``probabilities`` or ``labels``
+    (one-hot rows from a labels-only API, usable only by a labels access)."""
 
     kind: str = "logits"
     num_classes: int
@@ -149,7 +150,10 @@ class Access:
         raise AccessDenied(f"{self.level} access does not reveal the model")
 
     def describe(self) -> dict:
-        return {"level": self.level, "queries": self.queries, "max_queries": self.max_queries}
+        """Level, queries asked and budget; for a remote suspect also ``remote``: URL, audit log and what was sent."""
+        d = {"level": self.level, "queries": self.queries, "max_queries": self.max_queries}
+        report = getattr(self._backend, "report", None)
+        return d | ({"remote": report()} if callable(report) else {})
 
 
 class Labels(Access):
@@ -221,18 +225,27 @@ def parse_output(output: str | None) -> tuple[str, int | None]:
 
 
 def open_access(source, level: str = "probabilities", max_queries: int | None = None, output: str | None = None,
-                device: str | torch.device = "cpu") -> Access:
+                device: str | torch.device = "cpu", remote: dict | None = None) -> Access:
     """Wrap a suspect at an access level.
 
     ``source``: a :class:`~stealguard.models.Classifier`, an :class:`~stealguard.models.OnnxModel`, a
-    :class:`Backend`, or a path to a ``.safetensors`` / ``.onnx`` file. ``output`` (``probabilities``,
-    ``rounded:K``, ``top1``) applies an API's output defence on top of a black-box level.
+    :class:`Backend`, a path to a ``.safetensors`` / ``.onnx`` file, or the ``http(s)://.../predict`` URL of a
+    prediction API (black-box only; ``remote``: options of :class:`~stealguard.remote.HttpBackend` such as
+    ``timeout``, ``retries``, ``rate_limit``, ``audit_log``). ``output`` (``probabilities``, ``rounded:K``,
+    ``top1``) applies an API's output defence on top of a black-box level.
     """
     from .models import Classifier, OnnxModel, open_model
+    from .remote import HttpBackend, is_url
 
     if level not in LEVELS:
         raise ConfigError(f"unknown access level {level!r}: choose one of {', '.join(LEVELS)}")
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, str) and "://" in source and not is_url(source):
+        raise ConfigError(f"a remote suspect must be an http:// or https:// URL, got {source!r}")
+    if is_url(source):
+        if level == "white-box":
+            raise AccessDenied("a remote API is black-box: use --access probabilities or labels")
+        source = HttpBackend(source, **(remote or {}))
+    elif isinstance(source, (str, os.PathLike)):
         source = open_model(source, device)
     decimals = None
     if output is not None:
@@ -253,6 +266,8 @@ def open_access(source, level: str = "probabilities", max_queries: int | None = 
         backend = source
     else:
         raise ConfigError(f"cannot open a suspect from {type(source).__name__}")
+    if backend.kind == "labels" and level != "labels":
+        raise AccessDenied("the suspect answers top-1 labels only: use --access labels")
     if level == "labels":
         return Labels(backend, max_queries)
     return Probabilities(backend, max_queries, decimals)

@@ -194,22 +194,49 @@ def _setting_options(settings_cls, helps: dict | None = None):
     return deco
 
 
+def _remote_options(f):
+    """Options of a remote (http://.../predict) suspect or victim."""
+    f = click.option("--rate-limit", type=float, default=None, help="Remote API: at most this many requests per second.")(f)
+    f = click.option("--retries", type=int, default=5, show_default=True, help="Remote API: retries (exponential backoff) on errors and timeouts.")(f)
+    f = click.option("--timeout", type=float, default=30.0, show_default=True, help="Remote API: seconds per request.")(f)
+    f = click.option("--audit-log", type=click.Path(dir_okay=False), default=None,
+                     help="Remote API: the JSON-lines log of every answer, also the resume cache "
+                          "[default: stealguard-audit/HOST_PORT_PATH.jsonl].")(f)
+    return f
+
+
+def _remote(url, audit_log, timeout, retries, rate_limit) -> dict | None:
+    from .remote import is_url
+
+    if not is_url(url):
+        return None
+    return {"audit_log": audit_log, "timeout": timeout, "retries": retries, "rate_limit": rate_limit}
+
+
 def _victim_options(f):
     f = click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")(f)
     f = click.option("--no-cache", is_flag=True, help="Run even if an identical theft is in the artifact cache.")(f)
     f = click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")(f)
     f = data_dir_option(f)
     f = click.option("--dataset", default=None, help="The victim's dataset (default: recorded in the victim file).")(f)
-    f = click.option("--victim", required=True, type=click.Path(), help="The victim: .safetensors (or .onnx for query attacks).")(f)
-    return f
+    f = click.option("--victim", required=True, type=click.Path(),
+                     help="The victim: .safetensors (or, for query attacks, .onnx or an http://HOST:PORT/predict API).")(f)
+    return _remote_options(f)
 
 
 def _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, options):
     from .attacks import run_attack
     from .data import load_splits
     from .models import Classifier, open_model, read_spec, save_model, sha256_file
+    from .remote import HttpBackend
 
-    model = open_model(victim)
+    remote = _remote(victim, *(options.pop(k) for k in ("audit_log", "timeout", "retries", "rate_limit")))
+    if remote is not None:  # a live API: never cached (the model behind it may change), identified by its URL
+        model, victim_sha, no_cache = HttpBackend(victim, **remote), None, True
+        if dataset is None:
+            raise StealguardError("a remote victim does not say its dataset: pass --dataset")
+    else:
+        model, victim_sha = open_model(victim), sha256_file(victim)
     if dataset is None:
         extra = read_spec(victim)[1] if isinstance(model, Classifier) else model.extra
         dataset = extra.get("dataset") if isinstance(extra, dict) else None
@@ -219,7 +246,10 @@ def _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, optio
     options = {k: v for k, v in options.items() if v is not None}
     options["progress"] = sys.stderr.isatty()
     stolen, record = run_attack(name, model, splits, data_dir=data_dir, use_cache=not no_cache,
-                                victim_sha256=sha256_file(victim), **options)
+                                victim_sha256=victim_sha, **options)
+    if remote is not None:
+        record["victim_url"] = victim
+        record["remote"] = model.report()
     out = Path(out)
     record["sha256"] = save_model(stolen, out / "model.safetensors", extra={"dataset": dataset, "attack": name})
     (out / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
@@ -359,7 +389,8 @@ def protect_sac(victim, dataset, out, split_seed, data_dir, **options):
 
 @cli.command()
 @click.option("--kit", "kit_dir", required=True, type=click.Path(), help="The kit folder written by protect.")
-@click.option("--suspect", required=True, type=click.Path(), help="The suspect: .safetensors or .onnx.")
+@click.option("--suspect", required=True, type=click.Path(),
+              help="The suspect: .safetensors, .onnx, or a prediction API http://HOST:PORT/predict (see stealguard serve).")
 @click.option("--access", type=click.Choice(["white-box", "probabilities", "labels"]), default="probabilities",
               show_default=True, help="What the verifier may see of the suspect.")
 @click.option("--api-output", default=None, help="Emulate an API defence on a black-box suspect: probabilities, rounded:K, top1.")
@@ -373,26 +404,68 @@ def protect_sac(victim, dataset, out, split_seed, data_dir, **options):
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the verdict JSON to this file.")
-def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, rule, seed, threshold, as_json, out):
+@_remote_options
+def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, rule, seed, threshold, as_json, out,
+           audit_log, timeout, retries, rate_limit):
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold)."""
+    --rule, --seed; SAC: --threshold). A remote suspect's answers are appended to an audit log before they are used;
+    a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
     from .access import open_access
     from .kit import load_kit
     from .methods import verify_suspect
     from .models import sha256_file
 
     kit = load_kit(kit_dir)
-    acc = open_access(suspect, access, max_queries, api_output)
-    verdict = verify_suspect(kit, acc, m=m, repeats=repeats, alpha=alpha, rule=rule, seed=seed, threshold=threshold,
-                             suspect_id=sha256_file(suspect))
+    remote = _remote(suspect, audit_log, timeout, retries, rate_limit)
+    acc = open_access(suspect, access, max_queries, api_output, remote=remote)
+    try:
+        verdict = verify_suspect(kit, acc, m=m, repeats=repeats, alpha=alpha, rule=rule, seed=seed, threshold=threshold,
+                                 suspect_id=suspect if remote else sha256_file(suspect))
+    except StealguardError as e:
+        if remote is None:
+            raise
+        r = acc.describe()["remote"]
+        raise StealguardError(f"{e} — the {r['audit_log_entries']} answer batch(es) received so far are kept in {r['audit_log']}; "
+                              "rerun to resume without re-sending them") from None
+    if remote is not None:
+        verdict.details["remote"] = acc.describe()["remote"]
     if out:
         Path(out).write_text(verdict.to_json())
     if as_json:
         click.echo(verdict.to_json())
     else:
         click.echo(verdict.summary())
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--port", type=int, default=8080, show_default=True, help="Port (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--output", default="probabilities", show_default=True,
+              help="What the API returns: probabilities, rounded:K (K decimals) or top1 (labels only).")
+@click.option("--max-batch", type=int, default=1024, show_default=True, help="Most images per request.")
+@click.option("--fail-rate", type=float, default=0.0, show_default=True, help="Testing: fail this share of requests (HTTP 500).")
+@click.option("--delay", type=float, default=0.0, show_default=True, help="Testing: seconds to wait before each answer.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the injected failures.")
+def serve(model, port, host, output, max_batch, fail_rate, delay, seed):
+    """Serve MODEL (.safetensors or .onnx) as an HTTP prediction API: GET /info, POST /predict.
+
+    A stand-in for a suspect deployed behind someone's API; verify it with --suspect http://HOST:PORT/predict."""
+    from .serve import PredictionServer
+
+    try:
+        srv = PredictionServer(model, host, port, output, fail_rate, delay, seed, max_batch)
+    except OSError as e:
+        raise StealguardError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    info = srv.info()
+    click.echo(f"serving {model} at {srv.url} (input {tuple(info['input_shape'])}, {info['num_classes']} classes, "
+               f"output {info['output']}); Ctrl-C stops", err=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
 
 
 @cli.command()

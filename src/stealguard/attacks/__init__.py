@@ -16,7 +16,7 @@ import dataclasses
 import time
 from typing import Any
 
-from ..access import Access, Labels, ModuleBackend, OnnxBackend, WhiteBox, open_access
+from ..access import Access, Backend, Labels, ModuleBackend, OnnxBackend, WhiteBox, open_access
 from ..cache import cached_model
 from ..data import Splits
 from ..errors import ConfigError, DataError
@@ -86,9 +86,11 @@ def _victim_access(attack: type[Attack], victim: Classifier | OnnxModel, s: Stea
             raise ConfigError(f"'{attack.name}' needs the victim's weights (.safetensors), not a black-box model")
         return WhiteBox(copy.deepcopy(victim).eval())  # a copy: attacks may not alter the owner's model
     if attack.access == "queries":
+        if getattr(victim, "kind", None) == "labels":  # a labels-only API: that is all any attack gets
+            return open_access(victim, "labels")
         return open_access(victim, "probabilities", output=s.api_output)
     # "none": an access that refuses every query (the negative control never looks at the victim)
-    backend = ModuleBackend(victim) if isinstance(victim, Classifier) else OnnxBackend(victim)
+    backend = victim if isinstance(victim, Backend) else ModuleBackend(victim) if isinstance(victim, Classifier) else OnnxBackend(victim)
     return Labels(backend, max_queries=0)
 
 
@@ -96,6 +98,8 @@ def _victim_sha256(victim: Classifier | OnnxModel, given: str | None) -> str:
     """The victim's identity in records and cache keys: ``given`` (its file's hash) or computed from it."""
     if given is not None:
         return given
+    if isinstance(victim, Backend):  # a remote API: identified by its URL (never cached: the model behind may change)
+        return "url:" + str(getattr(victim, "url", type(victim).__name__))
     return model_sha256(victim) if isinstance(victim, Classifier) else sha256_file(victim.path)
 
 

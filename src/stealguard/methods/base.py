@@ -43,11 +43,12 @@ class Method:
         raise NotImplementedError
 
     @staticmethod
-    def check_suspect(suspect: Access, input_shape, num_classes: int) -> None:
-        """Refuse a suspect whose input shape or class count differs from the protected model's (both from the kit)."""
+    def check_suspect(suspect: Access, input_shape, num_classes: int | None) -> None:
+        """Refuse a suspect whose input shape or class count differs from the protected model's (both from the kit).
+        ``num_classes=None``: any class count (methods that also catch transfer learning to a new label space)."""
         if tuple(suspect.input_shape) != tuple(input_shape):
             raise ConfigError(f"the suspect takes inputs of shape {tuple(suspect.input_shape)}, the kit's are {tuple(input_shape)}")
-        if suspect.num_classes != num_classes:
+        if num_classes is not None and suspect.num_classes != num_classes:
             raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {num_classes}")
 
 def settings_from(cls: type, **overrides):

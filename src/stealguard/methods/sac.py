@@ -225,11 +225,11 @@ class Sac(Method):
         t0 = time.perf_counter()
         s = SacSettings(**kit.meta["settings"])
         x = kit.array("samples")
-        k = int(kit.meta["num_classes"])
-        self.check_suspect(suspect, kit.meta["input_shape"], k)
+        # any class count: a model transferred to a new label space is compared on the same samples (n x n matrices)
+        self.check_suspect(suspect, kit.meta["input_shape"], None)
         output = "labels" if suspect.level == "labels" else "probabilities"
         q0 = suspect.queries
-        d = distance(correlation(outputs_of(suspect, x, output, k, s.epsilon, s.representation), s.correlation,
+        d = distance(correlation(outputs_of(suspect, x, output, suspect.num_classes, s.epsilon, s.representation), s.correlation,
                                  float(kit.meta["gamma"][output])), kit.array(f"victim_corr_{output}"))
         refs = kit.array(f"reference_distances_{output}")
         t = float(kit.meta["thresholds"][output] if threshold is None else threshold)

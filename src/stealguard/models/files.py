@@ -141,6 +141,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> C
             raise ModelFileError(f"{Path(path).name}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
         if v.dtype not in _SAFE_DTYPES:
             raise ModelFileError(f"{Path(path).name}: tensor {k} has unsupported dtype {v.dtype}")
+        if v.dtype.is_floating_point != expected[k].dtype.is_floating_point:
+            kind = "floating-point" if expected[k].dtype.is_floating_point else "integer"
+            raise ModelFileError(f"{Path(path).name}: tensor {k} has dtype {v.dtype}, expected a {kind} tensor")
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise ModelFileError(f"{Path(path).name}: tensor {k} holds NaN or infinite values")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})

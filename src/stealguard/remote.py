@@ -1,0 +1,310 @@
+"""Remote suspects: a prediction API over HTTP behind the ordinary access interface.
+
+:class:`HttpBackend` speaks the ``stealguard-predict/1`` protocol that ``stealguard serve`` implements (and that any
+API can be wrapped in):
+
+* ``GET  <base>/info`` -> ``{"protocol": "stealguard-predict/1", "input_shape": [C, H, W], "num_classes": K,
+  "output": "probabilities" | "rounded:K" | "top1"}``
+* ``POST <base>/predict`` with ``{"shape": [N, C, H, W], "dtype": "float32", "data": <base64 of the C-order
+  bytes>}`` (or ``{"images": nested lists}``) -> ``{"probabilities": [[...] x N]}`` or ``{"labels": [...]}``.
+
+What the client does about a hostile or unreliable API:
+
+* **validation** of every answer before it is used: a JSON object of bounded size with the expected key, a
+  rectangular numeric array with one row per image and one column per declared class, finite probabilities in
+  [0, 1] that sum to 1 within a tolerance (wider for a ``rounded:K`` API), integral labels in range. A violation
+  raises :class:`RemoteError` naming what was wrong; nothing of that answer is used.
+* **retries** with exponential backoff on connection errors, timeouts, HTTP 429 and 5xx; other HTTP errors stop
+  at once. A **rate limit** spaces requests.
+* **audit log** (JSON lines): every answer is appended — the SHA-256 of each image sent, of the request body and
+  of the response body, the validated answer, and the SHA-256 of the previous entry (a hash chain a third party
+  can check with :func:`check_audit_log`) — and flushed to disk *before* it is used. An image whose answer is
+  already in the log is never sent again: an interrupted verification resumes where it stopped, and repeated
+  queries within a run cost nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .access import Backend
+from .errors import ConfigError, StealguardError
+
+PROTOCOL = "stealguard-predict/1"
+MAX_RESPONSE_BYTES = 64 * 2**20
+
+
+class RemoteError(StealguardError):
+    """A prediction API could not be reached, refused the query, or answered something invalid."""
+
+
+def image_sha256(x: np.ndarray) -> str:
+    """SHA-256 of one image as sent (float32, C-order, shape included)."""
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    return hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+def encode_images(x: np.ndarray) -> bytes:
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    return json.dumps({"shape": list(a.shape), "dtype": "float32", "data": base64.b64encode(a.tobytes()).decode()}).encode()
+
+
+def _sum_tolerance(output: str, k: int) -> float:
+    if output.startswith("rounded:"):
+        return 1e-3 + k * 0.5 * 10.0 ** -int(output.split(":", 1)[1])
+    return 1e-3
+
+
+def validate_answer(obj, n: int, k: int, kind: str, output: str = "probabilities") -> np.ndarray:
+    """Check one decoded answer to ``n`` images of a ``k``-class API; return probabilities (N, K) or labels (N,)."""
+    if not isinstance(obj, dict):
+        raise RemoteError(f"the API answered a JSON {type(obj).__name__}, not an object")
+    key = "probabilities" if kind == "probabilities" else "labels"
+    if key not in obj:
+        other = "labels" if key == "probabilities" else "probabilities"
+        hint = f" (it answered {other}: verify with --access {'labels' if other == 'labels' else 'probabilities'})" if other in obj else ""
+        raise RemoteError(f"the API's answer has no '{key}'{hint}")
+    raw = obj[key]
+    try:
+        a = np.asarray(raw)
+    except (ValueError, TypeError):
+        a = np.asarray([], dtype=object)
+    if a.dtype == object or a.dtype.kind not in "iuf" or a.dtype == bool:
+        raise RemoteError(f"the API's {key} are not a rectangular array of numbers")
+    if kind == "probabilities":
+        if a.ndim != 2:
+            raise RemoteError(f"the API's probabilities have {a.ndim} dimension(s), expected 2 (images x classes)")
+        if a.shape[0] != n:
+            raise RemoteError(f"the API answered {a.shape[0]} rows for {n} images")
+        if a.shape[1] != k:
+            raise RemoteError(f"the API answered {a.shape[1]} classes, it declared {k}")
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise RemoteError("the API's probabilities contain NaN or infinite values")
+        if (a < 0).any() or (a > 1).any():
+            raise RemoteError(f"the API's probabilities leave [0, 1] (min {a.min():.3g}, max {a.max():.3g})")
+        tol = _sum_tolerance(output, k)
+        worst = float(np.abs(a.sum(1) - 1).max()) if n else 0.0
+        if worst > tol:
+            raise RemoteError(f"the API's probabilities do not sum to 1 (off by up to {worst:.3g}, tolerance {tol:.3g})")
+        return a
+    if a.ndim != 1 or a.shape[0] != n:
+        raise RemoteError(f"the API answered labels of shape {a.shape} for {n} images")
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all() or (a != np.round(a)).any():
+            raise RemoteError("the API's labels are not integers")
+    a = a.astype(np.int64)
+    if n and (a.min() < 0 or a.max() >= k):
+        raise RemoteError(f"the API answered labels outside 0..{k - 1} (min {a.min()}, max {a.max()})")
+    return a
+
+
+def validate_info(obj, url: str) -> dict:
+    """Check the API's ``/info`` answer."""
+    if not isinstance(obj, dict):
+        raise RemoteError(f"{url}: /info is not a JSON object")
+    shape, k, output = obj.get("input_shape"), obj.get("num_classes"), obj.get("output", "probabilities")
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 4096 for d in shape) or shape[0] > 4):
+        raise RemoteError(f"{url}: /info declares an invalid input_shape {shape!r} (expected [C, H, W], C <= 4)")
+    if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= 100000:
+        raise RemoteError(f"{url}: /info declares an invalid num_classes {k!r}")
+    from .access import parse_output
+
+    try:
+        parse_output(output if isinstance(output, str) else repr(output))
+    except ConfigError:
+        raise RemoteError(f"{url}: /info declares an unknown output {output!r}") from None
+    return {"input_shape": tuple(shape), "num_classes": k, "output": output}
+
+
+class AuditLog:
+    """Append-only JSON-lines log of every answer, hash-chained; doubles as the resume cache."""
+
+    def __init__(self, path: str | os.PathLike, url: str):
+        self.path = Path(path)
+        self.url = url
+        self.answers: dict[str, object] = {}  # image sha256 -> probabilities row (list) or label (int)
+        self.entries = 0
+        self.last = "0" * 64
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        lines = self.path.read_bytes().split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for i, line in enumerate(lines):
+            try:
+                e = json.loads(line)
+            except ValueError:
+                if i == len(lines) - 1:  # a half-written last line (the run was killed while writing): dropped
+                    with open(self.path, "r+b") as f:
+                        f.truncate(sum(len(x) + 1 for x in lines[:-1]))
+                    break
+                e = None
+            if not isinstance(e, dict) or e.get("prev") != self.last:
+                raise RemoteError(f"audit log {self.path} is corrupt at line {i + 1} (not an entry of an unbroken hash "
+                                  "chain): keep it as evidence and start a new one with --audit-log")
+            self.last = hashlib.sha256(line).hexdigest()
+            self.entries += 1
+            if e.get("url") == self.url:
+                for h, a in zip(e["images"], e["answer"]):
+                    self.answers[h] = a
+
+    def append(self, kind: str, hashes: list[str], answer: np.ndarray, request_sha: str, response_sha: str) -> None:
+        entry = {"url": self.url, "time": round(time.time(), 3), "kind": kind, "images": hashes,
+                 "request_sha256": request_sha, "response_sha256": response_sha, "answer": answer.tolist(), "prev": self.last}
+        line = json.dumps(entry, separators=(",", ":")).encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab") as f:
+            f.write(line + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.last = hashlib.sha256(line).hexdigest()
+        self.entries += 1
+        for h, a in zip(hashes, entry["answer"]):
+            self.answers[h] = a
+
+    def sha256(self) -> str | None:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest() if self.path.exists() else None
+
+
+def check_audit_log(path: str | os.PathLike) -> int:
+    """Verify an audit log's hash chain; return its number of entries (raises :class:`RemoteError` if broken)."""
+    last, n = "0" * 64, 0
+    for i, line in enumerate(Path(path).read_bytes().splitlines()):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            raise RemoteError(f"audit log {path}: line {i + 1} is not JSON") from None
+        if e.get("prev") != last:
+            raise RemoteError(f"audit log {path}: the hash chain breaks at line {i + 1}")
+        last, n = hashlib.sha256(line).hexdigest(), n + 1
+    return n
+
+
+def default_audit_log(url: str) -> Path:
+    """``stealguard-audit/<host>_<port>_<path>.jsonl`` in the current folder."""
+    u = urllib.parse.urlsplit(url)
+    name = "".join(c if c.isalnum() or c in "-." else "_" for c in f"{u.hostname}_{u.port or ''}{u.path}").strip("_")
+    return Path("stealguard-audit") / f"{name or 'api'}.jsonl"
+
+
+class HttpBackend(Backend):
+    """A prediction API as a suspect (or victim) backend. ``kind`` is ``probabilities`` or ``labels`` (labels come
+    back as one-hot scores so that only ``predict_labels`` can use them — the access level enforces that).
+
+    ``timeout`` seconds per request; ``retries`` extra attempts with ``backoff`` * 2^i seconds between them (at most
+    ``max_backoff``); ``rate_limit`` requests per second at most; ``batch_size`` images per request; ``audit_log``
+    path (default :func:`default_audit_log`).
+    """
+
+    def __init__(self, url: str, timeout: float = 30.0, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
+                 rate_limit: float | None = None, batch_size: int = 256, audit_log: str | os.PathLike | None = None):
+        u = urllib.parse.urlsplit(url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ConfigError(f"a remote suspect must be an http:// or https:// URL, got {url!r}")
+        if timeout <= 0 or retries < 0 or backoff < 0 or batch_size < 1 or (rate_limit is not None and rate_limit <= 0):
+            raise ConfigError("timeout, batch size and rate limit must be positive; retries and backoff non-negative")
+        self.url, self.timeout, self.retries, self.backoff, self.max_backoff = url, timeout, retries, backoff, max_backoff
+        self.interval = 0.0 if rate_limit is None else 1.0 / rate_limit
+        self.batch_size = batch_size
+        self.stats = {"requests": 0, "retries": 0, "sent": 0, "from_log": 0}
+        self._last_request = 0.0
+        base = url[: -len("/predict")] if u.path.endswith("/predict") else url.rstrip("/")
+        self.info = validate_info(self._request(base + "/info", None), url)
+        self.input_shape, self.num_classes, self.output = self.info["input_shape"], self.info["num_classes"], self.info["output"]
+        self.kind = "labels" if self.output in ("top1", "labels") else "probabilities"
+        self.log = AuditLog(audit_log if audit_log is not None else default_audit_log(url), url)
+
+    # ------------------------------------------------------------------ transport
+    def _request(self, url: str, body: bytes | None) -> object:
+        """One request with retries; returns the decoded JSON (sets ``self._response_sha``)."""
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats["retries"] += 1
+                time.sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+            wait = self._last_request + self.interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_request = time.monotonic()
+            self.stats["requests"] += 1
+            req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
+                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    raw = r.read(MAX_RESPONSE_BYTES + 1)
+            except urllib.error.HTTPError as e:
+                msg = _error_text(e)
+                if e.code == 429 or e.code >= 500:
+                    last = f"HTTP {e.code}{msg}"
+                    continue
+                raise RemoteError(f"{url} refused the request: HTTP {e.code}{msg}") from None
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                last = "timed out" if isinstance(reason, (socket.timeout, TimeoutError)) else f"{type(reason).__name__}: {reason}"
+                continue
+            if len(raw) > MAX_RESPONSE_BYTES:
+                raise RemoteError(f"{url} answered more than {MAX_RESPONSE_BYTES // 2**20} MiB")
+            self._response_sha = hashlib.sha256(raw).hexdigest()
+            try:
+                return json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise RemoteError(f"{url} answered something that is not JSON ({len(raw)} bytes)") from None
+        raise RemoteError(f"{url}: no answer after {self.retries + 1} attempts (last: {last})")
+
+    # ------------------------------------------------------------------ backend
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        hashes = [image_sha256(img) for img in a]
+        todo = [i for i, h in enumerate(hashes) if h not in self.log.answers]
+        seen: dict[str, int] = {}
+        fresh = [i for i in todo if seen.setdefault(hashes[i], i) == i]  # duplicates inside the batch: sent once
+        self.stats["from_log"] += len(a) - len(fresh)
+        for s in range(0, len(fresh), self.batch_size):
+            idx = fresh[s : s + self.batch_size]
+            body = encode_images(a[idx])
+            answer = validate_answer(self._request(self.url, body), len(idx), self.num_classes, self.kind, self.output)
+            self.log.append(self.kind, [hashes[i] for i in idx], answer, hashlib.sha256(body).hexdigest(), self._response_sha)
+            self.stats["sent"] += len(idx)
+        rows = [self.log.answers[h] for h in hashes]
+        if self.kind == "labels":
+            out = torch.zeros(len(rows), self.num_classes, dtype=torch.float64)
+            if rows:
+                out[torch.arange(len(rows)), torch.as_tensor(rows, dtype=torch.long)] = 1.0
+            return out
+        return torch.as_tensor(np.asarray(rows, dtype=np.float64).reshape(len(rows), self.num_classes))
+
+    def report(self) -> dict:
+        """What a verdict cites: the URL, the audit log and its hash, and what was sent and read back."""
+        return {"url": self.url, "output": self.output, "audit_log": str(self.log.path), "audit_log_sha256": self.log.sha256(),
+                "audit_log_entries": self.log.entries, **self.stats}
+
+
+def _error_text(e: urllib.error.HTTPError) -> str:
+    try:
+        body = e.read(2000).decode("utf-8", "replace")
+        msg = json.loads(body).get("error", "") if body.lstrip().startswith("{") else body
+    except Exception:  # noqa: BLE001 - the error body is only decoration
+        msg = ""
+    msg = " ".join(str(msg).split())[:200]
+    return f" ({msg})" if msg else ""
+
+
+def is_url(source) -> bool:
+    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
+

@@ -1,0 +1,197 @@
+"""``stealguard serve``: a model behind a real HTTP prediction API (the ``stealguard-predict/1`` protocol of
+:mod:`stealguard.remote`), to stand up realistic suspects in tests and demos.
+
+The server uses only the standard library (``http.server`` with one thread per request). It validates every
+request — JSON of bounded size, a known encoding, the model's input shape, at most ``max_batch`` images, finite
+pixel values in [0, 1] — and answers a one-line ``{"error": ...}`` with HTTP 400/404/413 otherwise.
+
+``output`` mimics API-side defences: ``probabilities``, ``rounded:K`` (probabilities rounded to K decimals) or
+``top1`` (labels only). For robustness tests, ``fail_rate`` makes a seeded random share of predict requests fail
+with HTTP 500 and ``delay`` slows every answer; ``answered`` counts how many times each image (by SHA-256) was
+answered successfully.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+from .access import open_access, parse_output
+from .errors import ConfigError
+from .remote import PROTOCOL, image_sha256
+
+MAX_REQUEST_BYTES = 64 * 2**20
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # a client that hung up mid-answer: not the server's problem
+        pass
+
+
+class PredictionServer:
+    """Serve ``model`` (a Classifier, an OnnxModel or a path to a .safetensors / .onnx file) on ``host:port``
+    (port 0: a free port). Use :meth:`start` (background thread) or :meth:`serve_forever`; :attr:`url` is the
+    predict endpoint."""
+
+    def __init__(self, model, host: str = "127.0.0.1", port: int = 0, output: str = "probabilities",
+                 fail_rate: float = 0.0, delay: float = 0.0, seed: int = 0, max_batch: int = 1024):
+        level, self.decimals = parse_output(output)
+        if not 0 <= fail_rate < 1:
+            raise ConfigError(f"fail rate must be in [0, 1), got {fail_rate}")
+        if delay < 0 or max_batch < 1:
+            raise ConfigError("delay must be >= 0 and max batch >= 1")
+        self.output = "top1" if level == "labels" else output
+        self.access = open_access(model, level, output=None if level == "labels" else output)
+        self.fail_rate, self.delay, self.max_batch = fail_rate, delay, max_batch
+        self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()
+        self.answered: collections.Counter[str] = collections.Counter()
+        self.requests = collections.Counter()
+        self.httpd = _Server((host, port), self._handler())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/predict"
+
+    def info(self) -> dict:
+        return {"protocol": PROTOCOL, "input_shape": list(self.access.input_shape), "num_classes": self.access.num_classes,
+                "output": self.output}
+
+    # ------------------------------------------------------------------ request handling
+    def decode(self, body: bytes) -> np.ndarray:
+        """A request body -> float32 images (N, C, H, W); raises _BadRequest with a one-line reason."""
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise _BadRequest(400, "the request body is not JSON") from None
+        if not isinstance(obj, dict):
+            raise _BadRequest(400, "the request must be a JSON object")
+        if "data" in obj:
+            shape, dtype = obj.get("shape"), obj.get("dtype")
+            if dtype not in ("float32", "uint8"):
+                raise _BadRequest(400, "dtype must be float32 or uint8")
+            if not isinstance(shape, list) or len(shape) != 4 or not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise _BadRequest(400, "shape must be [N, C, H, W]")
+            try:
+                raw = base64.b64decode(obj["data"], validate=True)
+            except (ValueError, TypeError):
+                raise _BadRequest(400, "data is not base64") from None
+            n_bytes = int(np.prod(shape)) * (4 if dtype == "float32" else 1)
+            if len(raw) != n_bytes:
+                raise _BadRequest(400, f"data holds {len(raw)} bytes, shape {shape} in {dtype} needs {n_bytes}")
+            x = np.frombuffer(raw, dtype=np.float32 if dtype == "float32" else np.uint8).reshape(shape).copy()
+            x = x.astype(np.float32) / 255.0 if dtype == "uint8" else x
+        elif "images" in obj:
+            try:
+                x = np.asarray(obj["images"], dtype=np.float32)
+            except (ValueError, TypeError):
+                raise _BadRequest(400, "images must be a rectangular array of numbers") from None
+            if x.ndim != 4:
+                raise _BadRequest(400, f"images must be 4-D (N, C, H, W), got {x.ndim}-D")
+        else:
+            raise _BadRequest(400, "the request needs 'data' (with 'shape' and 'dtype') or 'images'")
+        if tuple(x.shape[1:]) != tuple(self.access.input_shape):
+            raise _BadRequest(400, f"images of shape {list(x.shape[1:])}, the model takes {list(self.access.input_shape)}")
+        if len(x) > self.max_batch:
+            raise _BadRequest(413, f"at most {self.max_batch} images per request, got {len(x)}")
+        if not np.isfinite(x).all() or (x < 0).any() or (x > 1).any():
+            raise _BadRequest(400, "pixel values must be finite and in [0, 1]")
+        return x
+
+    def predict(self, x: np.ndarray) -> dict:
+        with self._lock:  # one model call at a time
+            if self.output == "top1":
+                out = {"labels": self.access.predict_labels(x).tolist()}
+            else:
+                out = {"probabilities": self.access.predict_proba(x).tolist()}
+            for img in x:
+                self.answered[image_sha256(img)] += 1
+        return out
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet: the audit is on the client's side
+                pass
+
+            def _send(self, status: int, obj: dict) -> None:
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                if self.path.rstrip("/").endswith("/info"):
+                    self._send(200, server.info())
+                else:
+                    self._send(404, {"error": "unknown path: use GET /info or POST /predict"})
+
+            def do_POST(self):  # noqa: N802
+                server.requests["predict"] += 1
+                try:
+                    if not self.path.rstrip("/").endswith("/predict"):
+                        raise _BadRequest(404, "unknown path: use POST /predict")
+                    try:
+                        length = int(self.headers.get("Content-Length", ""))
+                    except ValueError:
+                        raise _BadRequest(411, "Content-Length required") from None
+                    if length > MAX_REQUEST_BYTES:
+                        raise _BadRequest(413, f"request larger than {MAX_REQUEST_BYTES // 2**20} MiB")
+                    body = self.rfile.read(length)
+                    if server.delay:
+                        time.sleep(server.delay)
+                    with server._lock:
+                        fail = server.fail_rate > 0 and server._rng.random() < server.fail_rate
+                    if fail:
+                        server.requests["failed"] += 1
+                        raise _BadRequest(500, "injected failure")
+                    self._send(200, server.predict(server.decode(body)))
+                except _BadRequest as e:
+                    self._send(e.status, {"error": str(e)})
+                except Exception as e:  # noqa: BLE001 - a server error is one line, never a traceback
+                    self._send(500, {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"})
+
+        return Handler
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "PredictionServer":
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.httpd.server_close()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
