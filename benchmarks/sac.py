@@ -52,15 +52,15 @@ SCALE = {
                         ("mobilenetv2", 0.5, 0, 8000, 3), ("mobilenetv2", 0.5, 1, 12000, 3)],
     },
     "cifar10": {
-        "victim": dict(arch="resnet8", width=1.0, limit=12000, epochs=5),
-        "kit": dict(surrogates=2, references=4, reference_archs="resnet8,cnn", limit=8000, epochs=4),
-        "model": dict(limit=8000, epochs=2),
-        "query": dict(limit=8000, epochs=4),
+        "victim": dict(arch="resnet8", width=1.0, limit=10000, epochs=4),
+        "kit": dict(surrogates=2, references=4, reference_archs="resnet8,cnn", limit=5000, epochs=3),
+        "model": dict(limit=5000, epochs=1),
+        "query": dict(limit=5000, epochs=3),
         "extract_archs": [("resnet8", 1.0), ("cnn", 1.0), ("vgg11", 0.25)],
-        "independent": [("resnet8", 1.0, 0, 12000, 5), ("resnet8", 1.0, 1, 8000, 5), ("resnet8", 1.0, 2, 12000, 4),
-                        ("resnet8", 0.5, 3, 12000, 5), ("vgg11", 0.25, 0, 12000, 5), ("vgg11", 0.25, 1, 8000, 4),
-                        ("cnn", 1.0, 0, 12000, 5), ("cnn", 1.0, 1, 8000, 4), ("cnn", 0.5, 2, 12000, 5),
-                        ("mobilenetv2", 0.5, 0, 8000, 4), ("mobilenetv2", 0.5, 1, 12000, 4)],
+        "independent": [("resnet8", 1.0, 0, 10000, 4), ("resnet8", 1.0, 1, 6000, 4), ("resnet8", 1.0, 2, 10000, 3),
+                        ("resnet8", 0.5, 3, 10000, 4), ("vgg11", 0.25, 0, 10000, 4), ("vgg11", 0.25, 1, 6000, 3),
+                        ("cnn", 1.0, 0, 10000, 4), ("cnn", 1.0, 1, 6000, 3), ("cnn", 0.5, 2, 10000, 4),
+                        ("mobilenetv2", 0.5, 0, 6000, 3), ("mobilenetv2", 0.5, 1, 10000, 3)],
     },
 }
 

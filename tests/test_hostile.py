@@ -227,6 +227,7 @@ CASES = {
     "kit-not-a-kit": ("is not a kit", _kit_case(lambda d: (d / "manifest.json").unlink())),
     # API answers
     "api-not-json": ("not JSON", _api(lambda n: b"<html>oops</html>")),
+    "api-deeply-nested-json": ("not JSON", _api(lambda n: b"[" * 200000 + b"]" * 200000)),
     "api-json-array": ("JSON list, not an object", _api(lambda n: [1, 2])),
     "api-missing-key": ("no 'probabilities'", _api(lambda n: {"scores": []})),
     "api-labels-instead": ("it answered labels", _api(lambda n: {"labels": [0] * n})),
@@ -276,6 +277,7 @@ def test_hostile_input_gets_one_clear_line(case, kit, tmp):
 SERVER_CASES = {
     # id -> (body, expected status, expected error text)
     "serve-not-json": (b"{nope", 400, "not JSON"),
+    "serve-deeply-nested-json": (b"[" * 200000 + b"]" * 200000, 400, "not JSON"),
     "serve-wrong-size": ({"images": np.zeros((1, 1, 32, 32)).tolist()}, 400, "images of shape [1, 32, 32]"),
     "serve-wrong-channels": ({"images": np.zeros((1, 3, 28, 28)).tolist()}, 400, "images of shape [3, 28, 28]"),
     "serve-pixels-out-of-range": ({"images": np.full((1, 1, 28, 28), 7.0).tolist()}, 400, "finite and in [0, 1]"),

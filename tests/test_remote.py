@@ -136,3 +136,20 @@ def test_stealguard_serve_command_and_remote_theft(fmnist_victim, tmp):
         proc.terminate()
         proc.wait(10)
     assert proc.returncode is not None
+
+
+def test_onnx_model_served_and_answers_match_the_file(tmp):
+    import numpy as np
+    import torch
+
+    from stealguard.models import ModelSpec, build_model, export_onnx
+
+    torch.manual_seed(0)
+    export_onnx(build_model(ModelSpec(arch="cnn", num_classes=10, in_channels=3, image_size=(32, 32), width=0.25)).eval(),
+                tmp / "m.onnx")
+    x = np.random.default_rng(0).integers(0, 256, (37, 32, 32, 3), dtype=np.uint8)
+    with PredictionServer(tmp / "m.onnx", max_batch=16) as srv:
+        remote = open_access(srv.url, "probabilities", remote={"audit_log": tmp / "a.jsonl", "batch_size": 16})
+        assert remote.input_shape == (3, 32, 32) and remote.num_classes == 10
+        np.testing.assert_allclose(remote.predict_proba(x), open_access(tmp / "m.onnx").predict_proba(x), atol=1e-6)
+        assert remote.describe()["remote"]["sent"] == 37 and remote.describe()["remote"]["requests"] == 1 + 3

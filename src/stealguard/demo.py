@@ -60,6 +60,22 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print) -> d
                  f"{verdict.effect:+7.3f} {verdict.queries:8d}")
             summary["verdicts"].append({"suspect": name, "access": level, "stolen": verdict.stolen,
                                         "p_value": verdict.p_value, "effect": verdict.effect, "queries": verdict.queries})
+    echo("4. The API thief deploys its copy behind an HTTP prediction API (here on loopback, failing 20% of requests); "
+         "the owner verifies it over HTTP with a query budget, every answer kept in a hash-chained audit log")
+    from .serve import PredictionServer
+
+    thief = next(m for name, _, m, _ in models if name == "logit-query")
+    with PredictionServer(thief, fail_rate=0.2, seed=1) as api:
+        acc = open_access(api.url, "probabilities", max_queries=5000, remote={"audit_log": out / "audit.jsonl", "backoff": 0.05})
+        verdict = verify_suspect(res.kit, acc, repeats=5)
+        verdict.details["remote"] = acc.describe()["remote"]
+    rem = verdict.details["remote"]
+    (out / "verdict-api.json").write_text(verdict.to_json())
+    echo(f"   {api.url}: {'STOLEN' if verdict.stolen else 'not shown'}, p = {verdict.p_value:.2e}, {verdict.queries} "
+         f"queries asked, {rem['sent']} images sent ({rem['from_log']} repeats answered from the log), "
+         f"{rem['retries']} failed requests retried; audit log {rem['audit_log']}")
+    summary["api"] = {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
+                      "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}
     echo("A verdict is 'STOLEN' only if the suspect looks more like the protected model than the benign model AND than "
          "every independent reference model in the kit (see README: why MOVE needs the calibrated rule).")
     (out / "demo.json").write_text(json.dumps(summary, indent=2))

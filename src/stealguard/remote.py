@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import socket
@@ -254,7 +255,7 @@ class HttpBackend(Backend):
                     last = f"HTTP {e.code}{msg}"
                     continue
                 raise RemoteError(f"{url} refused the request: HTTP {e.code}{msg}") from None
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as e:
+            except (urllib.error.URLError, socket.timeout, TimeoutError, OSError, http.client.HTTPException) as e:
                 reason = getattr(e, "reason", e)
                 last = "timed out" if isinstance(reason, (socket.timeout, TimeoutError)) else f"{type(reason).__name__}: {reason}"
                 continue
@@ -263,7 +264,7 @@ class HttpBackend(Backend):
             self._response_sha = hashlib.sha256(raw).hexdigest()
             try:
                 return json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise RemoteError(f"{url} answered something that is not JSON ({len(raw)} bytes)") from None
         raise RemoteError(f"{url}: no answer after {self.retries + 1} attempts (last: {last})")
 

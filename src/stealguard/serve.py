@@ -78,7 +78,7 @@ class PredictionServer:
         """A request body -> float32 images (N, C, H, W); raises _BadRequest with a one-line reason."""
         try:
             obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise _BadRequest(400, "the request body is not JSON") from None
         if not isinstance(obj, dict):
             raise _BadRequest(400, "the request must be a JSON object")
