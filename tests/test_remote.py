@@ -153,3 +153,8 @@ def test_onnx_model_served_and_answers_match_the_file(tmp):
         assert remote.input_shape == (3, 32, 32) and remote.num_classes == 10
         np.testing.assert_allclose(remote.predict_proba(x), open_access(tmp / "m.onnx").predict_proba(x), atol=1e-6)
         assert remote.describe()["remote"]["sent"] == 37 and remote.describe()["remote"]["requests"] == 1 + 3
+        # the rate limit spaces requests: 4 per second -> /info and 3 predict requests take at least 0.75 s
+        t0 = time.perf_counter()
+        slow = open_access(srv.url, "probabilities", remote={"audit_log": tmp / "b.jsonl", "batch_size": 16, "rate_limit": 4})
+        slow.predict_proba(x)
+        assert time.perf_counter() - t0 >= 0.75 and slow.describe()["remote"]["requests"] == 4

@@ -29,6 +29,18 @@ def test_pieces():
         SacSettings(variant="x")
 
 
+def test_thresholds():
+    from stealguard.methods.sac import threshold
+
+    sur, ref = [0.08, 0.06], [0.12, 0.25, 0.13, 0.22]
+    assert threshold(sur, ref, "paper") == pytest.approx((0.07 + 0.18) / 2)  # 0.125: above the reference at 0.12
+    assert threshold(sur, ref) == pytest.approx((0.08 + 0.12) / 2)
+    assert threshold([0.2], ref) < 0.12 and threshold([0.2], ref) == pytest.approx(0.12)  # overlap: just below
+    assert threshold([], ref) == pytest.approx(0.06) and threshold([], ref, "paper") == pytest.approx(0.06)
+    with pytest.raises(ConfigError):
+        threshold(sur, ref, "median")
+
+
 def test_stolen_models_are_closer_than_every_independent_one(population):
     victim, res, stolen, independent = population
     vs = [verify_suspect(res.kit, open_access(m, "probabilities")) for m in stolen]

@@ -399,7 +399,8 @@ def protect_sac(victim, dataset, out, split_seed, data_dir, **options):
 @click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the test on R random draws and combine the p-values.")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level.")
 @click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
-              help="calibrated: also beat the kit's independent reference models; paper: the paper's test alone.")
+              help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
+                   "below the nearest one); paper: the paper's rule alone.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
@@ -410,7 +411,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold). A remote suspect's answers are appended to an audit log before they are used;
+    --rule, --seed; SAC: --threshold, --rule). A remote suspect's answers are appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
     from .access import open_access
     from .kit import load_kit

@@ -18,8 +18,12 @@ with ``representation="probabilities"``, the probabilities; for a labels-only su
 (1 - eps) onehot + eps / K, compared with the victim's labels smoothed the same way — label-only mode never asks for probabilities.
 
 Decision: the kit stores the distances of the surrogate (stolen-like) models and of independent reference models
-(trained by the owner from scratch with other seeds and architectures); the threshold d is SAC's: the mean of the two
-groups' mean distances (or ``--threshold``). Stolen iff distance <= d. The verdict's p-value is the empirical
+(trained by the owner from scratch with other seeds and architectures). Stolen iff distance <= d, with d from
+:func:`threshold`: ``rule="paper"`` is SAC's, the mean of the two groups' mean distances; ``rule="calibrated"`` (the
+default) is the midpoint between the farthest surrogate and the *nearest* reference, and always below that
+reference — with references of several architectures, the paper's mean is pulled up by the far ones and can lie
+above the owner's own same-architecture references, i.e. accuse independent models (measured in
+benchmarks/sac.md). ``--threshold`` gives d directly. The verdict's p-value is the empirical
 p-value of the distance against the independent references, (1 + #{ref <= d}) / (1 + n_ref) — its floor is
 1 / (n_ref + 1), so it is reported as evidence, not used for the decision.
 """
@@ -208,20 +212,22 @@ class Sac(Method):
 
             d_sur = np.array([dist(m) for m in surrogates])
             d_ref = np.array([dist(m) for m in refs])
-            threshold = (d_sur.mean() + d_ref.mean()) / 2 if len(d_sur) else float(d_ref.min()) / 2
+            t_paper, t_cal = threshold(d_sur, d_ref, "paper"), threshold(d_sur, d_ref, "calibrated")
             kw.add_array(f"surrogate_distances_{output}", d_sur)
             kw.add_array(f"reference_distances_{output}", d_ref)
-            kw.meta.setdefault("thresholds", {})[output] = float(threshold)
+            kw.meta.setdefault("thresholds", {})[output] = t_paper
             record[output] = {"surrogate_distances": d_sur.round(5).tolist(), "reference_distances": d_ref.round(5).tolist(),
-                              "threshold": round(float(threshold), 5)}
+                              "threshold": round(t_paper, 5), "threshold_calibrated": round(t_cal, 5)}
             echo(f"{output}: surrogates {np.round(d_sur, 4).tolist()}, references {np.round(d_ref, 4).tolist()}, "
-                 f"threshold {threshold:.4f}")
+                 f"threshold {t_cal:.4f} (paper's rule: {t_paper:.4f})")
         kit = kw.write(out_kit)
         record.update(kit_id=kit.kit_id, seconds=round(time.perf_counter() - t0, 3))
         return ProtectResult(None, kit, record)
 
-    def verify(self, kit: Kit, suspect: Access, threshold: float | None = None, suspect_id: str | None = None) -> Verdict:
-        """Distance of the suspect's correlation matrix to the victim's; stolen iff it is <= the threshold."""
+    def verify(self, kit: Kit, suspect: Access, threshold: float | None = None, rule: str = "calibrated",
+               suspect_id: str | None = None) -> Verdict:
+        """Distance of the suspect's correlation matrix to the victim's; stolen iff it is <= the threshold (given, or
+        from the kit's distances by ``rule``: calibrated or paper, see :func:`threshold`)."""
         t0 = time.perf_counter()
         s = SacSettings(**kit.meta["settings"])
         x = kit.array("samples")
@@ -232,15 +238,36 @@ class Sac(Method):
         d = distance(correlation(outputs_of(suspect, x, output, suspect.num_classes, s.epsilon, s.representation), s.correlation,
                                  float(kit.meta["gamma"][output])), kit.array(f"victim_corr_{output}"))
         refs = kit.array(f"reference_distances_{output}")
-        t = float(kit.meta["thresholds"][output] if threshold is None else threshold)
+        sur = kit.array(f"surrogate_distances_{output}")
+        t = float(_threshold(sur, refs, rule) if threshold is None else threshold)
         p = stats.empirical_p(d, refs, higher_is_stolen=False)
-        details = {"variant": s.variant, "output": output, "threshold": t, "samples": int(len(x)),
-                   "reference_distances": refs.tolist(), "surrogate_distances": kit.array(f"surrogate_distances_{output}").tolist(),
+        details = {"variant": s.variant, "output": output, "threshold": t, "rule": "given" if threshold is not None else rule,
+                   "samples": int(len(x)), "reference_distances": refs.tolist(), "surrogate_distances": sur.tolist(),
                    "correlation": s.correlation}
         return Verdict(self.name, suspect.level, bool(d <= t), p, d, None, suspect.queries - q0,
-                       round(time.perf_counter() - t0, 3), "stolen iff distance <= threshold (the mean of the surrogate "
-                       "and reference groups' mean distances); p_value: empirical, against the reference models",
+                       round(time.perf_counter() - t0, 3), "stolen iff distance <= threshold (calibrated: midway between the "
+                       "farthest surrogate and the nearest reference, below that reference; paper: the mean of the two groups' "
+                       "means); p_value: empirical, against the reference models",
                        kit.kit_id, suspect_id, details)
+
+
+def threshold(surrogate_distances, reference_distances, rule: str = "calibrated") -> float:
+    """The decision threshold d (stolen iff distance <= d) from the kit's surrogate (stolen-like) and independent
+    reference distances. ``paper``: (mean surrogate + mean reference) / 2. ``calibrated``: (farthest surrogate +
+    nearest reference) / 2, capped just below the nearest reference, so no reference model is ever called stolen."""
+    sur, ref = np.asarray(surrogate_distances, float), np.asarray(reference_distances, float)
+    if ref.size == 0:
+        raise ConfigError("a SAC threshold needs at least one reference distance")
+    if rule == "paper":
+        return float((sur.mean() + ref.mean()) / 2 if sur.size else ref.min() / 2)
+    if rule == "calibrated":
+        near = float(ref.min())
+        mid = (float(sur.max()) + near) / 2 if sur.size else near / 2
+        return min(mid, float(np.nextafter(near, 0)))
+    raise ConfigError(f"rule must be calibrated or paper, got {rule!r}")
+
+
+_threshold = threshold  # verify's parameter of the same name shadows it
 
 
 def _auto_gamma(o: np.ndarray) -> float:
