@@ -88,3 +88,19 @@ def test_cli_protect_move_writes_model_benign_kit_and_record(move_run, tmp):
     assert (tmp / "p" / "model.safetensors").exists() and (tmp / "p" / "benign.safetensors").exists()
     bad = CliRunner().invoke(cli, ["protect", "move", "--out", str(tmp / "q"), "--rate", "1.5"])
     assert "rate must be in (0, 1)" in one_line_error(bad)
+
+
+def test_references_of_several_architectures(move_run, fmnist, tmp):
+    out, res, stolen, independent = move_run
+    assert MoveSettings(references=3, reference_archs="cnn,vgg11:0.25").reference_specs() == [
+        ("cnn", 1.0), ("vgg11", 0.25), ("cnn", 1.0)]
+    with pytest.raises(ConfigError, match="ARCH:WIDTH"):
+        MoveSettings(reference_archs="cnn:wide")
+    with pytest.raises(ConfigError, match="add cnn:0.5 to --reference-archs"):
+        Move().protect(fmnist, MoveSettings(**dict(TINY, reference_archs="resnet8:0.5")), tmp / "k0")
+    # the victim, benign models and the cnn references come from the cache; only the resnet8 reference is new
+    mixed = Move().protect(fmnist, MoveSettings(**dict(TINY, reference_archs="cnn:0.5,resnet8:0.5")), tmp / "k")
+    assert mixed.kit.array("reference_scores_bb").shape[0] == 3  # black-box: every reference
+    assert mixed.kit.array("reference_scores_wb").shape[0] == 2  # white-box: those of the victim's architecture
+    assert verify_suspect(mixed.kit, open_access(stolen, "probabilities")).stolen
+    assert not verify_suspect(mixed.kit, open_access(independent, "probabilities")).stolen

@@ -306,6 +306,8 @@ _PROTECT_HELP = {
     "rate": "Fraction gamma of training images stylised.", "benign_models": "Benign models (meta-classifier negatives).",
     "references": "Independent reference models stored for the calibrated decision.",
     "reference_limit": "Training-set size of each reference model (default: as the victim's).",
+    "reference_archs": "Comma-separated ARCH[:WIDTH] of the reference models, used in turn (default: the victim's); "
+                       "black-box verdicts are calibrated against all of them, white-box against those of the victim's architecture.",
     "meta_samples": "Stylised images whose features train the meta-classifier.",
     "verify_samples": "Stylised images kept for verification.", "grad_layers": "White-box feature tensors: last2 or all.",
     "grad_features": "At most this many gradient coordinates (fixed random subset).", "grad_mode": "sign or raw gradients (ablation).",

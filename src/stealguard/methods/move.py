@@ -72,6 +72,7 @@ class MoveSettings:
     benign_models: int = 1  # negatives of the meta-classifier (paper: 1)
     references: int = 4  # independent reference models for the calibrated decision
     reference_limit: int | None = None  # their training-set size (None: as the victim's)
+    reference_archs: str = ""  # comma-separated ARCH[:WIDTH], used in turn; empty: the victim's architecture
     pool: str = "held-out"  # where the meta/verification images come from: held-out | training
     meta_samples: int = 400  # stylised images whose features train the meta-classifier
     verify_samples: int = 400  # stylised images kept aside for verification (m are drawn from these)
@@ -97,6 +98,22 @@ class MoveSettings:
         if self.grad_mode not in ("sign", "raw"):
             raise ConfigError(f"grad_mode must be sign or raw, got {self.grad_mode!r}")
         view_family(self.views, 32)  # validates the name
+        self.reference_specs()  # validates the list
+
+    def reference_specs(self) -> list[tuple[str, float]]:
+        """(arch, width) of each reference model: ``reference_archs`` in turn, or the victim's architecture."""
+        specs = []
+        for part in [p.strip() for p in self.reference_archs.split(",") if p.strip()]:
+            arch, _, w = part.partition(":")
+            try:
+                width = float(w) if w else (self.width if arch == self.arch else 1.0)
+            except ValueError:
+                width = -1.0
+            if width <= 0:
+                raise ConfigError(f"bad reference architecture {part!r}: use ARCH or ARCH:WIDTH, e.g. vgg11:0.25")
+            specs.append((arch, width))
+        specs = specs or [(self.arch, self.width)]
+        return [specs[k % len(specs)] for k in range(self.references)]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -193,6 +210,10 @@ class Move(Method):
         ``identity``)."""
         s = settings
         t0 = time.perf_counter()
+        if ("white-box" in modes and s.references and s.grad_layers != "input"
+                and (s.arch, s.width) not in s.reference_specs()):
+            raise ConfigError(f"white-box verification compares weight gradients, so it needs reference models of the "
+                              f"victim's architecture: add {s.arch}:{s.width} to --reference-archs")
         stylizer = stylizer or make_stylizer(s.style, s.style_work_size, s.style_strength)
         config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
         clean = training_set(splits, "defender", s.limit, s.seed)
@@ -220,10 +241,10 @@ class Move(Method):
         # reference models never train on the pool images, like a stranger's model
         outside_pool = splits.defender.subset(np.setdiff1d(np.arange(len(splits.defender)), pool_ids), "defender-outside-pool")
         refs = []
-        for k in range(s.references):
-            echo(f"training independent reference model {k + 1}/{s.references}")
+        for k, (arch, width) in enumerate(s.reference_specs()):
+            echo(f"training independent reference model {k + 1}/{s.references} ({arch}, width {width})")
             rdata = outside_pool.take(s.reference_limit or s.limit, 1000 + k)
-            refs.append(train_on(rdata, splits, s.arch, s.width, dataclasses.replace(config, seed=1000 + k),
+            refs.append(train_on(rdata, splits, arch, width, dataclasses.replace(config, seed=1000 + k),
                                  {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit,
                                   "role": "move-reference", "pool_sha": _hash(pool_ids)})[0])
 
@@ -260,7 +281,9 @@ class Move(Method):
 
             benign_scores = scores(benign[0][0])
             kw.add_array(f"benign_scores_{_slug(mode)}", benign_scores)
-            ref_scores = np.stack([scores(r) for r in refs]) if refs else np.zeros((0, len(ver_pos)))
+            # weight-gradient features exist only for the victim's architecture: white-box uses those references
+            mode_refs = [r for r in refs if mode != "white-box" or s.grad_layers == "input" or _same_arch(r, victim)]
+            ref_scores = np.stack([scores(r) for r in mode_refs]) if mode_refs else np.zeros((0, len(ver_pos)))
             kw.add_array(f"reference_scores_{_slug(mode)}", ref_scores)
             victim_scores = scores(victim)
             record[f"meta_{_slug(mode)}"] = {
@@ -343,6 +366,10 @@ class Move(Method):
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
+
+
+def _same_arch(a: Classifier, b: Classifier) -> bool:
+    return (a.spec.arch, a.spec.width) == (b.spec.arch, b.spec.width)
 
 
 class _Featurizer:
