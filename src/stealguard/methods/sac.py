@@ -199,11 +199,14 @@ class Sac(Method):
             "input_shape": [victim.spec.in_channels, *victim.spec.image_size]})
         kw.add_array("samples", x)
         record = {"method": self.name, "settings": s.to_dict(), "sample_seconds": round(build_seconds, 3)}
+        fingerprint_seconds = build_seconds
         for output in OUTPUTS:
+            tf = time.perf_counter()
             ov = outputs_of(WhiteBox(victim), x, output, k, s.epsilon, s.representation)
             gamma = s.gamma or _auto_gamma(ov)
             kw.meta.setdefault("gamma", {})[output] = gamma
             cv = correlation(ov, s.correlation, gamma)
+            fingerprint_seconds += time.perf_counter() - tf
             kw.add_array(f"victim_corr_{output}", cv)
 
             def dist(m):
@@ -221,7 +224,9 @@ class Sac(Method):
             echo(f"{output}: surrogates {np.round(d_sur, 4).tolist()}, references {np.round(d_ref, 4).tolist()}, "
                  f"threshold {t_cal:.4f} (paper's rule: {t_paper:.4f})")
         kit = kw.write(out_kit)
-        record.update(kit_id=kit.kit_id, seconds=round(time.perf_counter() - t0, 3))
+        # fingerprint_seconds: the samples plus the victim's correlation matrices (no surrogate or reference model)
+        record.update(kit_id=kit.kit_id, seconds=round(time.perf_counter() - t0, 3),
+                      fingerprint_seconds=round(fingerprint_seconds, 3))
         return ProtectResult(None, kit, record)
 
     def verify(self, kit: Kit, suspect: Access, threshold: float | None = None, rule: str = "calibrated",
