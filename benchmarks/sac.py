@@ -189,11 +189,16 @@ def rate_table(r: dict, columns: list[str], kits: list[str]) -> list[str]:
 
 
 def distance_table(r: dict, key: str) -> list[str]:
-    lines = ["| Suspect | architecture | fidelity | distance | stolen? |", "|---|---|---|---|---|"]
+    kd = r["kits"][key.split("/")[0]][key.split("/")[1]]
+    t = sac_threshold(kd["surrogate_distances"], kd["reference_distances"], "calibrated")
+    lines = [f"| Suspect | architecture | test accuracy | fidelity | distance | stolen? (calibrated threshold {t:.4f}) |",
+             "|---|---|---|---|---|---|"]
     for s in r["suspects"]:
         fid = "–" if s["fidelity"] is None else f"{s['fidelity']:.3f}"
+        acc = "–" if s.get("accuracy") is None else f"{s['accuracy']:.3f}"
         name = s["column"] if s["column"] != "Independent" else f"Independent ({s['label']})"
-        lines.append(f"| {name} | {s['arch']} | {fid} | {s[key]['distance']:.4f} | {'**yes**' if s[key]['stolen'] else 'no'} |")
+        lines.append(f"| {name} | {s['arch']} | {acc} | {fid} | {s[key]['distance']:.4f} | "
+                     f"{'**yes**' if s[key]['distance'] <= t else 'no'} |")
     return lines
 
 
