@@ -355,9 +355,9 @@ _SAC_HELP = {
     "samples": "Fingerprint samples n.", "patch": "CutMix patch side in pixels (0: a quarter of the image).",
     "flip": "Flip CutMix samples at random (true/false).", "correlation": "cosine or rbf.", "gamma": "RBF kernel width.",
     "epsilon": "Label smoothing of label-only outputs.", "surrogates": "Distilled copies of the victim (SAC-w samples; threshold).",
-    "surrogate_archs": "Comma-separated architectures of the surrogates (default: the victim's).",
+    "surrogate_archs": "Comma-separated ARCH[:WIDTH] of the surrogates (default: the victim's).",
     "references": "Independent reference models (threshold and p-value).",
-    "reference_archs": "Comma-separated architectures of the references (default: the victim's).",
+    "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
     "limit": "Owner images used to train surrogates and references.", "epochs": "Their training epochs.",
     "seed": "Seed of the samples.",
 }

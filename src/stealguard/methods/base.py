@@ -51,6 +51,24 @@ class Method:
         if num_classes is not None and suspect.num_classes != num_classes:
             raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {num_classes}")
 
+def arch_specs(text: str, n: int, arch: str, width: float, other_width: float | None = 1.0) -> list[tuple[str, float | None]]:
+    """``n`` (architecture, width) pairs from a comma-separated ``ARCH[:WIDTH]`` list, used in turn; an empty list
+    means (``arch``, ``width``), the victim's. A missing width is ``width`` for ``arch`` itself and ``other_width``
+    for any other architecture (methods training their own helper models of several architectures use this)."""
+    specs = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        name, _, w = part.partition(":")
+        try:
+            wd = float(w) if w else (width if name == arch else other_width)
+        except ValueError:
+            wd = -1.0
+        if wd is not None and wd <= 0:
+            raise ConfigError(f"bad architecture {part!r}: use ARCH or ARCH:WIDTH, e.g. vgg11:0.25")
+        specs.append((name, wd))
+    specs = specs or [(arch, width)]
+    return [specs[k % len(specs)] for k in range(n)]
+
+
 def settings_from(cls: type, **overrides):
     """Build a settings dataclass, refusing unknown names with the list of known ones."""
     names = {f.name for f in dataclasses.fields(cls)}

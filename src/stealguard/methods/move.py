@@ -49,7 +49,7 @@ from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, train_on, training_set
 from ..style import Stylizer, make_stylizer, stylize_cached
 from ..verdict import Verdict
-from .base import Method, ProtectResult
+from .base import Method, ProtectResult, arch_specs
 
 MODES = ("white-box", "probabilities")
 RULES = ("calibrated", "paper")
@@ -102,18 +102,7 @@ class MoveSettings:
 
     def reference_specs(self) -> list[tuple[str, float]]:
         """(arch, width) of each reference model: ``reference_archs`` in turn, or the victim's architecture."""
-        specs = []
-        for part in [p.strip() for p in self.reference_archs.split(",") if p.strip()]:
-            arch, _, w = part.partition(":")
-            try:
-                width = float(w) if w else (self.width if arch == self.arch else 1.0)
-            except ValueError:
-                width = -1.0
-            if width <= 0:
-                raise ConfigError(f"bad reference architecture {part!r}: use ARCH or ARCH:WIDTH, e.g. vgg11:0.25")
-            specs.append((arch, width))
-        specs = specs or [(self.arch, self.width)]
-        return [specs[k % len(specs)] for k in range(self.references)]
+        return arch_specs(self.reference_archs, self.references, self.arch, self.width)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

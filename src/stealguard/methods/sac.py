@@ -45,7 +45,7 @@ from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, train_on
 from ..train import labels_of
 from ..verdict import Verdict
-from .base import Method, ProtectResult
+from .base import Method, ProtectResult, arch_specs
 
 VARIANTS = ("m", "w", "normal")
 OUTPUTS = ("probabilities", "labels")
@@ -64,9 +64,9 @@ class SacSettings:
     gamma: float = 0.0  # RBF: exp(-gamma * ||a - b||^2); 0: 1 / the median squared distance of the victim's outputs
     epsilon: float = 0.1  # label smoothing of label-only outputs
     surrogates: int = 2  # distilled copies of the victim (SAC-w samples; stolen-side references for the threshold)
-    surrogate_archs: str = ""  # comma-separated; empty: the victim's architecture
+    surrogate_archs: str = ""  # comma-separated ARCH[:WIDTH]; empty: the victim's architecture
     references: int = 4  # independent reference models
-    reference_archs: str = ""  # comma-separated; empty: the victim's architecture
+    reference_archs: str = ""  # comma-separated ARCH[:WIDTH]; empty: the victim's architecture
     limit: int | None = 8000  # owner images for surrogates and references
     epochs: int | None = 3
     seed: int = 0
@@ -86,6 +86,8 @@ class SacSettings:
             raise ConfigError("SAC-w needs at least one surrogate model")
         if self.references < 1:
             raise ConfigError("SAC needs at least one independent reference model for its threshold and p-value")
+        for text in (self.surrogate_archs, self.reference_archs):  # validates ARCH[:WIDTH] lists before any training
+            arch_specs(text, 1, "", 1.0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -167,9 +169,11 @@ class Sac(Method):
         own = splits.defender
         rng = np.random.default_rng(s.seed)
         surrogates = []
-        for i, arch in enumerate(_archs(s.surrogate_archs, victim, s.surrogates)):
+        # surrogates of another architecture take the victim's width (None: run_attack fills it in); references 1.0
+        v = victim.spec
+        for i, (arch, width) in enumerate(arch_specs(s.surrogate_archs, s.surrogates, v.arch, v.width, other_width=None)):
             echo(f"distilling surrogate model {i + 1}/{s.surrogates} ({arch})")
-            surrogates.append(run_attack("distill", victim, splits, arch=arch, width=victim.spec.width if arch == victim.spec.arch else None,
+            surrogates.append(run_attack("distill", victim, splits, arch=arch, width=width,
                                          epochs=s.epochs or 3, limit=s.limit, seed=100 + i, progress=progress)[0])
         tb = time.perf_counter()
         if s.variant == "w":
@@ -188,10 +192,9 @@ class Sac(Method):
         build_seconds = time.perf_counter() - tb  # sample construction (surrogate training excluded)
         refs = []
         config = cpu_recipe(splits.dataset, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
-        for i, arch in enumerate(_archs(s.reference_archs, victim, s.references)):
+        for i, (arch, w) in enumerate(arch_specs(s.reference_archs, s.references, v.arch, v.width)):
             echo(f"training independent reference model {i + 1}/{s.references} ({arch})")
             data = own.take(s.limit, 2000 + i)
-            w = victim.spec.width if arch == victim.spec.arch else 1.0
             refs.append(train_on(data, splits, arch, w, dataclasses.replace(config, seed=2000 + i),
                                  {"split": "defender", "limit": s.limit, "role": "sac-reference"})[0])
         kw = KitWriter(self.name, self.version, model_sha256(victim), meta={
@@ -218,7 +221,6 @@ class Sac(Method):
             t_paper, t_cal = threshold(d_sur, d_ref, "paper"), threshold(d_sur, d_ref, "calibrated")
             kw.add_array(f"surrogate_distances_{output}", d_sur)
             kw.add_array(f"reference_distances_{output}", d_ref)
-            kw.meta.setdefault("thresholds", {})[output] = t_paper
             record[output] = {"surrogate_distances": d_sur.round(5).tolist(), "reference_distances": d_ref.round(5).tolist(),
                               "threshold": round(t_paper, 5), "threshold_calibrated": round(t_cal, 5)}
             echo(f"{output}: surrogates {np.round(d_sur, 4).tolist()}, references {np.round(d_ref, 4).tolist()}, "
@@ -281,8 +283,4 @@ def _auto_gamma(o: np.ndarray) -> float:
     med = float(np.median(d2)) if d2.size else 0.0
     return 1.0 / med if med > 0 else 1.0
 
-
-def _archs(spec: str, victim: Classifier, n: int) -> list[str]:
-    names = [a.strip() for a in spec.split(",") if a.strip()] or [victim.spec.arch]
-    return [names[i % len(names)] for i in range(n)]
 
