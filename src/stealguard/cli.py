@@ -432,8 +432,6 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
         r = acc.describe()["remote"]
         raise StealguardError(f"{e} — the {r['audit_log_entries']} answer batch(es) received so far are kept in {r['audit_log']}; "
                               "rerun to resume without re-sending them") from None
-    if remote is not None:
-        verdict.details["remote"] = acc.describe()["remote"]
     if out:
         Path(out).write_text(verdict.to_json())
     if as_json:

@@ -68,7 +68,6 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print) -> d
     with PredictionServer(thief, fail_rate=0.2, seed=1) as api:
         acc = open_access(api.url, "probabilities", max_queries=5000, remote={"audit_log": out / "audit.jsonl", "backoff": 0.05})
         verdict = verify_suspect(res.kit, acc, repeats=5)
-        verdict.details["remote"] = acc.describe()["remote"]
     rem = verdict.details["remote"]
     (out / "verdict-api.json").write_text(verdict.to_json())
     echo(f"   {api.url}: {'STOLEN' if verdict.stolen else 'not shown'}, p = {verdict.p_value:.2e}, {verdict.queries} "

@@ -34,7 +34,11 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
 
     accepted = inspect.signature(method.verify).parameters
     # options a method does not use (e.g. MOVE's m for SAC) are left out; unset ones (None) too
-    return method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
+    verdict = method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
+    remote = suspect.describe().get("remote")
+    if remote is not None:  # a remote suspect: the verdict cites the URL, the audit log and its hash, what was sent
+        verdict.details["remote"] = remote
+    return verdict
 
 
 __all__ = ["REGISTRY", "Method", "ProtectResult", "Move", "MoveSettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
