@@ -87,3 +87,13 @@ def test_cli_protect_and_verify(population, tmp):
     assert r.exit_code == 0, r.output
     v = json.loads(r.output)
     assert v["method"] == "sac" and v["access"] == "labels" and v["stolen"] is True
+
+
+def test_rounded_api_outputs_are_a_known_limit(population):
+    """Documents the limit stated in the README: probabilities rounded to 2 decimals (an API-side defence) move even
+    the victim itself above the kit's threshold in the default log-probability representation; labels survive."""
+    victim, res, _, _ = population
+    rounded = verify_suspect(res.kit, open_access(victim, "probabilities", output="rounded:2"))
+    assert rounded.effect > rounded.details["threshold"] and not rounded.stolen
+    labels = verify_suspect(res.kit, open_access(victim, "labels", output="rounded:2"))
+    assert labels.effect == pytest.approx(0, abs=1e-12) and labels.stolen
