@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import platform
 import re
 from pathlib import Path
 
+from stealguard.bench.report import machine  # noqa: F401 - one description of the machine
+
 HERE = Path(__file__).resolve().parent
-
-
-def machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} cores ({cpu}), {dev}, torch {torch.__version__}, Python {platform.python_version()}"
 
 
 def stamp(command: str) -> str:

@@ -479,6 +479,67 @@ def demo(out, data_dir):
     run_demo(Path(out), data_dir, echo=click.echo)
 
 
+@cli.group(cls=GuardedGroup)
+def bench():
+    """Benchmark grids: scenario files -> protect, steal, verify -> a results database and the papers' tables."""
+
+
+@bench.command("run", short_help="run (or continue) a scenario's grid into a run folder")
+@click.argument("scenario")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False), help="Run folder (default: runs/bench/<scenario name>).")
+@click.option("--executor", type=click.Choice(["local", "ray", "inline"]), default="local", show_default=True,
+              help="local: a process pool sized to the cores; ray: Ray tasks; inline: one job at a time in this process.")
+@click.option("--address", default=None, help="Ray cluster address (default with --executor ray: start a local cluster).")
+@click.option("--workers", type=int, default=None, help="Parallel jobs (default: cores / threads).")
+@click.option("--threads", type=int, default=None, help="Torch threads per job (default 1).")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write the report when the grid is complete.")
+@data_dir_option
+def bench_run(scenario, out, executor, address, workers, threads, report, data_dir):
+    """Run SCENARIO (a YAML file or the name of a shipped scenario, see `bench list`). Resumable: run the same
+    command again after an interruption and only the missing jobs run."""
+    from .bench import load_scenario, run_bench, write_report
+    from .paths import data_dir as find_data
+
+    sc = load_scenario(scenario)
+    os.environ["STEALGUARD_DATA"] = str(find_data(data_dir))  # workers find the data where this process did
+    out = Path(out or Path("runs/bench") / sc.name)
+    click.echo(f"bench {sc.name}: run folder {out}, executor {executor}", err=True)
+    try:
+        s = run_bench(sc, out, executor, address, workers, threads)
+    except KeyboardInterrupt:
+        raise click.ClickException(f"interrupted: finished jobs are kept in {out / 'results.sqlite'}; "
+                                   "run the same command to continue") from None
+    click.echo(f"{s['done']}/{s['jobs']} jobs done ({s['new']} new) in {s['seconds']:.0f} s; results: {out / 'results.sqlite'}")
+    for k, e in sorted(s["failed"].items()):
+        click.echo(f"FAILED {k}: {e}")
+    if s["blocked"]:
+        click.echo(f"{len(s['blocked'])} jobs not run because a job they need failed")
+    if s["complete"] and report:
+        click.echo(f"report: {write_report(out)}")
+    if not s["complete"]:
+        raise click.ClickException("the grid is incomplete; fix what failed and run the same command to continue")
+
+
+@bench.command("report", short_help="write the tables and plots of a run")
+@click.argument("run", type=click.Path(file_okay=False))
+def bench_report(run):
+    """Write RUN/report/ (report.md, Markdown and CSV tables, ROC and score plots) from RUN/results.sqlite."""
+    from .bench import write_report
+
+    click.echo(str(write_report(run)))
+
+
+@bench.command("list", short_help="list the shipped scenarios")
+def bench_list():
+    """The scenarios shipped with stealguard (run one by name or copy its file and edit it)."""
+    from .bench import load_scenario, shipped_scenarios
+    from .bench.grid import expand
+
+    for name in shipped_scenarios():
+        sc = load_scenario(name)
+        click.echo(f"{name:<20} {sc.scale:<6} {sc.dataset:<18} {len(expand(sc)):>4} jobs  {sc.description}")
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="stealguard")

@@ -37,10 +37,19 @@ class Method:
     version = 1
     levels: tuple[str, ...] = ()
     summary = ""
+    trains_victim = False  # True: protect trains the protected model itself; False: it protects a trained one
     Settings: type = object
 
     def verify(self, kit: Kit, suspect: Access, **options) -> Verdict:  # pragma: no cover - interface
         raise NotImplementedError
+
+    @staticmethod
+    def suspicion(p_value: float | None, effect: float | None) -> float:
+        """A score of a verdict that grows with the evidence of theft, for ROC curves and AUC: -log10 of the
+        p-value (methods that decide on a distance override this)."""
+        import math
+
+        return -math.log10(max(float(p_value), 1e-300))
 
     @staticmethod
     def check_suspect(suspect: Access, input_shape, num_classes: int | None) -> None:

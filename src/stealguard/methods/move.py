@@ -188,6 +188,7 @@ class Move(Method):
     name = "move"
     version = 1
     levels = ("white-box", "probabilities")
+    trains_victim = True
     summary = "external features embedded by style transfer, detected by a meta-classifier (Li et al. 2022)"
     Settings = MoveSettings
 

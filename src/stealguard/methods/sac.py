@@ -157,6 +157,11 @@ class Sac(Method):
     summary = "sample-correlation fingerprint: the suspect's output correlations match the victim's (Guan et al. 2022)"
     Settings = SacSettings
 
+    @staticmethod
+    def suspicion(p_value: float | None, effect: float | None) -> float:
+        """The negated correlation distance (SAC decides on the distance; its empirical p-value is coarse)."""
+        return -float(effect)
+
     def protect(self, victim: Classifier, splits: Splits, settings: SacSettings, out_kit, progress: bool = False,
                 echo=lambda s: None) -> ProtectResult:
         """Build the fingerprint of an already trained ``victim``: samples, its correlation matrices, reference

@@ -1,0 +1,209 @@
+"""A scenario expanded into jobs, and the one function that runs a job (in any worker process or on a Ray node).
+
+Jobs form a graph: ``victim`` (the plain victim, for fingerprint methods) -> ``protect`` (one per method and seed;
+methods that train their own protected model have no victim job) -> ``steal`` (one per attack on each distinct
+victim) -> ``verify`` (one per method, access level and suspect). ``independent`` models are trained once and
+verified by every method. A job's outputs are files under the run folder plus a JSON-able result; models go
+through the artifact cache, so identical training is never repeated across runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .scenario import Scenario
+
+PLAIN = "plain"  # the victim group of methods that protect an already trained model
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    kind: str  # victim | protect | steal | independent | verify
+    deps: tuple[str, ...] = ()
+    spec: dict = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe id."""
+        return hashlib.sha256(self.key.encode()).hexdigest()[:16]
+
+
+def expand(sc: Scenario) -> list[Job]:
+    """Every job of the scenario's grid in a deterministic order (dependencies before the jobs that need them)."""
+    from ..methods import get_method
+
+    jobs: list[Job] = []
+    ind_keys = [(f"independent/{spec.label}", spec.label) for spec in sc.independent]
+    independents = [Job(k, "independent", (), {"independent": dataclasses.asdict(spec)}) for (k, _), spec in zip(ind_keys, sc.independent)]
+    verifies: list[Job] = []
+    needs_plain = any(not get_method(m.method).trains_victim for m in sc.methods)
+    for seed in sc.seeds:
+        groups = {}  # victim group -> key of the job that produces its model
+        if needs_plain:
+            k = f"victim/s{seed}"
+            jobs.append(Job(k, "victim", (), {"seed": seed}))
+            groups[PLAIN] = k
+        protect_keys = {}
+        for m in sc.methods:
+            trains = get_method(m.method).trains_victim
+            k = f"protect/{m.label}/s{seed}"
+            deps = () if trains else (groups[PLAIN],)
+            jobs.append(Job(k, "protect", deps, {"seed": seed, "method": dataclasses.asdict(m)}))
+            protect_keys[m.label] = k
+            if trains:
+                groups[m.label] = k
+        steal_keys: dict[str, list[tuple[str, str, str]]] = {}
+        for group, source_key in groups.items():
+            steal_keys[group] = []
+            for a in sc.attacks:
+                k = f"steal/{group}/s{seed}/{a.label}"
+                jobs.append(Job(k, "steal", (source_key,), {"seed": seed, "group": group, "attack": dataclasses.asdict(a)}))
+                steal_keys[group].append((k, a.label, a.attack))
+        for m in sc.methods:
+            group = m.label if get_method(m.method).trains_victim else PLAIN
+            pk = protect_keys[m.label]
+            suspects = [(groups[group], "Source", "source", "direct-copy")]
+            suspects += [(k, label, "stolen", attack) for k, label, attack in steal_keys[group]]
+            suspects += [(k, label, "independent", None) for k, label in ind_keys]
+            for level in m.access:
+                for sk, label, kind, attack in suspects:
+                    deps = tuple(dict.fromkeys((pk, groups[group], sk)))
+                    verifies.append(Job(f"verify/{m.label}/s{seed}/{level}/{label}", "verify", deps,
+                                    {"seed": seed, "method": dataclasses.asdict(m), "level": level, "suspect": label,
+                                     "suspect_kind": kind, "attack": attack, "suspect_job": sk, "protect_job": pk,
+                                     "victim_job": groups[group]}))
+    # the scheduler submits ready jobs in this order: the long chains (victim -> protect -> steal) first
+    return jobs + independents + verifies
+
+
+# ----------------------------------------------------------------------------------------------- running a job
+@functools.lru_cache(maxsize=4)
+def _splits(dataset: str, split_seed: int):
+    from ..data import load_splits
+
+    return load_splits(dataset, seed=split_seed)
+
+
+def run_job(job: Job, scenario: dict, run_dir: str, threads: int, upstream: dict) -> dict:
+    """Run one job and return its result (JSON-able). ``upstream``: the results of the jobs it depends on.
+    Called in worker processes: everything it needs arrives as arguments or lies in the run folder and the cache."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    t0 = time.perf_counter()
+    sc = scenario
+    splits = _splits(sc["dataset"], sc["split_seed"])
+    run = Path(run_dir)
+    fn = {"victim": _victim, "protect": _protect, "steal": _steal, "independent": _independent, "verify": _verify}[job.kind]
+    result = fn(job, sc, splits, run, upstream)
+    result["seconds"] = round(time.perf_counter() - t0, 3)
+    return result
+
+
+def _model_path(run: Path, job: Job) -> Path:
+    (run / "models").mkdir(parents=True, exist_ok=True)
+    return run / "models" / f"{job.slug}.safetensors"
+
+
+def _save(model, run: Path, job: Job) -> dict:
+    from ..models import save_model
+
+    path = _model_path(run, job)
+    tmp = path.with_name(path.stem + ".tmp.safetensors")
+    sha = save_model(model, tmp)
+    tmp.replace(path)
+    return {"path": str(path.relative_to(run)), "sha256": sha, "arch": model.spec.arch, "width": model.spec.width}
+
+
+def _recipe(sc: dict, seed: int, epochs):
+    from ..recipes import cpu_recipe
+
+    return cpu_recipe(sc["dataset"], seed=seed, progress=False, device=sc["device"], **({"epochs": epochs} if epochs else {}))
+
+
+def _victim(job, sc, splits, run, up) -> dict:
+    from ..recipes import train_classifier
+
+    v = sc["victim"]
+    model, rec = train_classifier(splits, v["arch"], v["width"], _recipe(sc, job.spec["seed"], v["epochs"]),
+                                  split="defender", limit=v["limit"])
+    return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
+
+
+def _protect(job, sc, splits, run, up) -> dict:
+    from ..methods import get_method, settings_from
+    from ..models import load_model
+    from .scenario import victim_fields
+
+    m = job.spec["method"]
+    method = get_method(m["method"])
+    seed = job.spec["seed"]
+    v = sc["victim"]
+    fill = {"dataset": sc["dataset"], "seed": seed, "arch": v["arch"], "width": v["width"], "limit": v["limit"], "epochs": v["epochs"]}
+    settings = settings_from(method.Settings, **m["settings"], **{k: fill[k] for k in victim_fields(method)})
+    kit_dir = run / "kits" / job.slug
+    if method.trains_victim:
+        res = method.protect(splits, settings, kit_dir, modes=tuple(m["access"]))
+        out = _save(res.model, run, job) | {"accuracy": res.record["victim"]["accuracy"]}
+        benign = res.record.get("benign")
+        if benign:
+            out["benign_accuracy"] = benign[0]["accuracy"]
+    else:
+        victim = load_model(run / up[job.deps[0]]["path"])
+        res = method.protect(victim, splits, settings, kit_dir)
+        out = {"accuracy": up[job.deps[0]]["accuracy"]}
+    return out | {"kit": str(kit_dir.relative_to(run)), "kit_id": res.kit.kit_id, "protect_seconds": res.record.get("seconds")}
+
+
+def _steal(job, sc, splits, run, up) -> dict:
+    from ..attacks import REGISTRY, run_attack
+    from ..models import load_model
+
+    a = job.spec["attack"]
+    victim = load_model(run / up[job.deps[0]]["path"])
+    settings = dict(a["settings"])
+    fields = {f.name for f in dataclasses.fields(REGISTRY[a["attack"]].Settings)}
+    if "seed" in fields:
+        settings.setdefault("seed", job.spec["seed"])
+    if "device" in fields:
+        settings.setdefault("device", sc["device"])
+    model, rec = run_attack(a["attack"], victim, splits, progress=False, **settings)
+    return _save(model, run, job) | {k: rec.get(k) for k in ("accuracy", "fidelity", "queries")} | {"cached": rec.get("cached", False)}
+
+
+def _independent(job, sc, splits, run, up) -> dict:
+    from ..recipes import train_classifier
+
+    s = job.spec["independent"]
+    model, rec = train_classifier(splits, s["arch"], s["width"], _recipe(sc, s["seed"], s["epochs"]), split="attacker", limit=s["limit"])
+    return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
+
+
+def _verify(job, sc, splits, run, up) -> dict:
+    from ..access import open_access
+    from ..errors import ConfigError
+    from ..methods import get_method, verify_suspect
+    from ..models import load_model
+    from ..train import agreement
+
+    s = job.spec
+    suspect = up[s["suspect_job"]]
+    out = {}
+    if s["suspect_kind"] == "independent":  # attacks record their fidelity; independent models get it here
+        victim = load_model(run / up[s["victim_job"]]["path"])
+        out["fidelity"] = round(agreement(load_model(run / suspect["path"]), victim, splits.test.x), 5)
+    try:
+        access = open_access(str(run / suspect["path"]), s["level"])
+        v = verify_suspect(str(run / up[s["protect_job"]]["kit"]), access, **s["method"]["verify"])
+    except ConfigError as e:  # e.g. white-box weight features on another architecture: not applicable, said why
+        return out | {"applicable": False, "note": str(e)}
+    d = v.to_dict()
+    return out | {"applicable": True, "stolen": d["stolen"], "p_value": d["p_value"], "effect": d["effect"], "alpha": d["alpha"],
+                  "queries": d["queries"], "decision": d["decision"], "details": d["details"],
+                  "suspicion": get_method(s["method"]["method"]).suspicion(v.p_value, v.effect)}

@@ -1,0 +1,125 @@
+"""Run a scenario's grid: schedule ready jobs on an executor, record each result as it arrives, resume a stopped run.
+
+``run_bench(scenario, out)`` is resumable at any point: jobs already in the results database are skipped, a job
+that was running when the run stopped starts again (its models come from the artifact cache where they were
+finished), and the finished database equals that of an uninterrupted run (``ResultsDB.snapshot``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .db import ResultsDB
+from .executors import make_executor
+from .grid import expand
+from .scenario import Scenario
+
+
+class Progress:
+    """done / running / left, elapsed and an estimate, on one refreshed line (a terminal) or a line per job."""
+
+    def __init__(self, total: int, already: int, stream=None):
+        self.total, self.already, self.t0 = total, already, time.perf_counter()
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, done: int, running: int, failed: int, last: str = "") -> None:
+        el = time.perf_counter() - self.t0
+        new = done - self.already
+        left = self.total - done - failed
+        eta = f", ~{_dur(el / new * (left))} left" if new and left else ""
+        line = (f"[bench] {done}/{self.total} done, {running} running, {left - running} waiting"
+                + (f", {failed} failed" if failed else "") + f" · {_dur(el)} elapsed{eta}")
+        if self.tty:
+            self.stream.write("\r\033[K" + line + (f" · {last}" if last else ""))
+            self.stream.flush()
+        else:
+            print(line + (f" · {last}" if last else ""), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _dur(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", address: str | None = None,
+              workers: int | None = None, threads: int | None = None, progress: bool = True,
+              stop_after: int | None = None) -> dict:
+    """Run (or continue) ``scenario`` into the run folder ``out``; returns a summary. ``stop_after``: stop once that
+    many new jobs finished (what a test uses to interrupt a run)."""
+    from .. import __version__
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    db = ResultsDB(out / "results.sqlite")
+    sc = scenario.to_dict()
+    db.bind_scenario(sc, scenario.digest(), __version__)
+    (out / "scenario.yaml").write_text(yaml.safe_dump(sc, sort_keys=False))
+    jobs = expand(scenario)
+    by_key = {j.key: j for j in jobs}
+    done = {k: r for k, r in db.done().items() if k in by_key}
+    failed: dict[str, str] = {}
+    blocked: set[str] = set()
+    ex, threads = make_executor(executor, workers, threads, address)
+    prog = Progress(len(jobs), len(done), None) if progress else None
+    running: dict = {}  # handle -> job
+    new = 0
+    t0 = time.perf_counter()
+    try:
+        while True:
+            for j in jobs:  # submit every ready job, in grid order, up to the executor's width
+                if len(running) >= max(ex.workers, 1):
+                    break
+                if j.key in done or j.key in failed or j.key in blocked or any(r.key == j.key for r in running.values()):
+                    continue
+                if any(d in failed or d in blocked for d in j.deps):
+                    blocked.add(j.key)
+                    continue
+                if all(d in done for d in j.deps):
+                    running[ex.submit(j, sc, str(out.resolve()), threads, {d: done[d] for d in j.deps})] = j
+            if not running:
+                break
+            for handle, result, error in ex.wait(list(running)):
+                j = running.pop(handle)
+                if error is None:
+                    db.record(j, result)
+                    done[j.key] = result
+                    new += 1
+                    last = f"{j.key} ({result.get('seconds', 0):.0f} s)"
+                else:
+                    msg = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                    db.record_failure(j, msg)
+                    failed[j.key] = msg
+                    last = f"FAILED {j.key}: {msg}"
+                if prog:
+                    prog.update(len(done), len(running), len(failed), last)
+            if stop_after is not None and new >= stop_after:
+                break
+    except KeyboardInterrupt:
+        ex.shutdown(cancel=True)
+        if prog:
+            prog.close()
+        db.close()
+        raise
+    ex.shutdown(cancel=bool(running))
+    if prog:
+        prog.close()
+    summary = {"run": str(out), "jobs": len(jobs), "done": len(done), "new": new, "failed": failed,
+               "blocked": sorted(blocked), "seconds": round(time.perf_counter() - t0, 1),
+               "complete": len(done) == len(jobs)}
+    db.close()
+    return summary
+
+
+def clean_run(out: str | Path) -> None:
+    """Remove a run folder (tests and ``bench run --fresh``)."""
+    shutil.rmtree(out, ignore_errors=True)

@@ -1,0 +1,217 @@
+"""The benchmark harness: scenario validation, a tiny grid run end to end (real training, real verdicts), resuming a
+run killed with SIGKILL, the Ray executor, a warm-cache rerun, and the report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stealguard.bench import ResultsDB, load_scenario, parse_scenario, run_bench, shipped_scenarios, write_report
+from stealguard.bench.grid import expand
+from stealguard.errors import ConfigError
+
+TINY = {
+    "name": "tiny",
+    "dataset": "fashion-mnist",
+    "victim": {"arch": "cnn", "width": 0.5, "limit": 2000, "epochs": 2},
+    "methods": [{"method": "sac", "label": "SAC-m", "access": ["probabilities"],
+                 "settings": {"variant": "m", "surrogates": 1, "references": 2, "limit": 2000, "epochs": 2}}],
+    "attacks": [{"attack": "fine-tune", "label": "Fine-tuning", "settings": {"epochs": 1, "limit": 1000}},
+                {"attack": "label-query", "label": "Label-query", "settings": {"epochs": 2, "limit": 2000}}],
+    "independent": [{"arch": "cnn", "width": 0.5, "seed": 0, "limit": 2000, "epochs": 2},
+                    {"arch": "cnn", "width": 0.5, "seed": 1, "limit": 2000, "epochs": 2}],
+}
+
+
+def _bad(**changes):
+    doc = yaml.safe_load(yaml.safe_dump(TINY))
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        d = doc
+        for p in parents:
+            d = d[int(p)] if isinstance(d, list) else d[p]
+        if value is None:
+            del d[last]
+        elif isinstance(d, list):
+            d[int(last)] = value
+        else:
+            d[last] = value
+    with pytest.raises(ConfigError) as e:
+        parse_scenario(doc)
+    return str(e.value)
+
+
+def test_shipped_scenarios_are_valid():
+    names = shipped_scenarios()
+    assert {"fmnist-quick", "fmnist-full", "cifar10-cpu", "tiny-imagenet-cpu", "cifar10-paper"} <= set(names)
+    for n in names:
+        sc = load_scenario(n)
+        jobs = expand(sc)
+        keys = [j.key for j in jobs]
+        assert len(keys) == len(set(keys))
+        seen = set()
+        for j in jobs:  # dependencies always come first: the scheduler can walk the list
+            assert set(j.deps) <= seen, j.key
+            seen.add(j.key)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"victim": None}, "victim is required"),
+    ({"victim.arch": "alexnet"}, "unknown architecture 'alexnet'"),
+    ({"victim.limit": -5}, "victim.limit must be > 0"),
+    ({"victim.width": "wide"}, "victim.width must be"),
+    ({"seeds": [0, 0]}, "distinct integers"),
+    ({"methods.0.method": "magic"}, "unknown method 'magic'"),
+    ({"methods.0.access": ["root"]}, "methods[0].access"),
+    ({"methods.0.settings": {"variant": "x"}}, "methods[0].settings"),
+    ({"methods.0.settings": {"sharpness": 3}}, "sharpness"),
+    ({"methods.0.settings": {"seed": 3}}, "comes from the scenario"),
+    ({"methods.0.verify": {"m": 10}}, "methods[0].verify.m"),
+    ({"attacks.0.attack": "teleport"}, "unknown attack 'teleport'"),
+    ({"attacks.1.label": "Fine-tuning"}, "share a label"),
+    ({"attacks.0.settings": {"epochs": "many"}}, "attacks[0].settings"),
+    ({"scale": "huge"}, "scale must be"),
+])
+def test_scenario_errors_name_the_place(change, words):
+    assert words in _bad(**change)
+
+
+def test_scenario_file_errors(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: x\nvictim: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_scenario(str(p))
+    with pytest.raises(ConfigError, match="no scenario file"):
+        load_scenario(str(tmp_path / "missing.yaml"))
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    p = tmp_path_factory.mktemp("scenario") / "tiny.yaml"
+    p.write_text(yaml.safe_dump(TINY))
+    return p
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_path, tmp_path_factory, monkeypatch_module):
+    """The tiny grid, uninterrupted, local executor, on a cache of its own."""
+    monkeypatch_module.setenv("STEALGUARD_CACHE", str(tmp_path_factory.mktemp("cache-ref")))
+    out = tmp_path_factory.mktemp("runs") / "ref"
+    t0 = time.perf_counter()
+    summary = run_bench(load_scenario(str(tiny_path)), out, "local", workers=2, progress=False)
+    return out, summary, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_grid_runs_and_flags_the_theft_not_the_independents(reference_run):
+    out, summary, _ = reference_run
+    assert summary["complete"] and not summary["failed"] and summary["jobs"] == 11
+    db = ResultsDB(out / "results.sqlite")
+    v = {r["suspect"]: r for r in db.rows("verdicts")}
+    assert v["Source"]["stolen"] == 1 and v["Fine-tuning"]["stolen"] == 1
+    independents = [r for r in db.rows("verdicts") if r["suspect_kind"] == "independent"]
+    assert len(independents) == 2 and not any(r["stolen"] for r in independents)
+    assert all(r["fidelity"] is not None for r in independents)
+    stolen = {r["label"]: r for r in db.rows("models", "WHERE role = 'stolen'")}
+    assert stolen["Label-query"]["queries"] == 2000 and stolen["Fine-tuning"]["queries"] == 0
+    # a real SQLite file anyone can query
+    con = sqlite3.connect(out / "results.sqlite")
+    assert con.execute("SELECT count(*) FROM verdicts WHERE suspect_kind = 'independent' AND stolen = 1").fetchone() == (0,)
+
+
+def test_report_tables_and_plots(reference_run):
+    out, _, _ = reference_run
+    page = write_report(out).read_text()
+    for f in ("attacks.csv", "verification.csv", "auc.csv", "summary.csv", "roc.png", "scores.png"):
+        assert (out / "report" / f).stat().st_size > 0
+    assert "| SAC-m | probabilities | 1/2 | 0/2 |" in page or "| SAC-m | probabilities | 2/2 | 0/2 |" in page
+    assert "| Fine-tuning | 1.00 |" in page  # AUC: the fine-tuned copy is closer than both independent models
+
+
+def test_rerun_is_a_no_op_and_another_scenario_is_refused(reference_run, tiny_path):
+    out, _, _ = reference_run
+    before = ResultsDB(out / "results.sqlite").snapshot()
+    s = run_bench(load_scenario(str(tiny_path)), out, "inline", progress=False)
+    assert s["new"] == 0 and s["complete"]
+    assert ResultsDB(out / "results.sqlite").snapshot() == before
+    other = parse_scenario(dict(TINY, name="other", seeds=[1]))
+    with pytest.raises(ConfigError, match="another scenario"):
+        run_bench(other, out, "inline", progress=False)
+
+
+def test_warm_cache_run_is_fast_and_identical(reference_run, tiny_path, tmp_path):
+    out, _, cold = reference_run
+    t0 = time.perf_counter()
+    s = run_bench(load_scenario(str(tiny_path)), tmp_path / "warm", "inline", progress=False)
+    warm = time.perf_counter() - t0
+    assert s["complete"] and warm < cold
+    assert ResultsDB(tmp_path / "warm" / "results.sqlite").snapshot() == ResultsDB(out / "results.sqlite").snapshot()
+
+
+def _run_cli(args, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "stealguard.cli", "bench", "run", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
+
+
+def _done_jobs(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        return sqlite3.connect(db, timeout=5).execute("SELECT count(*) FROM jobs WHERE status = 'done'").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_sigkill_mid_grid_then_resume_gives_the_same_database(reference_run, tiny_path, tmp_path):
+    out_ref, _, _ = reference_run
+    env = dict(os.environ, STEALGUARD_CACHE=str(tmp_path / "cache"))
+    out = tmp_path / "killed"
+    p = _run_cli([str(tiny_path), "--out", str(out), "--workers", "2", "--no-report"], env)
+    deadline = time.time() + 300
+    while _done_jobs(out / "results.sqlite") < 4 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert p.poll() is None, "the run finished before it could be killed: " + (p.stdout.read() if p.stdout else "")
+    os.killpg(p.pid, signal.SIGKILL)  # the coordinator and its workers, mid-grid
+    p.wait()
+    n = _done_jobs(out / "results.sqlite")
+    assert 4 <= n < 11
+    s = run_bench(load_scenario(str(tiny_path)), out, "local", workers=2, progress=False)
+    assert s["complete"] and s["new"] == 11 - n
+    assert ResultsDB(out / "results.sqlite").snapshot() == ResultsDB(out_ref / "results.sqlite").snapshot()
+
+
+def test_sigint_stops_cleanly_with_one_line(tiny_path, tmp_path):
+    env = dict(os.environ, STEALGUARD_CACHE=str(tmp_path / "cache"))
+    out = tmp_path / "interrupted"
+    p = _run_cli([str(tiny_path), "--out", str(out), "--workers", "2"], env)
+    deadline = time.time() + 300
+    while _done_jobs(out / "results.sqlite") < 1 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGINT)
+    text, _ = p.communicate(timeout=120)
+    assert p.returncode != 0 and "Traceback" not in text
+    assert "run the same command to continue" in text.strip().splitlines()[-1]
+
+
+def test_ray_executor_gives_the_same_results_as_local(reference_run, tiny_path, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    out_ref, _, _ = reference_run
+    monkeypatch.setenv("STEALGUARD_CACHE", str(tmp_path / "cache"))  # trained again, on Ray workers
+    s = run_bench(load_scenario(str(tiny_path)), tmp_path / "ray", "ray", workers=2, progress=False)
+    assert s["complete"] and not s["failed"]
+    assert ResultsDB(tmp_path / "ray" / "results.sqlite").snapshot() == ResultsDB(out_ref / "results.sqlite").snapshot()
