@@ -73,6 +73,7 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     prog = Progress(len(jobs), len(done), None) if progress else None
     running: dict = {}  # handle -> job
     new = 0
+    last = "resumed" if done else ""
     t0 = time.perf_counter()
     try:
         while True:
@@ -88,6 +89,9 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
                     running[ex.submit(j, sc, str(out.resolve()), threads, {d: done[d] for d in j.deps})] = j
             if not running:
                 break
+            if prog and last:
+                prog.update(len(done), len(running), len(failed), last)
+                last = ""
             for handle, result, error in ex.wait(list(running)):
                 j = running.pop(handle)
                 if error is None:
@@ -100,8 +104,6 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
                     db.record_failure(j, msg)
                     failed[j.key] = msg
                     last = f"FAILED {j.key}: {msg}"
-                if prog:
-                    prog.update(len(done), len(running), len(failed), last)
             if stop_after is not None and new >= stop_after:
                 break
     except KeyboardInterrupt:
@@ -112,6 +114,8 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
         raise
     ex.shutdown(cancel=bool(running))
     if prog:
+        if last:
+            prog.update(len(done), len(running), len(failed), last)
         prog.close()
     summary = {"run": str(out), "jobs": len(jobs), "done": len(done), "new": new, "failed": failed,
                "blocked": sorted(blocked), "seconds": round(time.perf_counter() - t0, 1),
