@@ -215,3 +215,28 @@ def test_ray_executor_gives_the_same_results_as_local(reference_run, tiny_path, 
     s = run_bench(load_scenario(str(tiny_path)), tmp_path / "ray", "ray", workers=2, progress=False)
     assert s["complete"] and not s["failed"]
     assert ResultsDB(tmp_path / "ray" / "results.sqlite").snapshot() == ResultsDB(out_ref / "results.sqlite").snapshot()
+
+
+def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
+    """`stealguard demo` is the fmnist-quick scenario plus an HTTP verification; here the same code on a tiny
+    scenario: the MOVE-protected model's fine-tuned copy is flagged, the independent model is not, and the
+    logit-query thief served over HTTP (20% of requests failing) is verified there."""
+    from stealguard.demo import run_demo
+
+    monkeypatch.setenv("STEALGUARD_CACHE", str(tmp_path / "cache"))
+    doc = dict(TINY, name="tiny-demo", victim={"arch": "cnn", "width": 0.5, "limit": 3000, "epochs": 3},
+               methods=[{"method": "move", "label": "MOVE", "access": ["probabilities"], "verify": {"repeats": 2},
+                         "settings": {"rate": 0.2, "meta_samples": 200, "verify_samples": 200, "references": 3,
+                                      "benign_models": 2}}],
+               attacks=[{"attack": "fine-tune", "label": "Fine-tuning", "settings": {"epochs": 1, "limit": 3000}},
+                        {"attack": "logit-query", "label": "Logit-query", "settings": {"epochs": 3, "limit": 3000}}],
+               independent=[{"arch": "cnn", "width": 0.5, "seed": 5, "limit": 3000, "epochs": 3}])
+    p = tmp_path / "tiny-demo.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    lines = []
+    s = run_demo(tmp_path / "demo", echo=lines.append, scenario=str(p))
+    rows = {r["suspect"]: r["MOVE (probabilities)"] for r in s["verdicts"]}
+    assert rows["Source"]["stolen"] and rows["Fine-tuning"]["stolen"]
+    assert not rows["cnn w0.5 seed 5, 3000 imgs, 3 ep"]["stolen"]
+    assert s["api"]["sent"] > 0 and (tmp_path / "demo" / "audit.jsonl").exists()
+    assert Path(s["report"]).exists() and any("STOLEN" in line for line in lines)

@@ -1,5 +1,9 @@
-"""``stealguard demo``: the whole story at CPU scale on Fashion-MNIST — an owner protects a model with MOVE, two
-thieves copy it, an honest competitor trains its own, and the owner verifies all three suspects."""
+"""``stealguard demo``: the whole story at CPU scale on Fashion-MNIST, as the ``fmnist-quick`` benchmark scenario.
+
+An owner protects a model with MOVE and fingerprints a plain one with SAC-m; thieves copy them (fine-tuning, label-
+and logit-query extraction); honest competitors train their own models; the owner verifies every suspect. Then the
+API thief serves its copy over HTTP and the owner verifies it there, keeping every answer in an audit log.
+"""
 
 from __future__ import annotations
 
@@ -8,75 +12,95 @@ from pathlib import Path
 from typing import Callable
 
 from .access import open_access
-from .attacks import run_attack
-from .data import load_splits
-from .methods import Move, MoveSettings, verify_suspect
-from .models import save_model
-from .recipes import cpu_recipe, train_classifier
+from .bench import ResultsDB, load_scenario, run_bench, write_report
+from .errors import StealguardError
+from .methods import verify_suspect
+from .models import load_model
 
-PROTECT = dict(dataset="fashion-mnist", arch="cnn", width=1.0, limit=12000, epochs=3, benign_models=3, references=6)
-SUSPECTS = [
-    ("fine-tune", "a leaked copy fine-tuned on the thief's own data", dict(epochs=1, limit=8000)),
-    ("logit-query", "an API thief trains on the victim's probabilities", dict(epochs=3, limit=8000)),
-    ("independent", "an honest competitor: trained from scratch on disjoint data", None),
-]
+SCENARIO = "fmnist-quick"
+STORIES = {"Fine-tuning": "a leaked copy fine-tuned on the thief's own data",
+           "Label-query": "an API thief trains on the victim's top-1 labels",
+           "Logit-query": "an API thief trains on the victim's probabilities"}
 
 
-def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print) -> dict:
-    """Protect, steal, verify; write the models, the kit, the verdicts and ``out/demo.json``."""
+def _cell(v: dict | None) -> str:
+    if v is None:
+        return "–"
+    if not v["applicable"]:
+        return "n/a"
+    word = "STOLEN" if v["stolen"] else "not shown"
+    ev = f"p={v['p_value']:.0e}" if v["method"] != "sac" else f"d={v['effect']:.3f}"
+    return f"{word} ({ev})"
+
+
+def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scenario: str = SCENARIO) -> dict:
+    """Run the ``fmnist-quick`` grid (or another scenario with a MOVE method and a ``Logit-query`` attack) into
+    ``out/bench``, print the verdict table, verify the API thief over HTTP and write ``out/demo.json``;
+    ``out/bench/report/report.md`` has the full tables and plots."""
+    import os
+
+    from .paths import data_dir as find_data
+
     out.mkdir(parents=True, exist_ok=True)
-    splits = load_splits("fashion-mnist", data_dir)
-    echo(f"Fashion-MNIST: {len(splits.defender)} owner / {len(splits.attacker)} other-party / {len(splits.test)} test images")
-    echo("1. The owner protects a model with MOVE (10% of its training images stylised, labels kept) and trains the "
-         "benign and reference models its kit needs (about 5 minutes on 2 cores the first time)")
-    res = Move().protect(splits, MoveSettings(**PROTECT), out / "kit", echo=lambda s: echo("   " + s))
-    victim = res.model
-    save_model(victim, out / "victim.safetensors", extra={"dataset": "fashion-mnist", "protection": "move"})
-    v, b = res.record["victim"], res.record["benign"][0]
-    echo(f"   protected model: test accuracy {v['accuracy']:.4f} (the same model without protection: {b['accuracy']:.4f}); "
-         f"kit id {res.kit.kit_id[:16]}...")
-    echo("2. Thieves copy it, and a competitor trains its own model")
-    models = []
-    for name, story, settings in SUSPECTS:
-        if settings is None:
-            model, r = train_classifier(splits, "cnn", 1.0, cpu_recipe("fashion-mnist", epochs=3, seed=7, progress=False),
-                                        split="attacker", limit=12000)
-            r = dict(r, queries=0, fidelity=None)
-        else:
-            model, r = run_attack(name, victim, splits, progress=False, **settings)
-        save_model(model, out / f"{name}.safetensors", extra={"dataset": "fashion-mnist", "role": name})
-        models.append((name, story, model, r))
-        echo(f"   {name}: {story} (accuracy {r['accuracy']:.4f})")
-    echo("3. The owner verifies each suspect (alpha = 0.01; black-box: probabilities on 100 stylised images x 10 views; "
-         "white-box: weight gradients on 10 stylised images; 5 random draws, p-values combined)")
-    echo(f"   {'suspect':12s} {'access':13s} {'verdict':9s} {'p-value':>9s} {'Δµ':>7s} {'queries':>8s}")
-    summary = {"victim": {"accuracy": v["accuracy"], "benign_accuracy": b["accuracy"], "kit_id": res.kit.kit_id},
-               "verdicts": []}
-    for name, story, model, r in models:
-        for level in ("probabilities", "white-box"):
-            verdict = verify_suspect(res.kit, open_access(model, level), repeats=5)
-            (out / f"verdict-{name}-{level}.json").write_text(verdict.to_json())
-            echo(f"   {name:12s} {level:13s} {'STOLEN' if verdict.stolen else 'not shown':9s} {verdict.p_value:9.2e} "
-                 f"{verdict.effect:+7.3f} {verdict.queries:8d}")
-            summary["verdicts"].append({"suspect": name, "access": level, "stolen": verdict.stolen,
-                                        "p_value": verdict.p_value, "effect": verdict.effect, "queries": verdict.queries})
-    echo("4. The API thief deploys its copy behind an HTTP prediction API (here on loopback, failing 20% of requests); "
-         "the owner verifies it over HTTP with a query budget, every answer kept in a hash-chained audit log")
+    os.environ["STEALGUARD_DATA"] = str(find_data(data_dir))
+    sc = load_scenario(scenario)
+    move = next(m for m in sc.methods if m.method == "move")
+    run = out / "bench"
+    echo("1-3. The owner protects a Fashion-MNIST model with MOVE (10% of its training images stylised, labels kept) and "
+         "fingerprints a plain one with SAC-m; thieves steal both (fine-tuning, label-query, logit-query); four "
+         f"competitors train their own models on disjoint data; the owner verifies every suspect. This is the "
+         f"'{sc.name}' benchmark scenario ({run}; resumable: run the demo again to continue an interrupted one).")
+    s = run_bench(sc, run, "local")
+    if not s["complete"]:
+        raise StealguardError(f"the demo grid is incomplete ({len(s['failed'])} jobs failed: "
+                              f"{'; '.join(f'{k}: {e}' for k, e in sorted(s['failed'].items())[:2])})")
+    db = ResultsDB(run / "results.sqlite")
+    verdicts = db.rows("verdicts")
+    done = db.done()
+    db.close()
+    cols = [(m.label, level) for m in sc.methods for level in m.access]
+    protect = done[f"protect/{move.label}/s{sc.seeds[0]}"]
+    echo(f"   protected model (MOVE): test accuracy {protect['accuracy']:.4f}; benign model (same data, no style) "
+         f"{protect.get('benign_accuracy', float('nan')):.4f}")
+    head = f"   {'suspect':34s}" + "".join(f"{f'{a} ({b})':>26s}" for a, b in cols)
+    echo(head)
+    rows = ["Source"] + [a.label for a in sc.attacks] + [i.label for i in sc.independent]
+    table = []
+    for row in rows:
+        cells = {}
+        for a, b in cols:
+            cells[f"{a} ({b})"] = next((v for v in verdicts if v["method_label"] == a and v["access"] == b and v["suspect"] == row), None)
+        name = f"{row}" if row in STORIES or row == "Source" else f"independent: {row[:21]}"
+        echo(f"   {name[:34]:34s}" + "".join(f"{_cell(c):>26s}" for c in cells.values()))
+        table.append({"suspect": row, **{k: (None if c is None else {x: c[x] for x in ("applicable", "stolen", "p_value", "effect", "queries")})
+                                         for k, c in cells.items()}})
+    for k, story in STORIES.items():
+        echo(f"   {k}: {story}")
+    fp = {f"{a} ({b})": sum(v["stolen"] or 0 for v in verdicts if v["method_label"] == a and v["access"] == b
+                            and v["suspect_kind"] == "independent") for a, b in cols}
+    echo("   independent models flagged: " + ", ".join(f"{k} {n}/{len(sc.independent)}" for k, n in fp.items()))
+    echo("4. The logit-query thief deploys its copy of the MOVE-protected model behind an HTTP prediction API (here on "
+         "loopback, failing 20% of requests); the owner verifies it over HTTP with a query budget, every answer kept in "
+         "a hash-chained audit log")
     from .serve import PredictionServer
 
-    thief = next(m for name, _, m, _ in models if name == "logit-query")
+    thief = load_model(run / done[f"steal/{move.label}/s{sc.seeds[0]}/Logit-query"]["path"])
+    kit = run / protect["kit"]
     with PredictionServer(thief, fail_rate=0.2, seed=1) as api:
         acc = open_access(api.url, "probabilities", max_queries=5000, remote={"audit_log": out / "audit.jsonl", "backoff": 0.05})
-        verdict = verify_suspect(res.kit, acc, repeats=5)
+        verdict = verify_suspect(str(kit), acc, **move.verify)
     rem = verdict.details["remote"]
     (out / "verdict-api.json").write_text(verdict.to_json())
     echo(f"   {api.url}: {'STOLEN' if verdict.stolen else 'not shown'}, p = {verdict.p_value:.2e}, {verdict.queries} "
          f"queries asked, {rem['sent']} images sent ({rem['from_log']} repeats answered from the log), "
          f"{rem['retries']} failed requests retried; audit log {rem['audit_log']}")
-    summary["api"] = {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
-                      "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}
-    echo("A verdict is 'STOLEN' only if the suspect looks more like the protected model than the benign model AND than "
-         "every independent reference model in the kit (see README: why MOVE needs the calibrated rule).")
+    report = write_report(run)
+    echo("MOVE says 'STOLEN' only if the suspect looks more like the protected model than the benign model AND than every "
+         "independent reference model in the kit; SAC-m only if its correlation distance is below the kit's calibrated "
+         "threshold (see README).")
+    summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
+               "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
+                       "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}
     (out / "demo.json").write_text(json.dumps(summary, indent=2))
-    echo(f"wrote the models, the kit, the verdicts and {out / 'demo.json'}")
+    echo(f"wrote {out / 'demo.json'}; tables and plots: {report}")
     return summary
