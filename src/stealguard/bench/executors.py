@@ -20,8 +20,13 @@ _ENV = ("STEALGUARD_CACHE", "STEALGUARD_DATA", "STEALGUARD_NO_CACHE", "HF_HUB_OF
 
 
 def _init_worker(threads: int) -> None:
+    import signal
+
     import torch
 
+    # Ctrl-C reaches the whole process group: only the coordinator handles it (and stops the workers), so an
+    # interrupted run never records a worker's KeyboardInterrupt or a broken pool as a job failure
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
