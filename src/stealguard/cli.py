@@ -498,14 +498,12 @@ def bench_run(scenario, out, executor, address, workers, threads, report, data_d
     """Run SCENARIO (a YAML file or the name of a shipped scenario, see `bench list`). Resumable: run the same
     command again after an interruption and only the missing jobs run."""
     from .bench import load_scenario, run_bench, write_report
-    from .paths import data_dir as find_data
 
     sc = load_scenario(scenario)
-    os.environ["STEALGUARD_DATA"] = str(find_data(data_dir))  # workers find the data where this process did
     out = Path(out or Path("runs/bench") / sc.name)
     click.echo(f"bench {sc.name}: run folder {out}, executor {executor}", err=True)
     try:
-        s = run_bench(sc, out, executor, address, workers, threads)
+        s = run_bench(sc, out, executor, address, workers, threads, data_dir=data_dir)
     except KeyboardInterrupt:
         raise click.ClickException(f"interrupted: finished jobs are kept in {out / 'results.sqlite'}; "
                                    "run the same command to continue") from None

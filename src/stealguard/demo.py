@@ -37,12 +37,7 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
     """Run the ``fmnist-quick`` grid (or another scenario with a MOVE method and a ``Logit-query`` attack) into
     ``out/bench``, print the verdict table, verify the API thief over HTTP and write ``out/demo.json``;
     ``out/bench/report/report.md`` has the full tables and plots."""
-    import os
-
-    from .paths import data_dir as find_data
-
     out.mkdir(parents=True, exist_ok=True)
-    os.environ["STEALGUARD_DATA"] = str(find_data(data_dir))
     sc = load_scenario(scenario)
     move = next(m for m in sc.methods if m.method == "move")
     run = out / "bench"
@@ -50,7 +45,7 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          "fingerprints a plain one with SAC-m; thieves steal both (fine-tuning, label-query, logit-query); four "
          f"competitors train their own models on disjoint data; the owner verifies every suspect. This is the "
          f"'{sc.name}' benchmark scenario ({run}; resumable: run the demo again to continue an interrupted one).")
-    s = run_bench(sc, run, "local")
+    s = run_bench(sc, run, "local", data_dir=data_dir)
     if not s["complete"]:
         raise StealguardError(f"the demo grid is incomplete ({len(s['failed'])} jobs failed: "
                               f"{'; '.join(f'{k}: {e}' for k, e in sorted(s['failed'].items())[:2])})")

@@ -80,7 +80,7 @@ def write_report(run: str | Path) -> Path:
     db = ResultsDB(run / "results.sqlite")
     sc = db.scenario()
     models = db.rows("models")
-    verdicts = [v for v in db.rows("verdicts")]
+    verdicts = db.rows("verdicts")
     failed = db.failed()
     total = len(db.rows("jobs"))
     db.close()

@@ -7,7 +7,6 @@ finished), and the finished database equals that of an uninterrupted run (``Resu
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -53,10 +52,16 @@ def _dur(s: float) -> str:
 
 def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", address: str | None = None,
               workers: int | None = None, threads: int | None = None, progress: bool = True,
-              stop_after: int | None = None) -> dict:
-    """Run (or continue) ``scenario`` into the run folder ``out``; returns a summary. ``stop_after``: stop once that
-    many new jobs finished (what a test uses to interrupt a run)."""
+              stop_after: int | None = None, data_dir=None) -> dict:
+    """Run (or continue) ``scenario`` into the run folder ``out``; returns a summary. ``data_dir``: as the CLI's
+    ``--data-dir`` (workers are told where this process found the data). ``stop_after``: stop once that many new
+    jobs finished (what a test uses to interrupt a run)."""
+    import os
+
     from .. import __version__
+    from ..paths import data_dir as find_data
+
+    os.environ["STEALGUARD_DATA"] = str(find_data(data_dir))  # inherited by local workers, passed on to Ray
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +77,7 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     ex, threads = make_executor(executor, workers, threads, address)
     prog = Progress(len(jobs), len(done), None) if progress else None
     running: dict = {}  # handle -> job
+    running_keys: set[str] = set()
     new = 0
     last = "resumed" if done else ""
     t0 = time.perf_counter()
@@ -80,13 +86,14 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
             for j in jobs:  # submit every ready job, in grid order, up to the executor's width
                 if len(running) >= max(ex.workers, 1):
                     break
-                if j.key in done or j.key in failed or j.key in blocked or any(r.key == j.key for r in running.values()):
+                if j.key in done or j.key in failed or j.key in blocked or j.key in running_keys:
                     continue
                 if any(d in failed or d in blocked for d in j.deps):
                     blocked.add(j.key)
                     continue
                 if all(d in done for d in j.deps):
                     running[ex.submit(j, sc, str(out.resolve()), threads, {d: done[d] for d in j.deps})] = j
+                    running_keys.add(j.key)
             if not running:
                 break
             if prog and last:
@@ -94,6 +101,7 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
                 last = ""
             for handle, result, error in ex.wait(list(running)):
                 j = running.pop(handle)
+                running_keys.discard(j.key)
                 if error is None:
                     db.record(j, result)
                     done[j.key] = result
@@ -123,7 +131,3 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     db.close()
     return summary
 
-
-def clean_run(out: str | Path) -> None:
-    """Remove a run folder (tests and ``bench run --fresh``)."""
-    shutil.rmtree(out, ignore_errors=True)

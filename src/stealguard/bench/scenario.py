@@ -219,9 +219,7 @@ def _methods(items) -> list[MethodSpec]:
         except (TypeError, ValueError, ConfigError) as e:
             raise ConfigError(f"scenario: {ctx}.settings: {e}") from None
         verify = _typed(x, "verify", dict, ctx, {})
-        import inspect
-
-        accepted = set(inspect.signature(method.verify).parameters) - {"self", "kit", "suspect", "suspect_id"}
+        accepted = method.verify_options()
         bad = sorted(set(verify) - accepted)
         if bad:
             raise ConfigError(f"scenario: {ctx}.verify.{bad[0]}: {name} verify takes {', '.join(sorted(accepted))}")

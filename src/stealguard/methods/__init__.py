@@ -30,9 +30,7 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     method = get_method(kit.method)
     if kit.method_version != method.version:
         raise ConfigError(f"kit made by {kit.method} version {kit.method_version}; this stealguard verifies version {method.version}")
-    import inspect
-
-    accepted = inspect.signature(method.verify).parameters
+    accepted = method.verify_options()
     # options a method does not use (e.g. MOVE's m for SAC) are left out; unset ones (None) too
     verdict = method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
     remote = suspect.describe().get("remote")

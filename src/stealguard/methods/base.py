@@ -43,6 +43,12 @@ class Method:
     def verify(self, kit: Kit, suspect: Access, **options) -> Verdict:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def verify_options(self) -> set[str]:
+        """The options this method's ``verify`` takes besides the kit, the suspect and its id."""
+        import inspect
+
+        return set(inspect.signature(self.verify).parameters) - {"self", "kit", "suspect", "suspect_id"}
+
     @staticmethod
     def suspicion(p_value: float | None, effect: float | None) -> float:
         """A score of a verdict that grows with the evidence of theft, for ROC curves and AUC: -log10 of the
@@ -59,6 +65,7 @@ class Method:
             raise ConfigError(f"the suspect takes inputs of shape {tuple(suspect.input_shape)}, the kit's are {tuple(input_shape)}")
         if num_classes is not None and suspect.num_classes != num_classes:
             raise ConfigError(f"the suspect has {suspect.num_classes} classes, the protected task {num_classes}")
+
 
 def arch_specs(text: str, n: int, arch: str, width: float, other_width: float | None = 1.0) -> list[tuple[str, float | None]]:
     """``n`` (architecture, width) pairs from a comma-separated ``ARCH[:WIDTH]`` list, used in turn; an empty list
