@@ -163,9 +163,15 @@ def test_warm_cache_run_is_fast_and_identical(reference_run, tiny_path, tmp_path
     assert ResultsDB(tmp_path / "warm" / "results.sqlite").snapshot() == ResultsDB(out / "results.sqlite").snapshot()
 
 
+def _default_sigint() -> None:
+    # as in a terminal: a test run from a background shell inherits SIGINT ignored, and Python keeps it ignored
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_cli(args, env, **kw):
     return subprocess.Popen([sys.executable, "-m", "stealguard.cli", "bench", "run", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint, **kw)
 
 
 def _done_jobs(db: Path) -> int:
@@ -205,7 +211,8 @@ def test_sigint_stops_cleanly_with_one_line(tiny_path, tmp_path):
     os.killpg(p.pid, signal.SIGINT)
     text, _ = p.communicate(timeout=120)
     assert p.returncode != 0 and "Traceback" not in text
-    assert "run the same command to continue" in text.strip().splitlines()[-1]
+    last = text.strip().splitlines()[-1]
+    assert "interrupted" in last and "run the same command to continue" in last
 
 
 def test_ray_executor_gives_the_same_results_as_local(reference_run, tiny_path, tmp_path, monkeypatch):
