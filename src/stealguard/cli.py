@@ -473,7 +473,7 @@ def serve(model, port, host, output, max_batch, fail_rate, delay, seed):
 @click.option("--out", type=click.Path(file_okay=False), default="runs/demo", show_default=True, help="Where to write the demo's files.")
 @data_dir_option
 def demo(out, data_dir):
-    """Run the end-to-end story on Fashion-MNIST at CPU scale (a few minutes on 2 cores)."""
+    """Run the end-to-end story on Fashion-MNIST at CPU scale: the fmnist-quick scenario, then a verification over HTTP."""
     from .demo import run_demo
 
     run_demo(Path(out), data_dir, echo=click.echo)
