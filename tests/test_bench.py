@@ -80,9 +80,42 @@ def test_shipped_scenarios_are_valid():
     ({"attacks.1.label": "Fine-tuning"}, "share a label"),
     ({"attacks.0.settings": {"epochs": "many"}}, "attacks[0].settings"),
     ({"scale": "huge"}, "scale must be"),
+    ({"methods.0.attacks": ["Pruning"]}, "no attack labelled 'Pruning'"),
+    ({"methods.0.attacks": "Fine-tuning"}, "methods[0].attacks must be a list"),
 ])
 def test_scenario_errors_name_the_place(change, words):
     assert words in _bad(**change)
+
+
+def test_entries_share_a_protection_and_choose_their_attacks():
+    """Entries with the same method and settings (access a subset) share one protect job, its victim and thefts;
+    ``attacks`` limits which thefts an entry is judged on (and which are run against its own victim)."""
+    move = {"style": "builtin:0", "rate": 0.1, "benign_models": 1, "references": 1}
+    doc = dict(TINY, methods=[
+        {"method": "move", "label": "MOVE", "access": ["white-box", "probabilities"], "settings": move},
+        {"method": "move", "label": "MOVE m=20", "access": ["probabilities"], "settings": move, "verify": {"m": 20}},
+        {"method": "move", "label": "MOVE γ=0.2", "access": ["probabilities"], "settings": dict(move, rate=0.2),
+         "attacks": ["Label-query"]}])
+    jobs = expand(parse_scenario(doc))
+    protects = [j.key for j in jobs if j.kind == "protect"]
+    assert protects == ["protect/MOVE/s0", "protect/MOVE γ=0.2/s0"]
+    steals = [j.key for j in jobs if j.kind == "steal"]
+    assert steals == ["steal/MOVE/s0/Fine-tuning", "steal/MOVE/s0/Label-query", "steal/MOVE γ=0.2/s0/Label-query"]
+    shared = [j for j in jobs if j.key.startswith("verify/MOVE m=20/")]
+    assert len(shared) == 1 + 2 + 2 and {j.spec["protect_job"] for j in shared} == {"protect/MOVE/s0"}
+    assert {j.spec["suspect"] for j in jobs if j.key.startswith("verify/MOVE γ=0.2/")} == {
+        "Source", "Label-query", *(s.label for s in parse_scenario(doc).independent)}
+
+
+def test_sweep_groups_find_one_varying_setting():
+    from stealguard.bench.report import _sweep_groups
+
+    base = {"method": "move", "access": ["probabilities"], "settings": {"rate": 0.1, "style": "builtin:0"}, "verify": {}}
+    ms = [dict(base, label="a"), dict(base, label="b", settings={"rate": 0.05, "style": "builtin:0"}),
+          dict(base, label="c", settings={"rate": 0.2, "style": "builtin:0"}),
+          dict(base, label="d", settings={"rate": 0.2, "style": "patch"}),  # differs in two settings: not in the sweep
+          dict(base, label="e", verify={"m": 20}), dict(base, label="f", verify={"m": 50})]
+    assert _sweep_groups(ms) == [("move", "settings.rate", [(0.05, "b"), (0.1, "a"), (0.2, "c")])]  # m: two values only
 
 
 def test_scenario_file_errors(tmp_path):
@@ -137,7 +170,7 @@ def test_grid_runs_and_flags_the_theft_not_the_independents(reference_run):
 def test_report_tables_and_plots(reference_run):
     out, _, _ = reference_run
     page = write_report(out).read_text()
-    for f in ("attacks.csv", "verification.csv", "auc.csv", "summary.csv", "roc.png", "scores.png"):
+    for f in ("attacks.csv", "verification.csv", "auc.csv", "summary.csv", "protection.csv", "roc.png", "scores.png"):
         assert (out / "report" / f).stat().st_size > 0
     assert "| SAC-m | probabilities | 1/2 | 0/2 |" in page or "| SAC-m | probabilities | 2/2 | 0/2 |" in page
     assert "| Fine-tuning | 1.00 |" in page  # AUC: the fine-tuned copy is closer than both independent models

@@ -1,7 +1,10 @@
-"""Artifact cache of trained models keyed by a hash of their full config: training the same thing twice is a lookup.
+"""Artifact cache keyed by a hash of the full config: training (or protecting, or predicting) the same thing twice
+is a lookup.
 
-Layout: ``<cache>/models/<hash>/{model.safetensors, config.json, record.json}``. ``STEALGUARD_CACHE`` moves the
-cache; ``STEALGUARD_NO_CACHE=1`` turns lookups off (results are still written).
+Layout: ``<cache>/models/<hash>/{model.safetensors, config.json, record.json}`` for trained models,
+``<cache>/dirs/<hash>/{..., config.json, record.json}`` for folders of artifacts (a protection's kit and model),
+``<cache>/arrays/<hash>.npy`` for arrays (a model's test-set labels). ``STEALGUARD_CACHE`` moves the cache;
+``STEALGUARD_NO_CACHE=1`` turns lookups off (results are still written).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import os
 import shutil
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from . import paths
 from .models import Classifier, load_model, save_model
@@ -35,15 +40,35 @@ def cached_model(config: dict, build: Callable[[], tuple[Classifier, dict]], dev
     ``record["cached"]`` tells which happened. An entry is written to a temporary folder and renamed, so an
     interrupted run never leaves a half entry behind.
     """
-    d = entry_dir(config)
-    if os.environ.get("STEALGUARD_NO_CACHE") != "1" and (d / "record.json").exists():
-        record = json.loads((d / "record.json").read_text())
-        return load_model(d / "model.safetensors", device), record | {"cached": True}
-    model, record = build()
+    built = {}
+
+    def fill(folder: Path) -> dict:
+        built["model"], record = build()
+        return dict(record, sha256=save_model(built["model"], folder / "model.safetensors"))
+
+    d, record = _cached_folder(entry_dir(config), config, fill)
+    return (built["model"] if "model" in built else load_model(d / "model.safetensors", device)), record
+
+
+def _lookups() -> bool:
+    return os.environ.get("STEALGUARD_NO_CACHE") != "1"
+
+
+def cached_dir(config: dict, build: Callable[[Path], dict]) -> tuple[Path, dict]:
+    """Return ``(folder, record)`` of a cached folder of artifacts, or call ``build(folder)`` to fill a new one (it
+    returns the record) and store it. The caller copies what it needs out of the folder and never writes into it."""
+    return _cached_folder(paths.cache_dir() / "dirs" / config_hash(config), config, build)
+
+
+def _cached_folder(d: Path, config: dict, fill: Callable[[Path], dict]) -> tuple[Path, dict]:
+    """The cache entry ``d`` with its record: looked up, or filled by ``fill(folder) -> record`` in a temporary
+    folder that is then renamed (an interrupted run never leaves a half entry behind)."""
+    if _lookups() and (d / "record.json").exists():
+        return d, json.loads((d / "record.json").read_text()) | {"cached": True}
     tmp = d.with_name(d.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    record = dict(record, sha256=save_model(model, tmp / "model.safetensors"))
+    record = fill(tmp)
     (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
     (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     shutil.rmtree(d, ignore_errors=True)
@@ -51,4 +76,17 @@ def cached_model(config: dict, build: Callable[[], tuple[Classifier, dict]], dev
         tmp.rename(d)
     except OSError:  # another process stored the same entry meanwhile: keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
-    return model, record | {"cached": False}
+    return d, record | {"cached": False}
+
+
+def cached_array(config: dict, build: Callable[[], np.ndarray]) -> np.ndarray:
+    """An array computed once per config (e.g. a model's labels on a test set, keyed by the model's SHA-256)."""
+    p = paths.cache_dir() / "arrays" / f"{config_hash(config)}.npy"
+    if _lookups() and p.exists():
+        return np.load(p, allow_pickle=False)
+    a = np.asarray(build())
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.stem + f".tmp{os.getpid()}.npy")
+    np.save(tmp, a, allow_pickle=False)
+    tmp.replace(p)
+    return a

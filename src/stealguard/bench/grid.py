@@ -43,33 +43,46 @@ def expand(sc: Scenario) -> list[Job]:
     independents = [Job(k, "independent", (), {"independent": dataclasses.asdict(spec)}) for (k, _), spec in zip(ind_keys, sc.independent)]
     verifies: list[Job] = []
     needs_plain = any(not get_method(m.method).trains_victim for m in sc.methods)
+    all_attacks = [a.label for a in sc.attacks]
     for seed in sc.seeds:
         groups = {}  # victim group -> key of the job that produces its model
         if needs_plain:
             k = f"victim/s{seed}"
             jobs.append(Job(k, "victim", (), {"seed": seed}))
             groups[PLAIN] = k
-        protect_keys = {}
-        for m in sc.methods:
+        protect_keys, group_of = {}, {}
+        for i, m in enumerate(sc.methods):
             trains = get_method(m.method).trains_victim
+            owner = next((e for e in sc.methods[:i] if e.method == m.method and e.settings == m.settings
+                          and set(m.access) <= set(e.access)), None)
+            if owner is not None:  # same protection as an earlier method entry: share its kit, model and thefts
+                protect_keys[m.label], group_of[m.label] = protect_keys[owner.label], group_of[owner.label]
+                continue
             k = f"protect/{m.label}/s{seed}"
             deps = () if trains else (groups[PLAIN],)
             jobs.append(Job(k, "protect", deps, {"seed": seed, "method": dataclasses.asdict(m)}))
             protect_keys[m.label] = k
+            group_of[m.label] = m.label if trains else PLAIN
             if trains:
                 groups[m.label] = k
+        wanted = {g: set() for g in groups}  # the attacks run against each victim group: those its methods are judged on
+        for m in sc.methods:
+            wanted[group_of[m.label]].update(m.attacks or all_attacks)
         steal_keys: dict[str, list[tuple[str, str, str]]] = {}
         for group, source_key in groups.items():
             steal_keys[group] = []
             for a in sc.attacks:
+                if a.label not in wanted[group]:
+                    continue
                 k = f"steal/{group}/s{seed}/{a.label}"
                 jobs.append(Job(k, "steal", (source_key,), {"seed": seed, "group": group, "attack": dataclasses.asdict(a)}))
                 steal_keys[group].append((k, a.label, a.attack))
         for m in sc.methods:
-            group = m.label if get_method(m.method).trains_victim else PLAIN
+            group = group_of[m.label]
             pk = protect_keys[m.label]
+            judged = set(m.attacks or all_attacks)
             suspects = [(groups[group], "Source", "source", "direct-copy")]
-            suspects += [(k, label, "stolen", attack) for k, label, attack in steal_keys[group]]
+            suspects += [(k, label, "stolen", attack) for k, label, attack in steal_keys[group] if label in judged]
             suspects += [(k, label, "independent", None) for k, label in ind_keys]
             for level in m.access:
                 for sk, label, kind, attack in suspects:
@@ -137,8 +150,13 @@ def _victim(job, sc, splits, run, up) -> dict:
 
 
 def _protect(job, sc, splits, run, up) -> dict:
+    """Protect through the artifact cache: the kit (and the protected model of methods that train one) is built once
+    per method, version, settings, access levels and victim, then copied into the run folder."""
+    import shutil
+
+    from ..cache import cached_dir
     from ..methods import get_method, settings_from
-    from ..models import load_model
+    from ..models import load_model, save_model
     from .scenario import victim_fields
 
     m = job.spec["method"]
@@ -147,18 +165,32 @@ def _protect(job, sc, splits, run, up) -> dict:
     v = sc["victim"]
     fill = {"dataset": sc["dataset"], "seed": seed, "arch": v["arch"], "width": v["width"], "limit": v["limit"], "epochs": v["epochs"]}
     settings = settings_from(method.Settings, **m["settings"], **{k: fill[k] for k in victim_fields(method)})
+    victim = None if method.trains_victim else up[job.deps[0]]
+    key = {"kind": "protection", "method": method.name, "version": method.version, "settings": dataclasses.asdict(settings),
+           "modes": list(m["access"]), "dataset": sc["dataset"], "splits": splits.info,
+           "victim": victim and victim["sha256"], "device": sc["device"]}
+
+    def build(folder: Path) -> dict:
+        t0 = time.perf_counter()
+        if method.trains_victim:
+            res = method.protect(splits, settings, folder / "kit", modes=tuple(m["access"]))
+            save_model(res.model, folder / "model.safetensors")
+            out = {"accuracy": res.record["victim"]["accuracy"]}
+            if res.record.get("benign"):
+                out["benign_accuracy"] = res.record["benign"][0]["accuracy"]
+        else:
+            res = method.protect(load_model(run / victim["path"]), splits, settings, folder / "kit")
+            out = {"accuracy": victim["accuracy"]}
+        return out | {"kit_id": res.kit.kit_id, "protect_seconds": round(time.perf_counter() - t0, 3)}
+
+    folder, rec = cached_dir(key, build)
     kit_dir = run / "kits" / job.slug
+    shutil.rmtree(kit_dir, ignore_errors=True)
+    shutil.copytree(folder / "kit", kit_dir)
+    out = {k: rec[k] for k in ("accuracy", "benign_accuracy", "kit_id", "protect_seconds") if k in rec}
     if method.trains_victim:
-        res = method.protect(splits, settings, kit_dir, modes=tuple(m["access"]))
-        out = _save(res.model, run, job) | {"accuracy": res.record["victim"]["accuracy"]}
-        benign = res.record.get("benign")
-        if benign:
-            out["benign_accuracy"] = benign[0]["accuracy"]
-    else:
-        victim = load_model(run / up[job.deps[0]]["path"])
-        res = method.protect(victim, splits, settings, kit_dir)
-        out = {"accuracy": up[job.deps[0]]["accuracy"]}
-    return out | {"kit": str(kit_dir.relative_to(run)), "kit_id": res.kit.kit_id, "protect_seconds": res.record.get("seconds")}
+        out |= _save(load_model(folder / "model.safetensors"), run, job)
+    return out | {"kit": str(kit_dir.relative_to(run)), "cached": rec["cached"]}
 
 
 def _steal(job, sc, splits, run, up) -> dict:
@@ -185,19 +217,36 @@ def _independent(job, sc, splits, run, up) -> dict:
     return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
 
 
+def _test_labels(path: Path, sha256: str, dataset: str, splits) -> "np.ndarray":
+    """A model's top-1 labels on the test set, computed once per model (keyed by its SHA-256) through the cache."""
+    from ..cache import cached_array
+    from ..models import load_model
+    from ..train import labels_of
+
+    return cached_array({"kind": "test-labels", "model": sha256, "dataset": dataset, "splits": splits.info},
+                        lambda: labels_of(load_model(path), splits.test.x))
+
+
+def _fidelity(run: Path, suspect: dict, victim: dict, dataset: str, splits) -> float:
+    """Top-1 agreement of a suspect with its victim on the test set (each model's labels are computed once, however
+    many methods and access levels verify it)."""
+    a = _test_labels(run / suspect["path"], suspect["sha256"], dataset, splits)
+    b = _test_labels(run / victim["path"], victim["sha256"], dataset, splits)
+    return round(float((a == b).mean()), 5)
+
+
 def _verify(job, sc, splits, run, up) -> dict:
     from ..access import open_access
     from ..errors import ConfigError
     from ..methods import get_method, verify_suspect
-    from ..models import load_model
-    from ..train import agreement
 
     s = job.spec
     suspect = up[s["suspect_job"]]
     out = {}
-    if s["suspect_kind"] == "independent":  # attacks record their fidelity; independent models get it here
-        victim = load_model(run / up[s["victim_job"]]["path"])
-        out["fidelity"] = round(agreement(load_model(run / suspect["path"]), victim, splits.test.x), 5)
+    if s["suspect_kind"] == "stolen":
+        out["fidelity"] = suspect.get("fidelity")
+    elif s["suspect_kind"] == "independent":  # attacks record their fidelity; independent models get it here
+        out["fidelity"] = _fidelity(run, suspect, up[s["victim_job"]], sc["dataset"], splits)
     try:
         access = open_access(str(run / suspect["path"]), s["level"])
         v = verify_suspect(str(run / up[s["protect_job"]]["kit"]), access, **s["method"]["verify"])

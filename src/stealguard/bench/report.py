@@ -72,8 +72,9 @@ def _auc(pos: list[float], neg: list[float]) -> float | None:
     return float(roc_auc_score([1] * len(pos) + [0] * len(neg), pos + neg))
 
 
-def write_report(run: str | Path) -> Path:
-    """Write the report of run folder ``run`` (see the module docstring); returns the path of ``report.md``."""
+def write_report(run: str | Path, folder: str | Path | None = None, command: str | None = None) -> Path:
+    """Write the report of run folder ``run`` (see the module docstring) into ``folder`` (default ``RUN/report``);
+    returns the path of ``report.md``. ``command``: the command named on the page as the one that made it."""
     run = Path(run)
     if not (run / "results.sqlite").is_file():
         raise ConfigError(f"{run} is not a bench run folder (no results.sqlite)")
@@ -81,12 +82,15 @@ def write_report(run: str | Path) -> Path:
     sc = db.scenario()
     models = db.rows("models")
     verdicts = db.rows("verdicts")
+    protects = {r["key"]: json.loads(r["result"]) for r in db.rows("jobs", "WHERE kind = 'protect' AND status = 'done'")}
     failed = db.failed()
     total = len(db.rows("jobs"))
     db.close()
-    folder = run / "report"
-    folder.mkdir(exist_ok=True)
+    folder = Path(folder) if folder is not None else run / "report"
+    folder.mkdir(parents=True, exist_ok=True)
     attack_order = [a["label"] for a in sc["attacks"]]
+    row_of = {a["label"]: a.get("row") or a["label"] for a in sc["attacks"]} | {"Source": "Source"}
+    row_order = list(dict.fromkeys(row_of[a] for a in attack_order))
     ind_order = [f"{s['arch']} w{s['width']:g} seed {s['seed']}, {s['limit'] or 'all'} imgs, {s['epochs'] or 'default'} ep"
                  for s in sc["independent"]]
     groups = [(m["label"], m["method"], m["access"]) for m in sc["methods"]]
@@ -110,25 +114,31 @@ def write_report(run: str | Path) -> Path:
     attacks_md = _write(folder, "attacks", ["model", "architecture", "test accuracy", "fidelity to its victim", "victim queries"], rows)
 
     # ---- verification tables (MOVE Tables III-VIII layout)
+    from ..methods import get_method
+
     by = defaultdict(list)
     for v in verdicts:
         by[(v["method_label"], v["access"])].append(v)
     ver_md, ver_rows, summary = [], [], []
     for label, method, levels in groups:
+        extra = get_method(method).report_details
         for level in levels:
             vs = by.get((label, level), [])
             if not vs:
                 continue
-            lines = [f"#### {label} — {level}", "", "| suspect | seeds | effect (median) | p-value (stolen rows: max over seeds; independent: min) | verdict |",
-                     "|---|---|---|---|---|"]
+            for v in vs:
+                v["_details"] = json.loads(v["details"]) if v["details"] else {}
+            lines = [f"#### {label} — {level}", "",
+                     "| suspect | n | fidelity (mean) | effect (median) | p-value (stolen rows: max; independent: min) | "
+                     + "".join(f"{title} | " for _, title in extra) + "verdict |", "|---|---|---|---|---|---|" + "---|" * len(extra)]
             det = [0, 0]
-            for row in ["Source"] + attack_order:
-                rs = [v for v in vs if v["suspect"] == row and v["suspect_kind"] != "independent"]
+            for row in ["Source"] + row_order:
+                rs = [v for v in vs if v["suspect_kind"] != "independent" and row_of.get(v["suspect"]) == row]
                 app = [v for v in rs if v["applicable"]]
                 if not rs:
                     continue
                 if not app:
-                    lines.append(f"| {row} | {len(rs)} | – | – | not applicable: {rs[0]['note']} |")
+                    lines.append(f"| {row} | {len(rs)} | – | – | – | " + "– | " * len(extra) + f"not applicable: {rs[0]['note']} |")
                     continue
                 k = sum(v["stolen"] for v in app)
                 if row != "Source":
@@ -136,8 +146,12 @@ def write_report(run: str | Path) -> Path:
                     det[1] += len(app)
                 eff = float(np.median([v["effect"] for v in app]))
                 ps = [v["p_value"] for v in app if v["p_value"] is not None]
+                fid = [v["fidelity"] for v in app if v["fidelity"] is not None]
                 word = ("**stolen**" if k == len(app) else "not shown" if k == 0 else f"stolen in {k}/{len(app)}")
-                lines.append(f"| {row} | {len(app)} | {eff:+.3f} | {_p(max(ps)) if ps else '–'} | {word} |")
+                cells = [_p(max(x)) if x else "–" for x in ([v["_details"].get(key) for v in app if v["_details"].get(key) is not None]
+                                                          for key, _ in extra)]
+                lines.append(f"| {row} | {len(app)} | {'1.000' if row == 'Source' else _num(float(np.mean(fid)) if fid else None)} | "
+                             f"{eff:+.3f} | {_p(max(ps)) if ps else '–'} | " + "".join(c + " | " for c in cells) + f"{word} |")
                 ver_rows.append([label, level, row, len(app), round(eff, 5), max(ps) if ps else None, k])
             ind = [v for v in vs if v["suspect_kind"] == "independent" and v["applicable"]]
             na = [v for v in vs if v["suspect_kind"] == "independent" and not v["applicable"]]
@@ -145,12 +159,18 @@ def write_report(run: str | Path) -> Path:
             if ind:
                 eff = [v["effect"] for v in ind]
                 ps = [v["p_value"] for v in ind if v["p_value"] is not None]
-                lines.append(f"| *Independent* ({len(ind)} verifications) | {len({v['seed'] for v in ind})} | "
+                fid = [v["fidelity"] for v in ind if v["fidelity"] is not None]
+                cells = []
+                for key, _ in extra:
+                    x = [(v["_details"][key], v["alpha"]) for v in ind if v["_details"].get(key) is not None]
+                    cells.append(f"min {_p(min(p for p, _ in x))}, {sum(p < a for p, a in x)} below α" if x else "–")
+                lines.append(f"| *Independent* | {len(ind)} | "
+                             f"{_num(min(fid)) + '–' + _num(max(fid)) if fid else '–'} | "
                              f"{np.median(eff):+.3f} ({min(eff):+.3f}…{max(eff):+.3f}) | min {_p(min(ps)) if ps else '–'} | "
-                             f"**{fp}/{len(ind)} flagged** |")
+                             + "".join(c + " | " for c in cells) + f"**{fp}/{len(ind)} flagged** |")
                 ver_rows.append([label, level, "Independent", len(ind), round(float(np.median(eff)), 5), min(ps) if ps else None, fp])
             if na:
-                lines.append(f"| *Independent, not applicable* | {len(na)} | – | – | {na[0]['note']} |")
+                lines.append(f"| *Independent, not applicable* | {len(na)} | – | – | – | " + "– | " * len(extra) + f"{na[0]['note']} |")
             lines.append("")
             ver_md += lines
             summary.append([label, level, f"{det[0]}/{det[1]}", f"{fp}/{len(ind)}",
@@ -163,16 +183,35 @@ def write_report(run: str | Path) -> Path:
     summary_md = _write(folder, "summary", ["method", "access", "thefts detected", "independent models flagged",
                                             "detection rate", "false-positive rate"], summary)
 
+    # ---- protection: accuracy cost and time (SAC Table 5 layout)
+    prot_rows = []
+    for label, method, levels in groups:
+        for seed in sc["seeds"]:
+            r = protects.get(f"protect/{label}/s{seed}")
+            if r is None:
+                continue  # failed, or shared with an earlier entry
+            vs = [v for v in verdicts if v["method_label"] == label and v["seed"] == seed and v["applicable"]]
+            secs = [v["seconds"] for v in vs if v["seconds"] is not None]
+            qs = [v["queries"] for v in vs if v["queries"] is not None]
+            b = r.get("benign_accuracy")
+            prot_rows.append([label, seed, _num(r.get("accuracy"), "{:.4f}"), _num(b, "{:.4f}"),
+                              _num(100 * (r["accuracy"] - b) if b is not None and r.get("accuracy") is not None else None, "{:+.2f}"),
+                              _num(r.get("protect_seconds") or r.get("seconds"), "{:.0f}"), _num(float(np.mean(secs)) if secs else None, "{:.1f}"),
+                              _num(float(np.mean(qs)) if qs else None, "{:.0f}")])
+    prot_md = _write(folder, "protection", ["method", "seed", "protected model accuracy", "benign model accuracy",
+                                            "difference (points)", "protect seconds", "verify seconds per suspect (mean)",
+                                            "queries per verification (mean)"], prot_rows)
+
     # ---- AUC per attack (SAC Table 1 layout)
     cols = [(label, level) for label, _, levels in groups for level in levels if by.get((label, level))]
     auc_rows = []
-    for row in attack_order:
+    for row in row_order:
         r = [row]
         for key in cols:
             vs = [v for v in by[key] if v["applicable"]]
             for_seed = defaultdict(lambda: ([], []))
             for v in vs:
-                if v["suspect"] == row and v["suspect_kind"] == "stolen":
+                if v["suspect_kind"] == "stolen" and row_of.get(v["suspect"]) == row:
                     for_seed[v["seed"]][0].append(v["suspicion"])
                 elif v["suspect_kind"] == "independent":
                     for_seed[v["seed"]][1].append(v["suspicion"])
@@ -181,6 +220,7 @@ def write_report(run: str | Path) -> Path:
         auc_rows.append(r)
     auc_md = _write(folder, "auc", ["attack"] + [f"{a} ({b})" for a, b in cols], auc_rows)
     plots = _plots(folder, by, cols)
+    sweeps = _sweeps(folder, sc, by, row_order, row_of)
 
     when = _dt.date.today().isoformat()
     page = [f"# Benchmark report: {sc['name']}", "",
@@ -189,14 +229,23 @@ def write_report(run: str | Path) -> Path:
             f"{sc['victim']['limit'] or 'all'} defender images, {sc['victim']['epochs'] or 'default'} epochs; seeds "
             f"{', '.join(map(str, sc['seeds']))}; {len(sc['independent'])} independent models trained on the attacker half "
             "(never seen while protecting).", "",
-            f"Report written {when} on {machine()} by `stealguard bench report {run.name}`; {total} jobs recorded"
+            f"Report written {when} on {machine()} by `{command or 'stealguard bench report ' + run.name}`; {total} jobs recorded"
             + (f", **{len(failed)} failed**" if failed else "") + ".", "",
             "## Summary: detection and false positives", "", *summary_md, "",
+            "## Protection: accuracy cost and time (SAC Table 5 layout)", "",
+            "Benign model: the same architecture and data without the protection (methods that train the protected "
+            "model). Times are wall-clock seconds of the job on this machine, with the cache's state at the time. "
+            "[CSV](protection.csv)", "", *prot_md, "",
             "## Verification (MOVE Tables III–VIII layout)", "", f"[CSV](verification.csv)", "", *ver_md,
             "## AUC per attack: stolen copies against independent models (SAC Table 1 layout)", "",
             "Suspicion score: -log10 p for hypothesis-test methods, minus the correlation distance for SAC; the AUC is per "
             "seed, then averaged. [CSV](auc.csv)", "", *auc_md, "",
             "## Stolen and independent models (SAC Table 3 layout)", "", "[CSV](attacks.csv)", "", *attacks_md, ""]
+    if sweeps:
+        page += ["## Sweeps: p-value against one setting", "",
+                 "Method entries that differ in exactly one numeric setting or verify option, plotted against it: each "
+                 "theft's p-value (largest over seeds) and the smallest p-value of any independent model.", ""]
+        page += [f"![{p}]({p})" for p in sweeps] + [""]
     if plots:
         page += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     if failed:
@@ -250,3 +299,71 @@ def _plots(folder: Path, by: dict, cols: list) -> list[str]:
     fig.savefig(folder / "scores.png", dpi=90)
     plt.close(fig)
     return ["roc.png", "scores.png"]
+
+
+def _sweep_groups(methods: list[dict]) -> list[tuple[str, str, list[tuple[float, str]]]]:
+    """Groups of method entries (same method and access) differing in exactly one numeric setting or verify option:
+    ``[(method, key, [(value, label), ...])]`` with at least three values."""
+    out = []
+    flat = [(m, {**{f"settings.{k}": v for k, v in m["settings"].items()}, **{f"verify.{k}": v for k, v in m["verify"].items()}})
+            for m in methods]
+    seen = set()
+    for m, f in flat:
+        for key, val in f.items():
+            if not isinstance(val, (int, float)) or isinstance(val, bool) or (m["method"], key) in seen:
+                continue
+            rest = {k: v for k, v in f.items() if k != key}
+            members = [(float(f2[key]), m2["label"]) for m2, f2 in flat
+                       if m2["method"] == m["method"] and isinstance(f2.get(key), (int, float)) and not isinstance(f2.get(key), bool)
+                       and {k: v for k, v in f2.items() if k != key} == rest]
+            if len({v for v, _ in members}) >= 3:
+                seen.add((m["method"], key))
+                out.append((m["method"], key, sorted(set(members))))
+    return out
+
+
+def _sweeps(folder: Path, sc: dict, by: dict, row_order: list[str], row_of: dict) -> list[str]:
+    groups = _sweep_groups(sc["methods"])
+    if not groups:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    access = {m["label"]: m["access"] for m in sc["methods"]}
+    for method, key, members in groups:
+        levels = sorted(lvl for lvl in {x for _, label in members for x in access[label]}
+                        if sum(lvl in access[label] for _, label in members) >= 2)
+        if not levels:
+            continue
+        fig, axes = plt.subplots(1, len(levels), figsize=(5.5 * len(levels), 4), squeeze=False)
+        for ax, level in zip(axes[0], levels):
+            xs = [(x, label) for x, label in members if by.get((label, level))]
+            for row in row_order + ["Independent (smallest)"]:
+                pts = []
+                for x, label in xs:
+                    vs = [v for v in by[(label, level)] if v["applicable"] and v["p_value"] is not None
+                          and (v["suspect_kind"] == "independent" if row.startswith("Independent")
+                               else v["suspect_kind"] == "stolen" and row_of.get(v["suspect"]) == row)]
+                    if vs:
+                        p = min(v["p_value"] for v in vs) if row.startswith("Independent") else max(v["p_value"] for v in vs)
+                        pts.append((x, max(p, 1e-300)))
+                if pts:
+                    ax.plot(*zip(*pts), marker="x" if row.startswith("Independent") else "o",
+                            ls=":" if row.startswith("Independent") else "-", label=row)
+            alphas = [v["alpha"] for _, label in xs for v in by[(label, level)] if v["alpha"] is not None]
+            if alphas:
+                ax.axhline(alphas[0], color="k", ls="--", lw=1, label=f"α = {alphas[0]:g}")
+            ax.set_yscale("log")
+            ax.set_xlabel(key)
+            ax.set_ylabel("p-value")
+            ax.set_title(f"{method}, {level}")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        name = f"sweep_{method}_{key.replace('.', '_')}.png"
+        fig.savefig(folder / name, dpi=90)
+        plt.close(fig)
+        files.append(name)
+    return files

@@ -19,8 +19,14 @@ settings and access levels, the stealing attacks with theirs, the independent-mo
     attacks:
       - {attack: fine-tune, label: Fine-tuning, settings: {epochs: 1, limit: 4000}}
       - {attack: logit-query, settings: {limit: 8000, epochs: 3}}
+      - {attack: label-query, label: Extract-L resnet8, row: Extract-L, settings: {arch: resnet8}}
     independent:
       - {arch: cnn, width: 1.0, seed: 0, limit: 8000, epochs: 3}
+
+An attack's ``row`` (default: its label) is the table row it is reported under: attacks sharing a row (the same
+theft with several architectures or seeds) are pooled in the tables. A method may list ``attacks: [label, ...]`` to be judged on those attacks only (default: all). Methods with the same
+``method``, ``settings`` and a subset of an earlier one's ``access`` share its protection (kit, protected model and
+thefts), so variants that only change ``verify`` options (``m``, ``repeats``) cost verifications, not training.
 
 Every key is checked (unknown keys, wrong types, unknown methods, attacks and settings are one-line errors naming
 the place in the file). Methods that train their own protected model (MOVE) take the victim's architecture, width,
@@ -62,6 +68,7 @@ class MethodSpec:
     settings: dict = field(default_factory=dict)
     verify: dict = field(default_factory=dict)
     label: str = ""
+    attacks: tuple[str, ...] = ()  # labels of the attacks this method is judged on (empty: all of them)
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ class AttackSpec:
     attack: str
     label: str
     settings: dict = field(default_factory=dict)
+    row: str = ""  # the table row it is reported under (several attacks may share one, e.g. three architectures)
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,11 @@ def parse_scenario(doc, source: str = "scenario") -> Scenario:
                         _typed(v, "limit", int, "victim", None, True), _typed(v, "epochs", int, "victim", None, True))
     methods = _methods(doc["methods"])
     attacks = _attacks(_typed(doc, "attacks", list, "", []))
+    labels = [a.label for a in attacks]
+    for i, m in enumerate(methods):
+        unknown = [a for a in m.attacks if a not in labels]
+        if unknown:
+            raise ConfigError(f"scenario: methods[{i}].attacks: no attack labelled {unknown[0]!r}; labels: {', '.join(labels) or 'none'}")
     independent = []
     for i, x in enumerate(_typed(doc, "independent", list, "", [])):
         ctx = f"independent[{i}]"
@@ -200,7 +213,7 @@ def _methods(items) -> list[MethodSpec]:
     out = []
     for i, x in enumerate(items):
         ctx = f"methods[{i}]"
-        _check_keys(x, {"method", "access", "settings", "verify", "label"}, {"method"}, ctx)
+        _check_keys(x, {"method", "access", "settings", "verify", "label", "attacks"}, {"method"}, ctx)
         name = _typed(x, "method", str, ctx)
         if name not in REGISTRY:
             raise ConfigError(f"scenario: {ctx}.method: unknown method {name!r}; choose one of {', '.join(REGISTRY)}")
@@ -224,7 +237,10 @@ def _methods(items) -> list[MethodSpec]:
         if bad:
             raise ConfigError(f"scenario: {ctx}.verify.{bad[0]}: {name} verify takes {', '.join(sorted(accepted))}")
         label = _typed(x, "label", str, ctx, "") or name.upper()
-        out.append(MethodSpec(name, tuple(access), settings, dict(verify), label))
+        attacks = _typed(x, "attacks", list, ctx, [])
+        if not all(isinstance(a, str) for a in attacks) or len(set(attacks)) != len(attacks):
+            raise ConfigError(f"scenario: {ctx}.attacks must list distinct attack labels, got {attacks!r}")
+        out.append(MethodSpec(name, tuple(access), settings, dict(verify), label, tuple(attacks)))
     if len({m.label for m in out}) != len(out):
         raise ConfigError("scenario: two methods share a label; give each a distinct 'label'")
     return out
@@ -252,7 +268,7 @@ def _attacks(items: list) -> list[AttackSpec]:
     out = []
     for i, x in enumerate(items):
         ctx = f"attacks[{i}]"
-        _check_keys(x, {"attack", "label", "settings"}, {"attack"}, ctx)
+        _check_keys(x, {"attack", "label", "settings", "row"}, {"attack"}, ctx)
         name = _typed(x, "attack", str, ctx)
         if name not in REGISTRY:
             raise ConfigError(f"scenario: {ctx}.attack: unknown attack {name!r}; choose one of {', '.join(REGISTRY)}")
@@ -261,7 +277,8 @@ def _attacks(items: list) -> list[AttackSpec]:
             make_settings(name, **settings)
         except (TypeError, ValueError, ConfigError) as e:
             raise ConfigError(f"scenario: {ctx}.settings: {e}") from None
-        out.append(AttackSpec(name, _typed(x, "label", str, ctx, "") or name, settings))
+        label = _typed(x, "label", str, ctx, "") or name
+        out.append(AttackSpec(name, label, settings, _typed(x, "row", str, ctx, "") or label))
     if len({a.label for a in out}) != len(out):
         raise ConfigError("scenario: two attacks share a label; give each a distinct 'label'")
     return out

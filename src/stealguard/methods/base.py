@@ -38,6 +38,7 @@ class Method:
     levels: tuple[str, ...] = ()
     summary = ""
     trains_victim = False  # True: protect trains the protected model itself; False: it protects a trained one
+    report_details: tuple[tuple[str, str], ...] = ()  # (verdict detail key, column title) shown in benchmark tables
     Settings: type = object
 
     def verify(self, kit: Kit, suspect: Access, **options) -> Verdict:  # pragma: no cover - interface

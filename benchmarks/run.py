@@ -1,0 +1,49 @@
+"""Method benchmarks through the benchmark harness: run shipped scenarios and write their reports under benchmarks/.
+
+Run: ``.venv/bin/python benchmarks/run.py SCENARIO [SCENARIO ...] [--executor local|ray|inline] [--workers N]``
+(e.g. ``move-fmnist move-cifar10``). Each scenario runs into ``runs/bench/SCENARIO`` (its results database and
+the owner's kits stay there, out of the tracked files) and its report — tables as Markdown and CSV, plots as PNG —
+is written to ``benchmarks/SCENARIO/``, with the command, the machine and the date on the page and in
+benchmarks/README.md. Every model goes through the artifact cache and the run resumes where it stopped, so a rerun
+only computes what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import HERE, stamp, write_section  # noqa: E402
+
+from stealguard.bench import load_scenario, run_bench, write_report  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenarios", nargs="+")
+    ap.add_argument("--executor", default="local", choices=("local", "ray", "inline"))
+    ap.add_argument("--workers", type=int, default=None)
+    args = ap.parse_args()
+    for name in args.scenarios:
+        sc = load_scenario(name)
+        run = Path("runs/bench") / sc.name
+        res = run_bench(sc, run, executor=args.executor, workers=args.workers)
+        if res["failed"]:
+            print(f"{sc.name}: {len(res['failed'])} jobs failed (listed in the report)", file=sys.stderr)
+        cmd = f"python benchmarks/run.py {sc.name}"
+        page = write_report(run, HERE / sc.name, command=cmd)
+        with open(page.parent / "summary.csv") as f:
+            rows = list(csv.DictReader(f))
+        lines = [f"## {sc.name}", "", f"{sc.description}. Report: [{sc.name}/report.md]({sc.name}/report.md).", "",
+                 stamp(cmd) + ("" if res["complete"] else f" · **incomplete: {res['done']}/{res['jobs']} jobs**"), "",
+                 "| method | access | thefts detected | independent models flagged |", "|---|---|---|---|"]
+        lines += [f"| {r['method']} | {r['access']} | {r['thefts detected']} | {r['independent models flagged']} |" for r in rows]
+        write_section(sc.name, "\n".join(lines))
+        print(f"{sc.name}: {page.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
