@@ -41,19 +41,26 @@ MOVE_TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=3000, epo
 SAC_TINY = dict(samples=100, surrogates=2, references=3, limit=2000, epochs=3)
 
 
+def copy_and_stranger(model, splits):
+    """A fine-tuned copy of ``model`` (1 epoch on 3,000 attacker images) and an independent cnn (width 0.5, seed 5,
+    3,000 attacker images): the stolen and the innocent suspect of the method tests (both cached)."""
+    from stealguard.attacks import run_attack
+    from stealguard.recipes import cpu_recipe, train_classifier
+
+    stolen, _ = run_attack("fine-tune", model, splits, limit=3000, epochs=1, progress=False)
+    independent, _ = train_classifier(splits, "cnn", 0.5, cpu_recipe("fashion-mnist", epochs=3, seed=5, progress=False),
+                                      split="attacker", limit=3000)
+    return stolen, independent
+
+
 @pytest.fixture(scope="session")
 def move_run(fmnist, tmp_path_factory):
     """A tiny MOVE protection (both settings), a fine-tuned copy of the protected model and an independent model."""
-    from stealguard.attacks import run_attack
     from stealguard.methods import Move, MoveSettings
-    from stealguard.recipes import cpu_recipe, train_classifier
 
     out = tmp_path_factory.mktemp("move")
     res = Move().protect(fmnist, MoveSettings(**MOVE_TINY), out / "kit")
-    stolen, _ = run_attack("fine-tune", res.model, fmnist, limit=3000, epochs=1, progress=False)
-    independent, _ = train_classifier(fmnist, "cnn", 0.5, cpu_recipe("fashion-mnist", epochs=3, seed=5, progress=False),
-                                      split="attacker", limit=3000)
-    return out, res, stolen, independent
+    return (out, res, *copy_and_stranger(res.model, fmnist))
 
 
 @pytest.fixture(scope="session")

@@ -389,6 +389,44 @@ def protect_sac(victim, dataset, out, split_seed, data_dir, **options):
     click.echo(f"wrote {out / 'kit'} (kit id {res.kit.kit_id[:16]}...) and {out / 'record.json'}")
 
 
+from .methods.feature_sharing import FeatureSharingSettings  # noqa: E402
+
+_FS_HELP = {
+    "dataset": "Dataset of the protected model.", "arch": "Architecture of the protected model.",
+    "width": "Width multiplier of the protected model.", "seed": "Seed of the model, its training and the watermark.",
+    "limit": "Train on at most N defender images (seeded subset).", "epochs": "Step-1 training epochs (default: the dataset's CPU recipe).",
+    "watermark": "id: white-square trigger on source-class images; ood: images of another dataset's class.",
+    "source": "ID watermark: the source class c_S.", "target": "The watermark's class c_T (-1: the class the plain model finds least likely).",
+    "trigger": "ID trigger side in pixels (0: 3 on 28x28, 4 on 32x32, 6 on 64x64).",
+    "ood": "OOD source: digits (scikit-learn), tiny-imagenet-pool, or auto (digits for grey, the pool for colour).",
+    "ood_class": "The OOD source's class used as watermark.", "samples": "Watermark inputs in D_w.",
+    "freeze": "Leading parameterised blocks frozen in step 2 (-1: the whole feature extractor; 0: none, the Baseline).",
+    "step2_epochs": "Step-2 epochs on D plus the watermark.", "step2_lr": "Step-2 learning rate.",
+    "alpha_cert": "Certification margin of the Wilcoxon test.",
+}
+
+
+@protect.command("feature-sharing", short_help="Feature-sharing API watermark: decision layers trained on D + watermark, extractor frozen")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
+@data_dir_option
+@_setting_options(FeatureSharingSettings, _FS_HELP)
+def protect_feature_sharing(out, split_seed, data_dir, **options):
+    """Train the plain model, then its decision layers on the training data plus an ID or OOD watermark with the
+    feature extractor frozen. Writes DIR/model.safetensors (the model to release), DIR/kit/ and DIR/record.json."""
+    from .data import load_splits
+    from .methods import FeatureSharing, settings_from
+    from .models import save_model
+
+    s = settings_from(FeatureSharingSettings, **options)
+    splits = load_splits(s.dataset, data_dir, seed=split_seed)
+    out = Path(out)
+    res = FeatureSharing().protect(splits, s, out / "kit", progress=sys.stderr.isatty(), echo=click.echo)
+    res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": "feature-sharing"})
+    (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
+    click.echo(f"wrote {out / 'model.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
+
+
 @cli.command()
 @click.option("--kit", "kit_dir", required=True, type=click.Path(), help="The kit folder written by protect.")
 @click.option("--suspect", required=True, type=click.Path(),
@@ -399,7 +437,7 @@ def protect_sac(victim, dataset, out, split_seed, data_dir, **options):
 @click.option("--max-queries", type=int, default=None, help="Refuse to send more than N queries to the suspect.")
 @click.option("--m", "m", type=int, default=None, help="Verification samples per test (method default).")
 @click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the test on R random draws and combine the p-values.")
-@click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level.")
+@click.option("--alpha", type=float, default=None, help="Significance level (method default: MOVE 0.01, feature-sharing 0.05).")
 @click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one); paper: the paper's rule alone.")
@@ -413,7 +451,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold, --rule). A remote suspect's answers are appended to an audit log before they are used;
+    --rule, --seed; SAC: --threshold, --rule; feature-sharing: --alpha). A remote suspect's answers are appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
     from .access import open_access
     from .kit import load_kit

@@ -1,0 +1,271 @@
+"""Feature-sharing API watermark ('Was my Model Stolen? Feature Sharing for Robust and Transferable Watermarks').
+
+Protect, in two steps: (1) train the whole model on the owner's data D (the plain model, shared with every other
+method through the artifact cache); (2) freeze the feature extractor and train only the decision layers on
+D ∪ D_w, so the watermark lives where the ordinary predictions are made and rides along when a thief extracts the
+API. ``freeze`` moves the watermark: the number of leading parameterised blocks kept frozen in step 2 (``-1``: the
+whole extractor, the paper's method; ``0``: nothing, the paper's 'Baseline' that fine-tunes the whole network).
+
+Watermarks D_w, with source class c_S and target class c_T:
+
+- ``id`` (in-distribution): a white square in the bottom-right corner (3x3 on 28x28, 4x4 on 32x32, 6x6 on 64x64)
+  on owner images of class c_S, labelled c_T; the originals stay in D with their own labels.
+- ``ood`` (out-of-distribution): images of one class of another real dataset, labelled c_T: scikit-learn's 8x8
+  digits upscaled (grey datasets), or one class of the tiny-imagenet-40 substitute pool resized (colour datasets).
+
+``target=-1`` picks c_T automatically: the class the plain model finds least likely on the watermark inputs, so an
+unrelated model has as little reason as possible to answer c_T on them.
+
+Verify (any access level; labels-only answers count as one-hot probabilities): on the watermark inputs, with p the
+suspect's probability of c_T on a watermark input and q that on the same image without the trigger, the one-sided
+Wilcoxon signed-rank test of H0: p - q <= alpha_cert (ID) or H0: p - 1/|Y| <= alpha_cert (OOD), alpha_cert = 0.3;
+stolen iff p-value < alpha (0.05). Reported beside it: the watermark accuracy (the fraction of watermark inputs
+answered c_T) and the watermark detection rate WDR, the fraction of 200 random subsets of a tenth of the watermark
+inputs on which H0 is rejected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import stats
+from ..access import Access
+from ..cache import cached_model
+from ..data import ArrayDataset, Splits
+from ..errors import ConfigError
+from ..kit import Kit, KitWriter
+from ..models import Classifier, model_sha256
+from ..recipes import cpu_recipe, train_on, training_set
+from ..train import accuracy, fit, labels_of, predict_logits
+from ..verdict import Verdict
+from .base import Method, ProtectResult
+
+WATERMARKS = ("id", "ood")
+TRIGGER_SIDE = {28: 3, 32: 4, 64: 6}  # the paper's trigger sizes
+
+
+@dataclass
+class FeatureSharingSettings:
+    """Settings of ``protect feature-sharing`` (CPU-scale defaults; paper scale changes the values, not the code)."""
+
+    dataset: str = "fashion-mnist"
+    arch: str = "cnn"
+    width: float = 1.0
+    limit: int | None = None  # owner images in D (None: the whole defender half)
+    epochs: int | None = None  # step 1 (the plain model)
+    seed: int = 0
+    watermark: str = "id"  # id | ood
+    source: int = 0  # c_S: the class whose images carry the ID trigger (unused for OOD)
+    target: int = -1  # c_T; -1: the class the plain model finds least likely on the watermark inputs
+    trigger: int = 0  # ID trigger side in pixels (0: 3 on 28x28, 4 on 32x32, 6 on 64x64)
+    ood: str = "auto"  # OOD source: digits | tiny-imagenet-pool | auto (digits for grey images, the pool for colour)
+    ood_class: int = 0  # the OOD source's class used as watermark
+    samples: int = 150  # watermark inputs in D_w
+    freeze: int = -1  # leading parameterised blocks frozen in step 2: -1 the whole extractor (the method), 0 none (Baseline)
+    step2_epochs: int = 5
+    step2_lr: float = 0.05
+    alpha_cert: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.watermark not in WATERMARKS:
+            raise ConfigError(f"watermark must be id or ood, got {self.watermark!r}")
+        if self.ood not in ("auto", "digits", "tiny-imagenet-pool"):
+            raise ConfigError(f"ood must be auto, digits or tiny-imagenet-pool, got {self.ood!r}")
+        for name in ("samples", "step2_epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.freeze < -1:
+            raise ConfigError(f"freeze must be -1 (the extractor), 0 (nothing) or a number of blocks, got {self.freeze}")
+        if not 0 <= self.alpha_cert < 1:
+            raise ConfigError(f"alpha_cert must be in [0, 1), got {self.alpha_cert}")
+        if not self.step2_lr > 0:
+            raise ConfigError(f"step2_lr must be > 0, got {self.step2_lr}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------- watermark inputs
+def add_trigger(x: np.ndarray, side: int) -> np.ndarray:
+    """uint8 (N, H, W, C) images with a white side x side square in the bottom-right corner."""
+    out = x.copy()
+    out[:, -side:, -side:, :] = 255
+    return out
+
+
+def trigger_side(settings: FeatureSharingSettings, size: int) -> int:
+    return settings.trigger or TRIGGER_SIDE.get(size, max(2, int(round(size * 0.1))))
+
+
+def ood_images(source: str, cls: int, shape: tuple[int, int, int], data_dir=None) -> np.ndarray:
+    """Images of class ``cls`` of another real dataset as uint8 (N, H, W, C) in the protected task's shape."""
+    from ..data.sources import load_dataset, resize_images
+
+    h, w, c = shape
+    if source == "digits":
+        from sklearn.datasets import load_digits  # shipped with scikit-learn: no download
+
+        d = load_digits()
+        if not 0 <= cls < 10:
+            raise ConfigError(f"ood_class must be a digit 0-9 for the digits source, got {cls}")
+        x = (d.images[d.target == cls] * (255.0 / 16.0)).round().astype(np.uint8)[..., None]
+    else:
+        pool = load_dataset("tiny-imagenet-pool", data_dir)
+        k = len(pool.train.classes)
+        if not 0 <= cls < k:
+            raise ConfigError(f"ood_class must be in 0..{k - 1} for the tiny-imagenet pool, got {cls}")
+        x = pool.train.x[pool.train.y == cls]
+    if x.shape[1] != h:
+        x = resize_images(x, h)
+    if x.shape[3] != c:
+        x = np.repeat(x, c, axis=3) if x.shape[3] == 1 else x.mean(axis=3, keepdims=True).round().astype(np.uint8)
+    return x
+
+
+def _blocks_with_params(model: Classifier) -> list[torch.nn.Module]:
+    return [b for b in model.blocks() if any(True for _ in b.parameters())]
+
+
+def _sha(*arrays: np.ndarray) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _answers(access: Access, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(p, hit)``: the suspect's probability of ``target`` per input and whether its top-1 answer is ``target``; a
+    labels-only suspect's answers count as one-hot probabilities."""
+    if access.level == "labels":
+        hit = np.asarray(access.predict_labels(x)) == target
+        return hit.astype(float), hit
+    probs = np.asarray(access.predict_proba(x), dtype=float)
+    return probs[:, target], probs.argmax(1) == target
+
+
+# --------------------------------------------------------------------------------------------------- method
+class FeatureSharing(Method):
+    name = "feature-sharing"
+    version = 1
+    levels = ("white-box", "probabilities", "labels")
+    summary = "API watermark memorised by the decision layers on top of a frozen feature extractor (feature sharing)"
+    trains_victim = True
+    report_details = (("watermark_accuracy", "watermark accuracy"), ("wdr", "WDR"))
+    Settings = FeatureSharingSettings
+
+    def protect(self, splits: Splits, settings: FeatureSharingSettings, out_kit, modes: tuple[str, ...] = (),
+                progress: bool = False, echo=lambda s: None) -> ProtectResult:
+        """Train the plain model (step 1), build D_w, train the decision layers on D ∪ D_w with the first
+        ``freeze`` blocks frozen (step 2), and write the kit (watermark inputs, c_T, the test's settings)."""
+        s = settings
+        t0 = time.perf_counter()
+        if s.dataset != splits.dataset:
+            raise ConfigError(f"settings are for {s.dataset}, the data is {splits.dataset}")
+        config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
+        clean = training_set(splits, "defender", s.limit, s.seed)
+        k = len(clean.classes)
+        echo("step 1: the plain model")
+        plain, prec = train_on(clean, splits, s.arch, s.width, config, {"split": "defender", "limit": s.limit})
+        h, w, c = clean.x.shape[1:]
+        rng = np.random.default_rng(s.seed)
+        if s.watermark == "id":
+            if not 0 <= s.source < k:
+                raise ConfigError(f"source must be a class 0..{k - 1}, got {s.source}")
+            pool = np.flatnonzero(clean.y == s.source)
+            if len(pool) < s.samples:
+                raise ConfigError(f"only {len(pool)} training images of class {s.source}; lower samples (asked {s.samples})")
+            originals = clean.x[np.sort(rng.choice(pool, s.samples, replace=False))]
+            wm = add_trigger(originals, trigger_side(s, h))
+        else:
+            src = s.ood if s.ood != "auto" else ("digits" if c == 1 else "tiny-imagenet-pool")
+            wm = ood_images(src, s.ood_class, (h, w, c))
+            if len(wm) < s.samples:
+                raise ConfigError(f"the OOD source has {len(wm)} images of class {s.ood_class}; lower samples (asked {s.samples})")
+            wm = wm[np.sort(rng.choice(len(wm), s.samples, replace=False))]
+            originals = None
+        target = s.target
+        if target == -1:  # the class the plain model finds least likely on the watermark inputs
+            probs = torch.softmax(predict_logits(plain, wm), 1).mean(0).numpy()
+            if s.watermark == "id":
+                probs[s.source] = np.inf
+            target = int(np.argmin(probs))
+        if not 0 <= target < k or (s.watermark == "id" and target == s.source):
+            raise ConfigError(f"target must be a class 0..{k - 1} other than the source, got {target}")
+        echo(f"step 2: decision layers on D ∪ D_w ({len(wm)} {s.watermark.upper()} watermark inputs -> class {target})")
+        data = ArrayDataset(np.concatenate([clean.x, wm]), np.concatenate([clean.y, np.full(len(wm), target, clean.y.dtype)]),
+                            clean.classes, f"{clean.name}+wm")
+        step2 = dataclasses.replace(config, epochs=s.step2_epochs, lr=s.step2_lr)
+        blocks = _blocks_with_params(plain)
+        n_ex = sum(1 for b in plain.extractor if any(True for _ in b.parameters()))
+        n_freeze = n_ex if s.freeze == -1 else s.freeze
+        if n_freeze >= len(blocks):
+            raise ConfigError(f"freeze {n_freeze} leaves nothing to train: {s.arch} has {len(blocks)} parameterised blocks")
+        key = {"kind": "feature-sharing", "plain": model_sha256(plain), "data": data.fingerprint(), "watermark": _sha(wm),
+               "freeze": n_freeze, "recipe": step2.recipe(), "dataset": splits.dataset, "splits": splits.info}
+
+        def build():
+            model = load_model_copy(plain)
+            seed_blocks = _blocks_with_params(model)
+            t1 = time.perf_counter()
+            fit(model, data, step2, frozen=seed_blocks[:n_freeze], desc="feature-sharing step 2")
+            return model, {"kind": "feature-sharing", "accuracy": round(accuracy(model, splits.test), 5),
+                           "seconds": round(time.perf_counter() - t1, 3)}
+
+        model, rec = cached_model(key, build)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        wm_acc = float((labels_of(model, wm) == target).mean())
+        echo(f"protected model: accuracy {rec['accuracy']:.4f} (plain {prec['accuracy']:.4f}), watermark accuracy {wm_acc:.3f}")
+        kw = KitWriter(self.name, self.version, model_sha256(model), meta={
+            "settings": s.to_dict(), "dataset": splits.dataset, "num_classes": k, "target": target,
+            "input_shape": [c, h, w], "plain_sha256": model_sha256(plain)})
+        kw.add_array("watermark", wm)
+        if originals is not None:
+            kw.add_array("originals", originals)
+        kit = kw.write(out_kit)
+        record = {"method": self.name, "settings": s.to_dict(), "target": target, "watermark_accuracy": round(wm_acc, 5),
+                  "victim": {"accuracy": rec["accuracy"], "arch": s.arch, "width": s.width},
+                  "benign": [{"accuracy": prec["accuracy"], "role": "the plain model (step 1)"}],
+                  "frozen_blocks": n_freeze, "kit_id": kit.kit_id, "seconds": round(time.perf_counter() - t0, 3)}
+        return ProtectResult(model, kit, record, {"plain": plain})
+
+    def verify(self, kit: Kit, suspect: Access, alpha: float = 0.05, subsets: int = 200,
+               suspect_id: str | None = None) -> Verdict:
+        """Wilcoxon signed-rank test on the watermark inputs (see the module docstring); stolen iff p < alpha."""
+        t0 = time.perf_counter()
+        s = FeatureSharingSettings(**kit.meta["settings"])
+        self.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
+        target = int(kit.meta["target"])
+        q0 = suspect.queries
+        wm = kit.array("watermark")
+        p, hit = _answers(suspect, wm, target)
+        if s.watermark == "id":
+            d = p - _answers(suspect, kit.array("originals"), target)[0]
+        else:
+            d = p - 1.0 / kit.meta["num_classes"]
+        res = stats.wilcoxon(d, "greater", margin=s.alpha_cert)
+        rng = np.random.default_rng(0)
+        size = max(5, len(d) // 10)
+        wdr = float(np.mean([stats.wilcoxon(d[rng.choice(len(d), size, replace=False)], "greater", margin=s.alpha_cert).p_value < alpha
+                             for _ in range(subsets)])) if subsets else None
+        details = {"watermark": s.watermark, "target": target, "alpha_cert": s.alpha_cert, "samples": int(len(d)),
+                   "watermark_accuracy": float(hit.mean()), "wdr": wdr, "subset_size": size}
+        return Verdict(self.name, suspect.level, bool(res.p_value < alpha), res.p_value, float(np.mean(d)), alpha,
+                       suspect.queries - q0, round(time.perf_counter() - t0, 3),
+                       "one-sided Wilcoxon signed-rank test of H0: (p - q) <= alpha_cert (ID) or (p - 1/|Y|) <= alpha_cert "
+                       "(OOD) on the watermark inputs; stolen iff p < alpha",
+                       kit.kit_id, suspect_id, details)
+
+
+def load_model_copy(model: Classifier) -> Classifier:
+    """A fresh copy of ``model`` (same spec and weights)."""
+    import copy
+
+    return copy.deepcopy(model)

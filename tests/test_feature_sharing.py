@@ -1,0 +1,63 @@
+"""Feature-sharing API watermark on tiny Fashion-MNIST models (fixed seeds): the protected model and a copy made from
+it carry the watermark, the plain model and an independent model do not; labels-only suspects; the pieces."""
+
+import numpy as np
+import pytest
+
+from stealguard.access import open_access
+from stealguard.errors import ConfigError
+from stealguard.methods import FeatureSharing, FeatureSharingSettings, verify_suspect
+from stealguard.methods.feature_sharing import add_trigger, ood_images, trigger_side
+
+from conftest import copy_and_stranger
+
+FS_TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=2000, epochs=3, samples=100)
+
+
+@pytest.fixture(scope="module")
+def fs_run(fmnist, tmp_path_factory):
+    res = FeatureSharing().protect(fmnist, FeatureSharingSettings(**FS_TINY), tmp_path_factory.mktemp("fs") / "kit")
+    return (res, *copy_and_stranger(res.model, fmnist))
+
+
+def test_pieces():
+    x = np.zeros((2, 28, 28, 1), np.uint8)
+    t = add_trigger(x, 3)
+    assert t[:, -3:, -3:].min() == 255 and t.sum() == 2 * 9 * 255 and x.sum() == 0
+    s = FeatureSharingSettings()
+    assert [trigger_side(s, n) for n in (28, 32, 64)] == [3, 4, 6]
+    d = ood_images("digits", 7, (28, 28, 1))
+    assert d.shape[1:] == (28, 28, 1) and d.dtype == np.uint8 and len(d) > 150 and d.max() > 200
+    assert ood_images("digits", 7, (32, 32, 3)).shape[1:] == (32, 32, 3)
+    for bad in (dict(watermark="x"), dict(samples=0), dict(freeze=-2), dict(alpha_cert=1.0), dict(ood="mnist")):
+        with pytest.raises(ConfigError):
+            FeatureSharingSettings(**bad)
+
+
+def test_protected_and_copied_models_carry_the_watermark_plain_and_independent_do_not(fs_run):
+    res, stolen, independent = fs_run
+    rec = res.record
+    assert rec["victim"]["accuracy"] >= rec["benign"][0]["accuracy"] - 0.05  # the issue's bound: at most 5 points
+    v = {name: verify_suspect(res.kit, open_access(m, "probabilities")) for name, m in
+         [("protected", res.model), ("fine-tuned", stolen), ("plain", res.extra_models["plain"]), ("independent", independent)]}
+    assert v["protected"].stolen and v["protected"].details["watermark_accuracy"] > 0.9
+    assert v["fine-tuned"].stolen and v["fine-tuned"].p_value < 1e-6
+    assert not v["plain"].stolen and not v["independent"].stolen
+    assert v["independent"].details["wdr"] < 0.05 and v["protected"].details["wdr"] > 0.9
+    assert v["protected"].queries == 2 * FS_TINY["samples"]  # ID: each watermark input and its original
+
+
+def test_labels_only_suspects(fs_run):
+    res, stolen, independent = fs_run
+    s = verify_suspect(res.kit, open_access(stolen, "labels"))
+    i = verify_suspect(res.kit, open_access(independent, "labels"))
+    assert s.access == "labels" and s.stolen and not i.stolen
+
+
+def test_the_watermark_needs_its_extractor_frozen_or_not(fmnist, tmp_path):
+    """freeze=0 is the paper's Baseline (the whole network fine-tuned on D plus the watermark): also watermarked;
+    a freeze that leaves nothing to train is refused."""
+    res = FeatureSharing().protect(fmnist, FeatureSharingSettings(**FS_TINY, freeze=0), tmp_path / "kit")
+    assert res.record["frozen_blocks"] == 0 and verify_suspect(res.kit, open_access(res.model, "probabilities")).stolen
+    with pytest.raises(ConfigError, match="nothing to train"):
+        FeatureSharing().protect(fmnist, FeatureSharingSettings(**FS_TINY, freeze=4), tmp_path / "kit2")
