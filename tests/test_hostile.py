@@ -256,6 +256,52 @@ CASES = {
 }
 
 
+def _scenario(text: bytes):
+    """``bench run`` on a scenario file with these bytes (validated before anything trains)."""
+    def build(tmp):
+        (tmp / "s.yaml").write_bytes(text)
+        return ["bench", "run", str(tmp / "s.yaml"), "--out", str(tmp / "run"), "--executor", "inline", "--no-report"]
+    return build
+
+
+_GOOD = b"name: t\ndataset: fashion-mnist\nvictim: {arch: cnn}\nmethods: [{method: sac}]\n"
+
+
+def _other_scenario_db(tmp):
+    from stealguard.bench import ResultsDB
+
+    (tmp / "s.yaml").write_bytes(_GOOD)
+    ResultsDB(tmp / "run" / "results.sqlite").bind_scenario({"name": "other"}, "0" * 64, "0")
+    return ["bench", "run", str(tmp / "s.yaml"), "--out", str(tmp / "run"), "--executor", "inline", "--no-report"]
+
+
+def _garbage_db(tmp):
+    (tmp / "run").mkdir()
+    (tmp / "run" / "results.sqlite").write_bytes(b"this is not a database" * 100)
+    return ["bench", "report", str(tmp / "run")]
+
+
+SCENARIO_CASES = {
+    # scenario files and results databases: refused before anything trains
+    "scenario-not-yaml": ("not valid YAML at line 3", _scenario(b"name: x\nvictim: [unclosed\n")),
+    "scenario-python-tag": ("not valid YAML", _scenario(b"name: !!python/object/apply:os.system ['echo hacked']\n")),
+    "scenario-binary": ("cannot read it", _scenario(b"\xff\xfe\x00garbage")),
+    "scenario-not-a-mapping": ("the document must be a mapping", _scenario(b"- a\n- b\n")),
+    "scenario-unknown-key": ("unknown key 'colour'", _scenario(_GOOD + b"colour: red\n")),
+    "scenario-unknown-method": ("unknown method 'magic'", _scenario(_GOOD.replace(b"method: sac", b"method: magic"))),
+    "scenario-bad-setting": ("methods[0].settings", _scenario(_GOOD.replace(b"{method: sac}", b"{method: sac, settings: {variant: x}}"))),
+    "results-db-other-scenario": ("another scenario", _other_scenario_db),
+    "results-db-garbage": ("is not a stealguard results database", _garbage_db),
+}
+
+
+@pytest.mark.parametrize("case", list(SCENARIO_CASES))
+def test_hostile_scenario_or_database_gets_one_clear_line(case, tmp):
+    expected, build = SCENARIO_CASES[case]
+    line = one_line_error(CliRunner().invoke(cli, build(tmp)))
+    assert expected in line, line
+
+
 @pytest.fixture(scope="module")
 def kit(population):
     return population[1].kit.directory
@@ -308,6 +354,7 @@ def test_server_refuses_hostile_requests(case):
 def test_the_documented_table_matches_the_tested_cases():
     text = (Path(__file__).parent / "README.md").read_text()
     rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \|[^|]*\| (?:`)?([^|`]+?)(?:`)? \|$", text, re.M))
-    tested = {k: v[0] for k, v in CASES.items()} | {k: f"{v[1]}: {v[2]}" for k, v in SERVER_CASES.items()}
+    tested = ({k: v[0] for k, v in CASES.items()} | {k: v[0] for k, v in SCENARIO_CASES.items()}
+              | {k: f"{v[1]}: {v[2]}" for k, v in SERVER_CASES.items()})
     assert rows == tested
     assert len(rows) >= 20

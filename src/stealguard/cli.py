@@ -539,7 +539,6 @@ def bench_run(scenario, out, executor, address, workers, threads, report, data_d
 
     sc = load_scenario(scenario)
     out = Path(out or Path("runs/bench") / sc.name)
-    click.echo(f"bench {sc.name}: run folder {out}, executor {executor}", err=True)
     try:
         s = run_bench(sc, out, executor, address, workers, threads, data_dir=data_dir)
     except KeyboardInterrupt:

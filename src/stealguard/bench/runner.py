@@ -76,6 +76,9 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     blocked: set[str] = set()
     ex, threads = make_executor(executor, workers, threads, address)
     prog = Progress(len(jobs), len(done), None) if progress else None
+    if prog:  # after the database accepted the scenario: a refused run prints only its error
+        print(f"bench {scenario.name}: {len(jobs)} jobs ({len(done)} done before) in {out}, executor {executor}",
+              file=prog.stream, flush=True)
     running: dict = {}  # handle -> job
     running_keys: set[str] = set()
     new = 0
