@@ -7,7 +7,7 @@ import pytest
 from stealguard.access import open_access
 from stealguard.errors import ConfigError
 from stealguard.methods import FeatureSharing, FeatureSharingSettings, verify_suspect
-from stealguard.methods.feature_sharing import add_trigger, ood_images, trigger_side
+from stealguard.watermarks import add_trigger, ood_images, trigger_side
 
 from conftest import copy_and_stranger
 
@@ -24,8 +24,7 @@ def test_pieces():
     x = np.zeros((2, 28, 28, 1), np.uint8)
     t = add_trigger(x, 3)
     assert t[:, -3:, -3:].min() == 255 and t.sum() == 2 * 9 * 255 and x.sum() == 0
-    s = FeatureSharingSettings()
-    assert [trigger_side(s, n) for n in (28, 32, 64)] == [3, 4, 6]
+    assert [trigger_side(n) for n in (28, 32, 64)] == [3, 4, 6]
     d = ood_images("digits", 7, (28, 28, 1))
     assert d.shape[1:] == (28, 28, 1) and d.dtype == np.uint8 and len(d) > 150 and d.max() > 200
     assert ood_images("digits", 7, (32, 32, 3)).shape[1:] == (32, 32, 3)

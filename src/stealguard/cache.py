@@ -30,6 +30,14 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def array_digest(*arrays: np.ndarray) -> str:
+    """Short SHA-256 of the arrays' bytes, concatenated (tags in cache keys: which images, which indices)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
 def entry_dir(config: dict) -> Path:
     return paths.cache_dir() / "models" / config_hash(config)
 

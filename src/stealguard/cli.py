@@ -406,25 +406,45 @@ _FS_HELP = {
 }
 
 
-@protect.command("feature-sharing", short_help="Feature-sharing API watermark: decision layers trained on D + watermark, extractor frozen")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
-@data_dir_option
-@_setting_options(FeatureSharingSettings, _FS_HELP)
-def protect_feature_sharing(out, split_seed, data_dir, **options):
-    """Train the plain model, then its decision layers on the training data plus an ID or OOD watermark with the
-    feature extractor frozen. Writes DIR/model.safetensors (the model to release), DIR/kit/ and DIR/record.json."""
-    from .data import load_splits
-    from .methods import FeatureSharing, settings_from
-    from .models import save_model
+def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc: str) -> None:
+    """``protect NAME``: a method that trains the protected model itself (writes DIR/model.safetensors, DIR/kit/,
+    DIR/record.json)."""
 
-    s = settings_from(FeatureSharingSettings, **options)
-    splits = load_splits(s.dataset, data_dir, seed=split_seed)
-    out = Path(out)
-    res = FeatureSharing().protect(splits, s, out / "kit", progress=sys.stderr.isatty(), echo=click.echo)
-    res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": "feature-sharing"})
-    (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
-    click.echo(f"wrote {out / 'model.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
+    @protect.command(name, short_help=short_help, help=doc)
+    @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+    @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
+    @data_dir_option
+    @_setting_options(settings_cls, helps)
+    def command(out, split_seed, data_dir, **options):
+        from .data import load_splits
+        from .methods import get_method, settings_from
+        from .models import save_model
+
+        s = settings_from(settings_cls, **options)
+        out = Path(out)
+        res = get_method(name).protect(load_splits(s.dataset, data_dir, seed=split_seed), s, out / "kit",
+                                       progress=sys.stderr.isatty(), echo=click.echo)
+        res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": name})
+        (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
+        click.echo(f"wrote {out / 'model.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
+
+
+_trained_protect("feature-sharing", FeatureSharingSettings, _FS_HELP,
+                 "Feature-sharing API watermark: decision layers trained on D + watermark, extractor frozen",
+                 "Train the plain model, then its decision layers on the training data plus an ID or OOD watermark with "
+                 "the feature extractor frozen. Writes DIR/model.safetensors (the model to release), DIR/kit/ and "
+                 "DIR/record.json.")
+
+from .methods.badnets import BadNetsSettings  # noqa: E402
+
+_trained_protect("badnets", BadNetsSettings, {
+    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed")},
+    "epochs": "Training epochs (default: the dataset's CPU recipe).", "target": "The backdoor's target class.",
+    "rate": "Share of the training set poisoned.", "trigger": _FS_HELP["trigger"],
+    "verify_samples": "Held-out owner images of other classes kept in the kit for verification.",
+}, "BadNets backdoor watermark (baseline): triggered images relabelled to a target class",
+    "Train a model on training data of which a share is stamped with a white-square trigger and relabelled to the "
+    "target class, and the plain model for comparison. Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
 
 
 @cli.command()
@@ -437,7 +457,7 @@ def protect_feature_sharing(out, split_seed, data_dir, **options):
 @click.option("--max-queries", type=int, default=None, help="Refuse to send more than N queries to the suspect.")
 @click.option("--m", "m", type=int, default=None, help="Verification samples per test (method default).")
 @click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the test on R random draws and combine the p-values.")
-@click.option("--alpha", type=float, default=None, help="Significance level (method default: MOVE 0.01, feature-sharing 0.05).")
+@click.option("--alpha", type=float, default=None, help="Significance level (method default: MOVE and badnets 0.01, feature-sharing 0.05).")
 @click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one); paper: the paper's rule alone.")
@@ -451,7 +471,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold, --rule; feature-sharing: --alpha). A remote suspect's answers are appended to an audit log before they are used;
+    --rule, --seed; SAC: --threshold, --rule; feature-sharing: --alpha; badnets: --m, --alpha, --seed). A remote suspect's answers are appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
     from .access import open_access
     from .kit import load_kit

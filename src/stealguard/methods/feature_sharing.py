@@ -35,7 +35,7 @@ import torch
 
 from .. import stats
 from ..access import Access
-from ..cache import cached_model
+from ..cache import array_digest, cached_model
 from ..data import ArrayDataset, Splits
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
@@ -43,10 +43,10 @@ from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, train_on, training_set
 from ..train import accuracy, fit, labels_of, predict_logits
 from ..verdict import Verdict
+from ..watermarks import add_trigger, ood_images, target_answers, trigger_side
 from .base import Method, ProtectResult
 
 WATERMARKS = ("id", "ood")
-TRIGGER_SIDE = {28: 3, 32: 4, 64: 6}  # the paper's trigger sizes
 
 
 @dataclass
@@ -90,64 +90,8 @@ class FeatureSharingSettings:
         return dataclasses.asdict(self)
 
 
-# ----------------------------------------------------------------------------------------------- watermark inputs
-def add_trigger(x: np.ndarray, side: int) -> np.ndarray:
-    """uint8 (N, H, W, C) images with a white side x side square in the bottom-right corner."""
-    out = x.copy()
-    out[:, -side:, -side:, :] = 255
-    return out
-
-
-def trigger_side(settings: FeatureSharingSettings, size: int) -> int:
-    return settings.trigger or TRIGGER_SIDE.get(size, max(2, int(round(size * 0.1))))
-
-
-def ood_images(source: str, cls: int, shape: tuple[int, int, int], data_dir=None) -> np.ndarray:
-    """Images of class ``cls`` of another real dataset as uint8 (N, H, W, C) in the protected task's shape."""
-    from ..data.sources import load_dataset, resize_images
-
-    h, w, c = shape
-    if source == "digits":
-        from sklearn.datasets import load_digits  # shipped with scikit-learn: no download
-
-        d = load_digits()
-        if not 0 <= cls < 10:
-            raise ConfigError(f"ood_class must be a digit 0-9 for the digits source, got {cls}")
-        x = (d.images[d.target == cls] * (255.0 / 16.0)).round().astype(np.uint8)[..., None]
-    else:
-        pool = load_dataset("tiny-imagenet-pool", data_dir)
-        k = len(pool.train.classes)
-        if not 0 <= cls < k:
-            raise ConfigError(f"ood_class must be in 0..{k - 1} for the tiny-imagenet pool, got {cls}")
-        x = pool.train.x[pool.train.y == cls]
-    if x.shape[1] != h:
-        x = resize_images(x, h)
-    if x.shape[3] != c:
-        x = np.repeat(x, c, axis=3) if x.shape[3] == 1 else x.mean(axis=3, keepdims=True).round().astype(np.uint8)
-    return x
-
-
 def _blocks_with_params(model: Classifier) -> list[torch.nn.Module]:
     return [b for b in model.blocks() if any(True for _ in b.parameters())]
-
-
-def _sha(*arrays: np.ndarray) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
-
-
-def _answers(access: Access, x: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(p, hit)``: the suspect's probability of ``target`` per input and whether its top-1 answer is ``target``; a
-    labels-only suspect's answers count as one-hot probabilities."""
-    if access.level == "labels":
-        hit = np.asarray(access.predict_labels(x)) == target
-        return hit.astype(float), hit
-    probs = np.asarray(access.predict_proba(x), dtype=float)
-    return probs[:, target], probs.argmax(1) == target
 
 
 # --------------------------------------------------------------------------------------------------- method
@@ -182,7 +126,7 @@ class FeatureSharing(Method):
             if len(pool) < s.samples:
                 raise ConfigError(f"only {len(pool)} training images of class {s.source}; lower samples (asked {s.samples})")
             originals = clean.x[np.sort(rng.choice(pool, s.samples, replace=False))]
-            wm = add_trigger(originals, trigger_side(s, h))
+            wm = add_trigger(originals, s.trigger or trigger_side(h))
         else:
             src = s.ood if s.ood != "auto" else ("digits" if c == 1 else "tiny-imagenet-pool")
             wm = ood_images(src, s.ood_class, (h, w, c))
@@ -207,7 +151,7 @@ class FeatureSharing(Method):
         n_freeze = n_ex if s.freeze == -1 else s.freeze
         if n_freeze >= len(blocks):
             raise ConfigError(f"freeze {n_freeze} leaves nothing to train: {s.arch} has {len(blocks)} parameterised blocks")
-        key = {"kind": "feature-sharing", "plain": model_sha256(plain), "data": data.fingerprint(), "watermark": _sha(wm),
+        key = {"kind": "feature-sharing", "plain": model_sha256(plain), "data": data.fingerprint(), "watermark": array_digest(wm),
                "freeze": n_freeze, "recipe": step2.recipe(), "dataset": splits.dataset, "splits": splits.info}
 
         def build():
@@ -245,9 +189,9 @@ class FeatureSharing(Method):
         target = int(kit.meta["target"])
         q0 = suspect.queries
         wm = kit.array("watermark")
-        p, hit = _answers(suspect, wm, target)
+        p, hit = target_answers(suspect, wm, target)
         if s.watermark == "id":
-            d = p - _answers(suspect, kit.array("originals"), target)[0]
+            d = p - target_answers(suspect, kit.array("originals"), target)[0]
         else:
             d = p - 1.0 / kit.meta["num_classes"]
         res = stats.wilcoxon(d, "greater", margin=s.alpha_cert)

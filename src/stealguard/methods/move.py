@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from .. import stats
 from ..access import Access, WhiteBox
+from ..cache import array_digest
 from ..data import ArrayDataset, Splits, to_tensor
 from ..data.transforms import view_family
 from ..errors import AccessDenied, ConfigError
@@ -220,7 +221,7 @@ class Move(Method):
         xv[ids] = styled
         protected_data = ArrayDataset(xv, clean.y, clean.classes, f"{clean.name}+move")
         tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
-               "styled_sha": _hash(styled, ids)}
+               "styled_sha": array_digest(styled, ids)}
         pool_ids, pool_orig, y_pool, pool_styled, pool_source = _choose_pool(splits, s, clean, ids, styled, stylizer, rng)
         echo(f"stylised {n_styled} of {len(clean)} training images ({style_seconds:.1f} s); training the protected model")
         victim, vrec = train_on(protected_data, splits, s.arch, s.width, config, tag)
@@ -237,7 +238,7 @@ class Move(Method):
             rdata = outside_pool.take(s.reference_limit or s.limit, 1000 + k)
             refs.append(train_on(rdata, splits, arch, width, dataclasses.replace(config, seed=1000 + k),
                                  {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit,
-                                  "role": "move-reference", "pool_sha": _hash(pool_ids)})[0])
+                                  "role": "move-reference", "pool_sha": array_digest(pool_ids)})[0])
 
         order = rng.permutation(len(pool_ids))
         meta_pos, ver_pos = order[: s.meta_samples], order[s.meta_samples :]
@@ -449,16 +450,6 @@ def _theorem1(victim_scores: np.ndarray, benign_scores: np.ndarray, ref_scores: 
         t1r = float(np.mean(ref_scores > 0.5))
         out |= {"type1_references": t1r, "min_m_references": stats.move_min_samples(t1r, t2, alpha)}
     return out
-
-
-def _hash(*arrays: np.ndarray) -> str:
-    """Short SHA-256 of the arrays' bytes, concatenated (cache-key tags)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _slug(mode: str) -> str:
