@@ -6,7 +6,7 @@ import pytest
 
 from stealguard.access import Labels, ModuleBackend, open_access
 from stealguard.errors import AccessDenied, ConfigError
-from stealguard.methods import Sac, SacSettings, verify_suspect
+from stealguard.methods import SacSettings, verify_suspect
 from stealguard.methods.sac import correlation, cutmix, distance, smoothed_onehot
 
 from conftest import SAC_TINY as TINY

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import stats
 from .errors import ConfigError
 
 TRIGGER_SIDE = {28: 3, 32: 4, 64: 6}  # the feature-sharing paper's trigger sizes
@@ -60,3 +61,51 @@ def target_answers(access, x: np.ndarray, target: int) -> tuple[np.ndarray, np.n
         return hit.astype(float), hit
     probs = np.asarray(access.predict_proba(x), dtype=float)
     return probs[:, target], probs.argmax(1) == target
+
+
+def watermark_set(clean, kind: str, source: int, samples: int, trigger: int, ood: str, ood_class: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The watermark inputs of an owner's training set ``clean``: ``id`` — ``samples`` images of class ``source``
+    with the trigger (and their originals); ``ood`` — ``samples`` images of another dataset's class (no originals).
+    ``trigger`` 0 and ``ood`` "auto" pick the defaults for the image size and colour."""
+    k = len(clean.classes)
+    h, w, c = clean.x.shape[1:]
+    if kind == "id":
+        if not 0 <= source < k:
+            raise ConfigError(f"source must be a class 0..{k - 1}, got {source}")
+        pool = np.flatnonzero(clean.y == source)
+        if len(pool) < samples:
+            raise ConfigError(f"only {len(pool)} training images of class {source}; lower samples (asked {samples})")
+        originals = clean.x[np.sort(rng.choice(pool, samples, replace=False))]
+        return add_trigger(originals, trigger or trigger_side(h)), originals
+    src = ood if ood != "auto" else ("digits" if c == 1 else "tiny-imagenet-pool")
+    wm = ood_images(src, ood_class, (h, w, c))
+    if len(wm) < samples:
+        raise ConfigError(f"the OOD source has {len(wm)} images of class {ood_class}; lower samples (asked {samples})")
+    return wm[np.sort(rng.choice(len(wm), samples, replace=False))], None
+
+
+def least_likely_class(probs: np.ndarray, exclude: int | None = None) -> int:
+    """The class with the lowest mean probability over the rows of ``probs`` (optionally never ``exclude``): a
+    watermark target an unrelated model has as little reason as possible to answer."""
+    mean = np.asarray(probs, float).mean(0)
+    if exclude is not None:
+        mean[exclude] = np.inf
+    return int(np.argmin(mean))
+
+
+def wilcoxon_watermark_test(suspect, watermark: np.ndarray, originals: np.ndarray | None, target: int, num_classes: int,
+                            alpha_cert: float, alpha: float, subsets: int = 200) -> tuple[float, float, dict]:
+    """The feature-sharing paper's test: with p the suspect's probability of ``target`` on each watermark input and q
+    that on its original (ID) or 1/|Y| (OOD), the one-sided Wilcoxon signed-rank test of H0: p - q <= alpha_cert.
+    Returns ``(p_value, mean(p - q), details)``; details hold the watermark accuracy and the WDR (the fraction of
+    ``subsets`` random tenths of the watermark on which H0 is rejected at ``alpha``)."""
+    p, hit = target_answers(suspect, watermark, target)
+    d = p - (target_answers(suspect, originals, target)[0] if originals is not None else 1.0 / num_classes)
+    res = stats.wilcoxon(d, "greater", margin=alpha_cert)
+    rng = np.random.default_rng(0)
+    size = max(5, len(d) // 10)
+    wdr = (float(np.mean([stats.wilcoxon(d[rng.choice(len(d), size, replace=False)], "greater", margin=alpha_cert).p_value < alpha
+                          for _ in range(subsets)])) if subsets else None)
+    return res.p_value, float(np.mean(d)), {"target": target, "alpha_cert": alpha_cert, "samples": int(len(d)),
+                                             "watermark_accuracy": float(hit.mean()), "wdr": wdr, "subset_size": size}

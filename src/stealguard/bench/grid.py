@@ -217,7 +217,7 @@ def _independent(job, sc, splits, run, up) -> dict:
     return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
 
 
-def _test_labels(path: Path, sha256: str, dataset: str, splits) -> "np.ndarray":
+def _test_labels(path: Path, sha256: str, dataset: str, splits):
     """A model's top-1 labels on the test set, computed once per model (keyed by its SHA-256) through the cache."""
     from ..cache import cached_array
     from ..models import load_model

@@ -236,7 +236,7 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
             "Benign model: the same architecture and data without the protection (methods that train the protected "
             "model). Times are wall-clock seconds of the job on this machine, with the cache's state at the time. "
             "[CSV](protection.csv)", "", *prot_md, "",
-            "## Verification (MOVE Tables III–VIII layout)", "", f"[CSV](verification.csv)", "", *ver_md,
+            "## Verification (MOVE Tables III–VIII layout)", "", "[CSV](verification.csv)", "", *ver_md,
             "## AUC per attack: stolen copies against independent models (SAC Table 1 layout)", "",
             "Suspicion score: -log10 p for hypothesis-test methods, minus the correlation distance for SAC; the AUC is per "
             "seed, then averaged. [CSV](auc.csv)", "", *auc_md, "",

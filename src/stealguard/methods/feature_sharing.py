@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import stats
 from ..access import Access
 from ..cache import array_digest, cached_model
 from ..data import ArrayDataset, Splits
@@ -43,7 +42,7 @@ from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, train_on, training_set
 from ..train import accuracy, fit, labels_of, predict_logits
 from ..verdict import Verdict
-from ..watermarks import add_trigger, ood_images, target_answers, trigger_side
+from ..watermarks import least_likely_class, watermark_set, wilcoxon_watermark_test
 from .base import Method, ProtectResult
 
 WATERMARKS = ("id", "ood")
@@ -119,27 +118,10 @@ class FeatureSharing(Method):
         plain, prec = train_on(clean, splits, s.arch, s.width, config, {"split": "defender", "limit": s.limit})
         h, w, c = clean.x.shape[1:]
         rng = np.random.default_rng(s.seed)
-        if s.watermark == "id":
-            if not 0 <= s.source < k:
-                raise ConfigError(f"source must be a class 0..{k - 1}, got {s.source}")
-            pool = np.flatnonzero(clean.y == s.source)
-            if len(pool) < s.samples:
-                raise ConfigError(f"only {len(pool)} training images of class {s.source}; lower samples (asked {s.samples})")
-            originals = clean.x[np.sort(rng.choice(pool, s.samples, replace=False))]
-            wm = add_trigger(originals, s.trigger or trigger_side(h))
-        else:
-            src = s.ood if s.ood != "auto" else ("digits" if c == 1 else "tiny-imagenet-pool")
-            wm = ood_images(src, s.ood_class, (h, w, c))
-            if len(wm) < s.samples:
-                raise ConfigError(f"the OOD source has {len(wm)} images of class {s.ood_class}; lower samples (asked {s.samples})")
-            wm = wm[np.sort(rng.choice(len(wm), s.samples, replace=False))]
-            originals = None
+        wm, originals = watermark_set(clean, s.watermark, s.source, s.samples, s.trigger, s.ood, s.ood_class, rng)
         target = s.target
         if target == -1:  # the class the plain model finds least likely on the watermark inputs
-            probs = torch.softmax(predict_logits(plain, wm), 1).mean(0).numpy()
-            if s.watermark == "id":
-                probs[s.source] = np.inf
-            target = int(np.argmin(probs))
+            target = least_likely_class(torch.softmax(predict_logits(plain, wm), 1).numpy(), s.source if s.watermark == "id" else None)
         if not 0 <= target < k or (s.watermark == "id" and target == s.source):
             raise ConfigError(f"target must be a class 0..{k - 1} other than the source, got {target}")
         echo(f"step 2: decision layers on D ∪ D_w ({len(wm)} {s.watermark.upper()} watermark inputs -> class {target})")
@@ -186,22 +168,11 @@ class FeatureSharing(Method):
         t0 = time.perf_counter()
         s = FeatureSharingSettings(**kit.meta["settings"])
         self.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
-        target = int(kit.meta["target"])
         q0 = suspect.queries
-        wm = kit.array("watermark")
-        p, hit = target_answers(suspect, wm, target)
-        if s.watermark == "id":
-            d = p - target_answers(suspect, kit.array("originals"), target)[0]
-        else:
-            d = p - 1.0 / kit.meta["num_classes"]
-        res = stats.wilcoxon(d, "greater", margin=s.alpha_cert)
-        rng = np.random.default_rng(0)
-        size = max(5, len(d) // 10)
-        wdr = float(np.mean([stats.wilcoxon(d[rng.choice(len(d), size, replace=False)], "greater", margin=s.alpha_cert).p_value < alpha
-                             for _ in range(subsets)])) if subsets else None
-        details = {"watermark": s.watermark, "target": target, "alpha_cert": s.alpha_cert, "samples": int(len(d)),
-                   "watermark_accuracy": float(hit.mean()), "wdr": wdr, "subset_size": size}
-        return Verdict(self.name, suspect.level, bool(res.p_value < alpha), res.p_value, float(np.mean(d)), alpha,
+        p, effect, details = wilcoxon_watermark_test(suspect, kit.array("watermark"), kit.array("originals") if s.watermark == "id" else None,
+                                                     int(kit.meta["target"]), kit.meta["num_classes"], s.alpha_cert, alpha, subsets)
+        details["watermark"] = s.watermark
+        return Verdict(self.name, suspect.level, bool(p < alpha), p, effect, alpha,
                        suspect.queries - q0, round(time.perf_counter() - t0, 3),
                        "one-sided Wilcoxon signed-rank test of H0: (p - q) <= alpha_cert (ID) or (p - 1/|Y|) <= alpha_cert "
                        "(OOD) on the watermark inputs; stolen iff p < alpha",
