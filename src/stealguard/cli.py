@@ -435,6 +435,18 @@ _trained_protect("feature-sharing", FeatureSharingSettings, _FS_HELP,
                  "the feature extractor frozen. Writes DIR/model.safetensors (the model to release), DIR/kit/ and "
                  "DIR/record.json.")
 
+from .methods.ewe import EweSettings  # noqa: E402
+
+_trained_protect("ewe", EweSettings, {
+    **{k: v for k, v in _FS_HELP.items() if k not in ("freeze", "step2_epochs", "step2_lr")},
+    "ewe_epochs": "Epochs of entangled training (from the plain model).", "every": "A watermark batch after every N clean batches.",
+    "kappa": "Weight of the soft nearest-neighbour loss.", "temperature": "SNNL temperature (features L2-normalised).",
+    "lr": "Learning rate of the entangled training.",
+}, "EWE (baseline): watermark entangled with the target class by the soft nearest-neighbour loss",
+    "Train the plain model, then the whole network on the training data with watermark batches whose "
+    "representations are entangled with the target class (soft nearest-neighbour loss). Writes "
+    "DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
+
 from .methods.badnets import BadNetsSettings  # noqa: E402
 
 _trained_protect("badnets", BadNetsSettings, {
@@ -457,7 +469,7 @@ _trained_protect("badnets", BadNetsSettings, {
 @click.option("--max-queries", type=int, default=None, help="Refuse to send more than N queries to the suspect.")
 @click.option("--m", "m", type=int, default=None, help="Verification samples per test (method default).")
 @click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the test on R random draws and combine the p-values.")
-@click.option("--alpha", type=float, default=None, help="Significance level (method default: MOVE and badnets 0.01, feature-sharing 0.05).")
+@click.option("--alpha", type=float, default=None, help="Significance level (method default: MOVE and badnets 0.01, feature-sharing and ewe 0.05).")
 @click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one); paper: the paper's rule alone.")
@@ -471,7 +483,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold, --rule; feature-sharing: --alpha; badnets: --m, --alpha, --seed). A remote suspect's answers are appended to an audit log before they are used;
+    --rule, --seed; SAC: --threshold, --rule; feature-sharing and ewe: --alpha; badnets: --m, --alpha, --seed). A remote suspect's answers are appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
     from .access import open_access
     from .kit import load_kit

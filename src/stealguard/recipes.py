@@ -74,3 +74,16 @@ def cpu_recipe(dataset: str, **overrides) -> TrainConfig:
     base = TrainConfig(epochs=5, batch_size=64 if grey else 128, optimizer="sgd", lr=0.1, schedule="cosine",
                        crop_padding=0 if grey else 4, flip=not grey)
     return replace(base, **overrides)
+
+
+def owner_plain_model(splits: Splits, s, progress: bool = False):
+    """What a protection that trains its own model starts from: its recipe, the owner's training set (``s.limit``
+    defender images, seeded by ``s.seed``) and the plain model trained on it (shared through the cache with the
+    benchmark harness's plain victim). ``s``: settings with dataset, arch, width, limit, epochs and seed.
+    Returns ``(config, clean data, plain model, its record)``."""
+    if s.dataset != splits.dataset:
+        raise ConfigError(f"settings are for {s.dataset}, the data is {splits.dataset}")
+    config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
+    clean = training_set(splits, "defender", s.limit, s.seed)
+    plain, record = train_on(clean, splits, s.arch, s.width, config, {"split": "defender", "limit": s.limit})
+    return config, clean, plain, record

@@ -109,3 +109,53 @@ def wilcoxon_watermark_test(suspect, watermark: np.ndarray, originals: np.ndarra
                           for _ in range(subsets)])) if subsets else None)
     return res.p_value, float(np.mean(d)), {"target": target, "alpha_cert": alpha_cert, "samples": int(len(d)),
                                              "watermark_accuracy": float(hit.mean()), "wdr": wdr, "subset_size": size}
+
+
+def choose_target(plain, wm: np.ndarray, target: int, kind: str, source: int, num_classes: int) -> int:
+    """The watermark's target class: ``target``, or for -1 the class the plain model finds least likely on the
+    watermark inputs (never the ID source class); checked against the class count."""
+    import torch
+
+    from .train import predict_logits
+
+    if target == -1:
+        target = least_likely_class(torch.softmax(predict_logits(plain, wm), 1).numpy(), source if kind == "id" else None)
+    if not 0 <= target < num_classes or (kind == "id" and target == source):
+        raise ConfigError(f"target must be a class 0..{num_classes - 1} other than the source, got {target}")
+    return target
+
+
+def write_watermark_kit(method, model, settings: dict, dataset: str, target: int, wm: np.ndarray,
+                        originals: np.ndarray | None, out_kit, **meta):
+    """The kit of a watermarking method: the watermark inputs (and their originals for an ID trigger), the target,
+    the settings (``kind`` = settings["watermark"]) and the protected model's SHA-256."""
+    from .kit import KitWriter
+    from .models import model_sha256
+
+    kw = KitWriter(method.name, method.version, model_sha256(model), meta={
+        "settings": settings, "dataset": dataset, "num_classes": model.spec.num_classes, "target": target,
+        "input_shape": [model.spec.in_channels, *model.spec.image_size], **meta})
+    kw.add_array("watermark", wm)
+    if originals is not None:
+        kw.add_array("originals", originals)
+    return kw.write(out_kit)
+
+
+def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_id: str | None):
+    """Verify ``suspect`` against a kit written by :func:`write_watermark_kit` with the Wilcoxon test
+    (:func:`wilcoxon_watermark_test`; the margin is the kit's ``alpha_cert``); stolen iff p < alpha."""
+    import time
+
+    from .verdict import Verdict
+
+    t0 = time.perf_counter()
+    s = kit.meta["settings"]
+    method.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
+    q0 = suspect.queries
+    p, effect, details = wilcoxon_watermark_test(suspect, kit.array("watermark"), kit.array("originals") if s["watermark"] == "id" else None,
+                                                 int(kit.meta["target"]), kit.meta["num_classes"], s["alpha_cert"], alpha, subsets)
+    details["watermark"] = s["watermark"]
+    return Verdict(method.name, suspect.level, bool(p < alpha), p, effect, alpha, suspect.queries - q0,
+                   round(time.perf_counter() - t0, 3),
+                   "one-sided Wilcoxon signed-rank test of H0: (p - q) <= alpha_cert (ID) or (p - 1/|Y|) <= alpha_cert "
+                   "(OOD) on the watermark inputs; stolen iff p < alpha", kit.kit_id, suspect_id, details)

@@ -12,11 +12,12 @@ from ..kit import Kit, load_kit
 from ..verdict import Verdict
 from .badnets import BadNets, BadNetsSettings
 from .base import Method, ProtectResult, settings_from
+from .ewe import Ewe, EweSettings
 from .feature_sharing import FeatureSharing, FeatureSharingSettings
 from .move import Move, MoveSettings
 from .sac import Sac, SacSettings
 
-REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, BadNets)}
+REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets)}
 
 
 def get_method(name: str) -> Method:
@@ -41,4 +42,4 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     return verdict
 
 
-__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "FeatureSharing", "FeatureSharingSettings", "Method", "ProtectResult", "Move", "MoveSettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
+__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "Method", "ProtectResult", "Move", "MoveSettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]

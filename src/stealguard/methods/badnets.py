@@ -13,7 +13,6 @@ triggered images answered with the target class) — the number MOVE Table II sh
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -26,22 +25,16 @@ from ..data import ArrayDataset, Splits
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import model_sha256
-from ..recipes import cpu_recipe, train_on, training_set
+from ..recipes import owner_plain_model, train_on
 from ..verdict import Verdict
 from ..watermarks import add_trigger, target_answers, trigger_side
-from .base import Method, ProtectResult
+from .base import Method, OwnModelSettings, ProtectResult
 
 
 @dataclass
-class BadNetsSettings:
+class BadNetsSettings(OwnModelSettings):
     """Settings of ``protect badnets`` (CPU-scale defaults)."""
 
-    dataset: str = "fashion-mnist"
-    arch: str = "cnn"
-    width: float = 1.0
-    limit: int | None = None
-    epochs: int | None = None
-    seed: int = 0
     target: int = 0  # the backdoor's target class
     rate: float = 0.1  # share of the training set poisoned
     trigger: int = 0  # trigger side in pixels (0: 3 on 28x28, 4 on 32x32, 6 on 64x64)
@@ -54,9 +47,6 @@ class BadNetsSettings:
             raise ConfigError(f"verify_samples must be >= 2, got {self.verify_samples}")
         if self.trigger < 0:
             raise ConfigError(f"trigger must be >= 0, got {self.trigger}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 class BadNets(Method):
@@ -74,9 +64,7 @@ class BadNets(Method):
         model for comparison, and write the kit (held-out verification images, target, trigger)."""
         s = settings
         t0 = time.perf_counter()
-        if s.dataset != splits.dataset:
-            raise ConfigError(f"settings are for {s.dataset}, the data is {splits.dataset}")
-        clean = training_set(splits, "defender", s.limit, s.seed)
+        config, clean, plain, prec = owner_plain_model(splits, s, progress)
         k = len(clean.classes)
         if not 0 <= s.target < k:
             raise ConfigError(f"target must be a class 0..{k - 1}, got {s.target}")
@@ -90,12 +78,10 @@ class BadNets(Method):
         x, y = clean.x.copy(), clean.y.copy()
         x[ids], y[ids] = add_trigger(clean.x[ids], side), s.target
         poisoned = ArrayDataset(x, y, clean.classes, f"{clean.name}+badnets")
-        config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
         echo(f"poisoned {n} of {len(clean)} training images (trigger {side}x{side} -> class {s.target}); training")
         model, vrec = train_on(poisoned, splits, s.arch, s.width, config,
                                {"split": "defender", "limit": s.limit, "protection": "badnets",
                                 "poison_sha": array_digest(ids, np.array([s.target, side]))})
-        plain, prec = train_on(clean, splits, s.arch, s.width, config, {"split": "defender", "limit": s.limit})
         # verification images: owner images of other classes the model never trained on (else the test split)
         held = splits.defender
         used = np.zeros(len(held), bool)

@@ -20,6 +20,22 @@ from ..verdict import Verdict
 
 
 @dataclass
+class OwnModelSettings:
+    """The protected model a method trains itself: dataset, architecture, width, owner images (None: the whole
+    defender half), epochs of the plain model (None: the dataset's CPU recipe) and seed. Methods' settings extend it."""
+
+    dataset: str = "fashion-mnist"
+    arch: str = "cnn"
+    width: float = 1.0
+    limit: int | None = None
+    epochs: int | None = None
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
 class ProtectResult:
     """What ``protect`` produced: the model to release (None for fingerprints), other models worth keeping
     (name -> model, e.g. MOVE's benign reference), the kit, and a record of what was done and measured."""

@@ -37,27 +37,21 @@ from ..access import Access
 from ..cache import array_digest, cached_model
 from ..data import ArrayDataset, Splits
 from ..errors import ConfigError
-from ..kit import Kit, KitWriter
+from ..kit import Kit
 from ..models import Classifier, model_sha256
-from ..recipes import cpu_recipe, train_on, training_set
-from ..train import accuracy, fit, labels_of, predict_logits
+from ..recipes import owner_plain_model
+from ..train import accuracy, fit, labels_of
 from ..verdict import Verdict
-from ..watermarks import least_likely_class, watermark_set, wilcoxon_watermark_test
-from .base import Method, ProtectResult
+from ..watermarks import choose_target, watermark_set, watermark_verdict, write_watermark_kit
+from .base import Method, OwnModelSettings, ProtectResult
 
 WATERMARKS = ("id", "ood")
 
 
 @dataclass
-class FeatureSharingSettings:
+class FeatureSharingSettings(OwnModelSettings):
     """Settings of ``protect feature-sharing`` (CPU-scale defaults; paper scale changes the values, not the code)."""
 
-    dataset: str = "fashion-mnist"
-    arch: str = "cnn"
-    width: float = 1.0
-    limit: int | None = None  # owner images in D (None: the whole defender half)
-    epochs: int | None = None  # step 1 (the plain model)
-    seed: int = 0
     watermark: str = "id"  # id | ood
     source: int = 0  # c_S: the class whose images carry the ID trigger (unused for OOD)
     target: int = -1  # c_T; -1: the class the plain model finds least likely on the watermark inputs
@@ -85,9 +79,6 @@ class FeatureSharingSettings:
         if not self.step2_lr > 0:
             raise ConfigError(f"step2_lr must be > 0, got {self.step2_lr}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 def _blocks_with_params(model: Classifier) -> list[torch.nn.Module]:
     return [b for b in model.blocks() if any(True for _ in b.parameters())]
@@ -109,21 +100,13 @@ class FeatureSharing(Method):
         ``freeze`` blocks frozen (step 2), and write the kit (watermark inputs, c_T, the test's settings)."""
         s = settings
         t0 = time.perf_counter()
-        if s.dataset != splits.dataset:
-            raise ConfigError(f"settings are for {s.dataset}, the data is {splits.dataset}")
-        config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
-        clean = training_set(splits, "defender", s.limit, s.seed)
-        k = len(clean.classes)
         echo("step 1: the plain model")
-        plain, prec = train_on(clean, splits, s.arch, s.width, config, {"split": "defender", "limit": s.limit})
+        config, clean, plain, prec = owner_plain_model(splits, s, progress)
+        k = len(clean.classes)
         h, w, c = clean.x.shape[1:]
         rng = np.random.default_rng(s.seed)
         wm, originals = watermark_set(clean, s.watermark, s.source, s.samples, s.trigger, s.ood, s.ood_class, rng)
-        target = s.target
-        if target == -1:  # the class the plain model finds least likely on the watermark inputs
-            target = least_likely_class(torch.softmax(predict_logits(plain, wm), 1).numpy(), s.source if s.watermark == "id" else None)
-        if not 0 <= target < k or (s.watermark == "id" and target == s.source):
-            raise ConfigError(f"target must be a class 0..{k - 1} other than the source, got {target}")
+        target = choose_target(plain, wm, s.target, s.watermark, s.source, k)
         echo(f"step 2: decision layers on D ∪ D_w ({len(wm)} {s.watermark.upper()} watermark inputs -> class {target})")
         data = ArrayDataset(np.concatenate([clean.x, wm]), np.concatenate([clean.y, np.full(len(wm), target, clean.y.dtype)]),
                             clean.classes, f"{clean.name}+wm")
@@ -149,13 +132,8 @@ class FeatureSharing(Method):
             p.requires_grad_(True)
         wm_acc = float((labels_of(model, wm) == target).mean())
         echo(f"protected model: accuracy {rec['accuracy']:.4f} (plain {prec['accuracy']:.4f}), watermark accuracy {wm_acc:.3f}")
-        kw = KitWriter(self.name, self.version, model_sha256(model), meta={
-            "settings": s.to_dict(), "dataset": splits.dataset, "num_classes": k, "target": target,
-            "input_shape": [c, h, w], "plain_sha256": model_sha256(plain)})
-        kw.add_array("watermark", wm)
-        if originals is not None:
-            kw.add_array("originals", originals)
-        kit = kw.write(out_kit)
+        kit = write_watermark_kit(self, model, s.to_dict(), splits.dataset, target, wm, originals, out_kit,
+                                  plain_sha256=model_sha256(plain))
         record = {"method": self.name, "settings": s.to_dict(), "target": target, "watermark_accuracy": round(wm_acc, 5),
                   "victim": {"accuracy": rec["accuracy"], "arch": s.arch, "width": s.width},
                   "benign": [{"accuracy": prec["accuracy"], "role": "the plain model (step 1)"}],
@@ -165,18 +143,7 @@ class FeatureSharing(Method):
     def verify(self, kit: Kit, suspect: Access, alpha: float = 0.05, subsets: int = 200,
                suspect_id: str | None = None) -> Verdict:
         """Wilcoxon signed-rank test on the watermark inputs (see the module docstring); stolen iff p < alpha."""
-        t0 = time.perf_counter()
-        s = FeatureSharingSettings(**kit.meta["settings"])
-        self.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
-        q0 = suspect.queries
-        p, effect, details = wilcoxon_watermark_test(suspect, kit.array("watermark"), kit.array("originals") if s.watermark == "id" else None,
-                                                     int(kit.meta["target"]), kit.meta["num_classes"], s.alpha_cert, alpha, subsets)
-        details["watermark"] = s.watermark
-        return Verdict(self.name, suspect.level, bool(p < alpha), p, effect, alpha,
-                       suspect.queries - q0, round(time.perf_counter() - t0, 3),
-                       "one-sided Wilcoxon signed-rank test of H0: (p - q) <= alpha_cert (ID) or (p - 1/|Y|) <= alpha_cert "
-                       "(OOD) on the watermark inputs; stolen iff p < alpha",
-                       kit.kit_id, suspect_id, details)
+        return watermark_verdict(self, kit, suspect, alpha, subsets, suspect_id)
 
 
 def load_model_copy(model: Classifier) -> Classifier:
