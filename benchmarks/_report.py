@@ -22,17 +22,3 @@ def write_section(name: str, body: str, readme: Path = HERE / "README.md") -> No
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     readme.write_text(text)
-
-
-def independent_models(dataset: str, splits, specs, log=print) -> list:
-    """Independent models trained from scratch on the attacker half (disjoint from the owner's data), through the
-    artifact cache: ``specs`` = [(arch, width, seed, training images, epochs)] -> [(label, model, record)]."""
-    from stealguard.recipes import cpu_recipe, train_classifier
-
-    out = []
-    for arch, width, seed, limit, epochs in specs:
-        model, rec = train_classifier(splits, arch, width, cpu_recipe(dataset, epochs=epochs, seed=seed, progress=False),
-                                      split="attacker", limit=limit)
-        out.append((f"{arch} w{width} seed {seed}, {limit} imgs, {epochs} ep", model, rec))
-        log(f"  independent {out[-1][0]}: accuracy {rec['accuracy']:.3f}")
-    return out
