@@ -71,9 +71,12 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
                                          for k, c in cells.items()}})
     for k, story in STORIES.items():
         echo(f"   {k}: {story}")
-    fp = {f"{a} ({b})": sum(v["stolen"] or 0 for v in verdicts if v["method_label"] == a and v["access"] == b
-                            and v["suspect_kind"] == "independent") for a, b in cols}
-    echo("   independent models flagged: " + ", ".join(f"{k} {n}/{len(sc.independent)}" for k, n in fp.items()))
+    fp = {}
+    for a, b in cols:  # flagged / verified (white-box MOVE does not apply to other architectures)
+        vs = [v for v in verdicts if v["method_label"] == a and v["access"] == b and v["suspect_kind"] == "independent"
+              and v["applicable"]]
+        fp[f"{a} ({b})"] = (sum(v["stolen"] or 0 for v in vs), len(vs))
+    echo("   independent models flagged: " + ", ".join(f"{k} {n}/{m}" for k, (n, m) in fp.items()))
     echo("4. The logit-query thief deploys its copy of the MOVE-protected model behind an HTTP prediction API (here on "
          "loopback, failing 20% of requests); the owner verifies it over HTTP with a query budget, every answer kept in "
          "a hash-chained audit log")
