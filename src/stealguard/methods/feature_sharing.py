@@ -26,6 +26,7 @@ inputs on which H0 is rejected.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -103,7 +104,6 @@ class FeatureSharing(Method):
         echo("step 1: the plain model")
         config, clean, plain, prec = owner_plain_model(splits, s, progress)
         k = len(clean.classes)
-        h, w, c = clean.x.shape[1:]
         rng = np.random.default_rng(s.seed)
         wm, originals = watermark_set(clean, s.watermark, s.source, s.samples, s.trigger, s.ood, s.ood_class, rng)
         target = choose_target(plain, wm, s.target, s.watermark, s.source, k)
@@ -120,7 +120,7 @@ class FeatureSharing(Method):
                "freeze": n_freeze, "recipe": step2.recipe(), "dataset": splits.dataset, "splits": splits.info}
 
         def build():
-            model = load_model_copy(plain)
+            model = copy.deepcopy(plain)
             seed_blocks = _blocks_with_params(model)
             t1 = time.perf_counter()
             fit(model, data, step2, frozen=seed_blocks[:n_freeze], desc="feature-sharing step 2")
@@ -144,10 +144,3 @@ class FeatureSharing(Method):
                suspect_id: str | None = None) -> Verdict:
         """Wilcoxon signed-rank test on the watermark inputs (see the module docstring); stolen iff p < alpha."""
         return watermark_verdict(self, kit, suspect, alpha, subsets, suspect_id)
-
-
-def load_model_copy(model: Classifier) -> Classifier:
-    """A fresh copy of ``model`` (same spec and weights)."""
-    import copy
-
-    return copy.deepcopy(model)
