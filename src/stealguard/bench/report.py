@@ -148,8 +148,9 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                 ps = [v["p_value"] for v in app if v["p_value"] is not None]
                 fid = [v["fidelity"] for v in app if v["fidelity"] is not None]
                 word = ("**stolen**" if k == len(app) else "not shown" if k == 0 else f"stolen in {k}/{len(app)}")
-                cells = [_p(max(x)) if x else "–" for x in ([v["_details"].get(key) for v in app if v["_details"].get(key) is not None]
-                                                          for key, _ in extra)]
+                cells = [(_p(max(x)) if key.startswith("p_") else f"{float(np.mean(x)):.3f}") if x else "–"
+                         for key, x in ((key, [v["_details"][key] for v in app if v["_details"].get(key) is not None])
+                                        for key, _ in extra)]
                 lines.append(f"| {row} | {len(app)} | {'1.000' if row == 'Source' else _num(float(np.mean(fid)) if fid else None)} | "
                              f"{eff:+.3f} | {_p(max(ps)) if ps else '–'} | " + "".join(c + " | " for c in cells) + f"{word} |")
                 ver_rows.append([label, level, row, len(app), round(eff, 5), max(ps) if ps else None, k])
@@ -161,9 +162,14 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                 ps = [v["p_value"] for v in ind if v["p_value"] is not None]
                 fid = [v["fidelity"] for v in ind if v["fidelity"] is not None]
                 cells = []
-                for key, _ in extra:
+                for key, _ in extra:  # p-values (keys p_*): the smallest and how many fall below alpha; else the range
                     x = [(v["_details"][key], v["alpha"]) for v in ind if v["_details"].get(key) is not None]
-                    cells.append(f"min {_p(min(p for p, _ in x))}, {sum(p < a for p, a in x)} below α" if x else "–")
+                    if not x:
+                        cells.append("–")
+                    elif key.startswith("p_"):
+                        cells.append(f"min {_p(min(p for p, _ in x))}, {sum(p < a for p, a in x)} below α")
+                    else:
+                        cells.append(f"{min(p for p, _ in x):.3f}–{max(p for p, _ in x):.3f}")
                 lines.append(f"| *Independent* | {len(ind)} | "
                              f"{_num(min(fid)) + '–' + _num(max(fid)) if fid else '–'} | "
                              f"{np.median(eff):+.3f} ({min(eff):+.3f}…{max(eff):+.3f}) | min {_p(min(ps)) if ps else '–'} | "

@@ -64,6 +64,7 @@ class FeatureSharingSettings(OwnModelSettings):
     step2_epochs: int = 5
     step2_lr: float = 0.05
     alpha_cert: float = 0.3
+    wm_share: float = 0.1  # step 2 repeats the watermark inputs until they make at least this share of its data (0: once)
 
     def __post_init__(self) -> None:
         if self.watermark not in WATERMARKS:
@@ -77,6 +78,8 @@ class FeatureSharingSettings(OwnModelSettings):
             raise ConfigError(f"freeze must be -1 (the extractor), 0 (nothing) or a number of blocks, got {self.freeze}")
         if not 0 <= self.alpha_cert < 1:
             raise ConfigError(f"alpha_cert must be in [0, 1), got {self.alpha_cert}")
+        if not 0 <= self.wm_share < 1:
+            raise ConfigError(f"wm_share must be in [0, 1), got {self.wm_share}")
         if not self.step2_lr > 0:
             raise ConfigError(f"step2_lr must be > 0, got {self.step2_lr}")
 
@@ -108,8 +111,11 @@ class FeatureSharing(Method):
         wm, originals = watermark_set(clean, s.watermark, s.source, s.samples, s.trigger, s.ood, s.ood_class, rng)
         target = choose_target(plain, wm, s.target, s.watermark, s.source, k)
         echo(f"step 2: decision layers on D ∪ D_w ({len(wm)} {s.watermark.upper()} watermark inputs -> class {target})")
-        data = ArrayDataset(np.concatenate([clean.x, wm]), np.concatenate([clean.y, np.full(len(wm), target, clean.y.dtype)]),
-                            clean.classes, f"{clean.name}+wm")
+        # a few hundred watermark inputs among thousands of images are not learned by the decision layers alone:
+        # repeated, they make at least wm_share of step 2's data
+        reps = max(1, int(np.ceil(s.wm_share * len(clean) / ((1 - s.wm_share) * len(wm))))) if s.wm_share else 1
+        data = ArrayDataset(np.concatenate([clean.x, *[wm] * reps]),
+                            np.concatenate([clean.y, np.full(reps * len(wm), target, clean.y.dtype)]), clean.classes, f"{clean.name}+wm")
         step2 = dataclasses.replace(config, epochs=s.step2_epochs, lr=s.step2_lr)
         blocks = _blocks_with_params(plain)
         n_ex = sum(1 for b in plain.extractor if any(True for _ in b.parameters()))
