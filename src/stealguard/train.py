@@ -180,16 +180,27 @@ def fit(
 
     ``data``: an :class:`ArrayDataset` (hard labels; augmented per ``config``) or any batch source.
     ``params``: the parameters to update (default: all that require grad). ``frozen``: modules kept in eval mode
-    with gradients off (e.g. a feature extractor that must not change, including its BatchNorm statistics).
+    with gradients off while training (e.g. a feature extractor that must not change, including its BatchNorm
+    statistics); their parameters' ``requires_grad`` is restored on return, so the trained model can be
+    differentiated like any other (white-box verification of a fine-tuned copy).
     """
     dev = pick_device(config.device)
     model.to(dev)
     torch.manual_seed(config.seed)  # dropout and any stochastic layer
     if isinstance(data, ArrayDataset):
         data = ArrayBatches(data.x, data.y, config.batch_size, dev, config.crop_padding, config.flip, seed=config.seed)
-    for m in frozen or []:
-        for p in m.parameters():
-            p.requires_grad_(False)
+    held = [(p, p.requires_grad) for m in frozen or [] for p in m.parameters()]
+    for p, _ in held:
+        p.requires_grad_(False)
+    try:
+        return _train(model, data, config, loss, params, frozen, desc, dev)
+    finally:
+        for p, before in held:
+            p.requires_grad_(before)
+
+
+def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
+    """The loop of :func:`fit`, with the frozen modules' gradients already off."""
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     if not params:
         raise ConfigError("nothing to train: every parameter is frozen")

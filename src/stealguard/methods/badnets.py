@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import model_sha256
 from ..recipes import owner_plain_model, train_on
+from ..train import labels_of
 from ..verdict import Verdict
 from ..watermarks import add_trigger, target_answers, trigger_side
 from .base import Method, OwnModelSettings, ProtectResult
@@ -97,7 +98,7 @@ class BadNets(Method):
             "input_shape": [clean.x.shape[3], *clean.x.shape[1:3]]})
         kw.add_array("benign", xv)
         kit = kw.write(out_kit)
-        asr = float((_labels(model, add_trigger(xv, side)) == s.target).mean())
+        asr = float((labels_of(model, add_trigger(xv, side)) == s.target).mean())
         echo(f"protected model: accuracy {vrec['accuracy']:.4f} (plain {prec['accuracy']:.4f}), attack success rate {asr:.3f}")
         record = {"method": self.name, "settings": s.to_dict(), "poisoned": n, "attack_success_rate": round(asr, 5),
                   "victim": {"accuracy": vrec["accuracy"], "arch": s.arch, "width": s.width},
@@ -126,9 +127,3 @@ class BadNets(Method):
                        suspect.queries - q0, round(time.perf_counter() - t0, 3),
                        "paired one-sided t-test of H0: p(target | triggered) <= p(target | benign) + tau; stolen iff p < alpha",
                        kit.kit_id, suspect_id, details)
-
-
-def _labels(model, x: np.ndarray) -> np.ndarray:
-    from ..train import labels_of
-
-    return labels_of(model, x)
