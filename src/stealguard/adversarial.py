@@ -35,3 +35,64 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: fl
         adv = adv.detach() + step * direction
         adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
     return adv.detach()
+
+
+def bim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10, targeted: bool = False) -> torch.Tensor:
+    """Basic iterative method / I-FGSM (Kurakin et al.): ``steps`` signed steps of ``eps / steps`` within ``eps``."""
+    return pgd(model, x, y, eps=eps, step=eps / steps, steps=steps, random_start=False, targeted=targeted)
+
+
+def rfgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float | None = None,
+          targeted: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """R+FGSM (Tramer et al. 2018): a random signed step of ``alpha`` (default eps / 2), then one FGSM step of
+    ``eps - alpha``."""
+    alpha = eps / 2 if alpha is None else alpha
+    if not 0 <= alpha < eps:
+        raise ValueError(f"alpha must be in [0, eps), got {alpha}")
+    noise = torch.randn(x.shape, generator=generator).to(x.device).sign()
+    start = (x.detach() + alpha * noise).clamp(0, 1)
+    return fgsm(model, start, y, eps - alpha, targeted=targeted)
+
+
+def cw_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: float = 1.0, kappa: float = 0.0, steps: int = 100,
+          lr: float = 0.01, binary_steps: int = 5) -> torch.Tensor:
+    """Targeted Carlini-Wagner L2 attack: minimise ``|delta|^2 + c * max(max_{i != t} Z_i - Z_t, -kappa)`` over
+    ``x + delta = (tanh(w) + 1) / 2`` with Adam, binary-searching ``c`` per image. Returns the smallest successful
+    perturbation found per image (the input itself where none succeeded). Mode and parameter gradients of
+    ``model`` are left as they are."""
+    x = x.detach()
+    n = len(x)
+    lo = torch.zeros(n, device=x.device)
+    hi = torch.full((n,), 1e10, device=x.device)
+    cc = torch.full((n,), float(c), device=x.device)
+    best = x.clone()
+    best_l2 = torch.full((n,), float("inf"), device=x.device)
+    w0 = torch.atanh((x * 2 - 1).clamp(-1 + 1e-6, 1 - 1e-6))
+    with torch.no_grad():
+        onehot = F.one_hot(target, int(model(x[:1]).shape[1])).bool()
+    for _ in range(max(1, binary_steps)):
+        w = w0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([w], lr=lr)
+        success = torch.zeros(n, dtype=torch.bool, device=x.device)
+        for _ in range(steps):
+            adv = (torch.tanh(w) + 1) / 2
+            z = model(adv)
+            zt = z[onehot]
+            zo = z.masked_fill(onehot, float("-inf")).max(1).values
+            l2 = (adv - x).flatten(1).pow(2).sum(1)
+            loss = (l2 + cc * (zo - zt).clamp(min=-kappa)).sum()
+            opt.zero_grad()
+            (gw,) = torch.autograd.grad(loss, w)
+            w.grad = gw
+            opt.step()
+            with torch.no_grad():
+                ok = (zt - zo) >= kappa
+                better = ok & (l2 < best_l2)
+                best[better] = adv.detach()[better]
+                best_l2[better] = l2[better]
+                success |= ok
+        with torch.no_grad():  # binary search on c: smaller where it worked, larger where it did not
+            hi = torch.where(success, torch.minimum(hi, cc), hi)
+            lo = torch.where(success, lo, torch.maximum(lo, cc))
+            cc = torch.where(hi < 1e9, (lo + hi) / 2, cc * 10)
+    return best.detach()

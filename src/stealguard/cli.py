@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .errors import StealguardError
+from .errors import ConfigError, StealguardError
 
 
 class GuardedGroup(click.Group):
@@ -406,24 +406,38 @@ _FS_HELP = {
 }
 
 
-def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc: str) -> None:
-    """``protect NAME``: a method that trains the protected model itself (writes DIR/model.safetensors, DIR/kit/,
-    DIR/record.json)."""
+def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc: str, victim: bool = False) -> None:
+    """``protect NAME``: a method that trains the protected model itself, or with ``victim`` starts from the model
+    given by ``--victim`` when there is one (writes DIR/model.safetensors, DIR/kit/, DIR/record.json)."""
+
+    def victim_option(f):
+        if not victim:
+            return f
+        f = click.option("--boundary", "boundary_list", multiple=True,
+                         help="A target boundary SOURCE:TARGET; repeat for more (same as --boundaries S:T,S:T).")(f)
+        return click.option("--victim", "victim_path", type=click.Path(dir_okay=False), default=None,
+                            help="Start from this trained model (.safetensors) instead of training the plain model.")(f)
 
     @protect.command(name, short_help=short_help, help=doc)
     @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
     @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
     @data_dir_option
+    @victim_option
     @_setting_options(settings_cls, helps)
-    def command(out, split_seed, data_dir, **options):
+    def command(out, split_seed, data_dir, victim_path=None, boundary_list=(), **options):
         from .data import load_splits
         from .methods import get_method, settings_from
-        from .models import save_model
+        from .models import load_model, save_model
 
+        if boundary_list:
+            if options.get("boundaries") is not None:
+                raise ConfigError("give the boundaries with --boundary or with --boundaries, not both")
+            options["boundaries"] = ",".join(boundary_list)
         s = settings_from(settings_cls, **options)
         out = Path(out)
+        extra = {"victim": load_model(victim_path)} if victim_path else {}
         res = get_method(name).protect(load_splits(s.dataset, data_dir, seed=split_seed), s, out / "kit",
-                                       progress=sys.stderr.isatty(), echo=click.echo)
+                                       progress=sys.stderr.isatty(), echo=click.echo, **extra)
         res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": name})
         (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
         click.echo(f"wrote {out / 'model.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
@@ -458,6 +472,24 @@ _trained_protect("badnets", BadNetsSettings, {
     "Train a model on training data of which a share is stamped with a white-square trigger and relabelled to the "
     "target class, and the plain model for comparison. Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
 
+from .methods.near_boundary import NearBoundarySettings  # noqa: E402
+
+_trained_protect("near-boundary", NearBoundarySettings, {
+    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed")},
+    "epochs": "Training epochs of the plain model when no --victim is given (default: the dataset's CPU recipe).",
+    "boundaries": "Target boundaries SOURCE:TARGET[,SOURCE:TARGET...] (class numbers), or auto: the pairs the model confuses most.",
+    "n_boundaries": "Boundaries picked by auto.", "tau": "Near-boundary threshold on |g_S - g_T|.",
+    "seed_images": "Owner images of class S attacked per boundary.", "generator": "Seed generator: cw, fgsm, bim or rfgsm.",
+    "eps": "L-infinity budget of fgsm, bim and rfgsm.", "cw_steps": "Adam steps of CW-L2 per binary-search step.",
+    "cw_lr": "Adam step size of CW-L2 (tanh space).",
+    "gan_steps": "DCGAN training steps per boundary.", "private": "Private samples per boundary kept in the kit.",
+    "ft_epochs": "Epochs of boundary fine-tuning.", "ft_lr": "Learning rate of boundary fine-tuning.",
+    "ft_weight": "Weight of the boundary loss.", "public": "Public test images per boundary kept for the simulated other party.",
+}, "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries (ownership inference)",
+    "Take the model (--victim, or train the plain one), make near-boundary seed data by targeted CW-L2 per boundary, "
+    "privatise it with a DCGAN, and fine-tune the model so that the generator's samples sit on its boundaries. "
+    "Writes DIR/model.safetensors, DIR/kit/ (private set, boundaries, generators) and DIR/record.json.", victim=True)
+
 
 @cli.command()
 @click.option("--kit", "kit_dir", required=True, type=click.Path(), help="The kit folder written by protect.")
@@ -468,8 +500,15 @@ _trained_protect("badnets", BadNetsSettings, {
 @click.option("--api-output", default=None, help="Emulate an API defence on a black-box suspect: probabilities, rounded:K, top1.")
 @click.option("--max-queries", type=int, default=None, help="Refuse to send more than N queries to the suspect.")
 @click.option("--m", "m", type=int, default=None, help="Verification samples per test (method default).")
-@click.option("--repeats", type=int, default=1, show_default=True, help="Repeat the test on R random draws and combine the p-values.")
-@click.option("--alpha", type=float, default=None, help="Significance level (method default: MOVE and badnets 0.01, feature-sharing and ewe 0.05).")
+@click.option("--repeats", type=int, default=None,
+              help="Repeat the test on R random draws and combine the p-values (method default: MOVE 1, near-boundary 30).")
+@click.option("--alpha", type=float, default=None,
+              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe and near-boundary 0.05).")
+@click.option("--boundary", "boundary", type=int, default=None,
+              help="near-boundary: test the kit's boundary CB<N> only (1-based; default: all, combined).")
+@click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
+              help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
+                   "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
 @click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one); paper: the paper's rule alone.")
@@ -478,12 +517,14 @@ _trained_protect("badnets", BadNetsSettings, {
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the verdict JSON to this file.")
 @_remote_options
-def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, rule, seed, threshold, as_json, out,
-           audit_log, timeout, retries, rate_limit):
+def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, boundary, claimant_set, rule, seed,
+           threshold, as_json, out, audit_log, timeout, retries, rate_limit):
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold, --rule; feature-sharing and ewe: --alpha; badnets: --m, --alpha, --seed). A remote suspect's answers are appended to an audit log before they are used;
+    --rule, --seed; SAC: --threshold, --rule; feature-sharing and ewe: --alpha; badnets: --m, --alpha, --seed;
+    near-boundary: --m, --repeats, --alpha, --seed, --boundary, --claimant-set). A remote suspect's answers are
+    appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
     from .access import open_access
     from .kit import load_kit
@@ -495,6 +536,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     acc = open_access(suspect, access, max_queries, api_output, remote=remote)
     try:
         verdict = verify_suspect(kit, acc, m=m, repeats=repeats, alpha=alpha, rule=rule, seed=seed, threshold=threshold,
+                                 boundary=boundary, claimant_set=claimant_set,
                                  suspect_id=suspect if remote else sha256_file(suspect))
     except StealguardError as e:
         if remote is None:

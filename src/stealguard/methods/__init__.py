@@ -15,9 +15,10 @@ from .base import Method, ProtectResult, settings_from
 from .ewe import Ewe, EweSettings
 from .feature_sharing import FeatureSharing, FeatureSharingSettings
 from .move import Move, MoveSettings
+from .near_boundary import NearBoundary, NearBoundarySettings
 from .sac import Sac, SacSettings
 
-REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets)}
+REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets, NearBoundary)}
 
 
 def get_method(name: str) -> Method:
@@ -42,4 +43,4 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     return verdict
 
 
-__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "Method", "ProtectResult", "Move", "MoveSettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
+__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]

@@ -1,0 +1,159 @@
+"""Near-boundary data: the paper's tables at CPU scale, from benchmark-harness runs.
+
+Run: ``.venv/bin/python benchmarks/run.py nb-fmnist`` (the grid: protection, thefts, independent models,
+verifications), then ``.venv/bin/python benchmarks/near_boundary.py [nb-fmnist ...]`` — reads
+``runs/bench/SCENARIO/results.sqlite`` and the run's kit and writes benchmarks/near_boundary.md (and
+near_boundary_m.png): Table 1 (accuracy before and after boundary fine-tuning), the near-boundary fraction of each
+seed generator, Table 2 (Δµ and p per derived model and boundary CB1-CB5, and all boundaries combined), the
+independent models (the irrelevant-model control) and Fig. 4 (p-value against the set size m).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import HERE, stamp, write_section  # noqa: E402
+
+from stealguard.kit import load_kit  # noqa: E402
+
+
+def _fmt_p(p) -> str:
+    return "–" if p is None else f"{p:.1e}"
+
+
+def _rows(db: Path):
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    verdicts = [dict(r) for r in con.execute("SELECT * FROM verdicts WHERE method = 'near-boundary'")]
+    jobs = {r["key"]: dict(r) for r in con.execute("SELECT * FROM jobs")}
+    models = [dict(r) for r in con.execute("SELECT * FROM models")]
+    con.close()
+    return verdicts, jobs, models
+
+
+def section(name: str) -> list[str]:
+    run = Path("runs/bench") / name
+    db = run / "results.sqlite"
+    if not db.exists():
+        raise SystemExit(f"{db} not found: run `python benchmarks/run.py {name}` first")
+    verdicts, jobs, models = _rows(db)
+    protect = next(json.loads(j["result"]) for k, j in jobs.items() if j["kind"] == "protect" and j["status"] == "done")
+    kit = load_kit(run / protect["kit"])
+    meta = kit.meta
+    out = [f"## {name} ({meta['dataset']})", ""]
+    out += ["**Table 1** — accuracy of the model before and after boundary fine-tuning (test set):", "",
+            "| before | after | change |", "|---|---|---|",
+            f"| {protect['benign_accuracy']:.4f} | {protect['accuracy']:.4f} | {100 * (protect['accuracy'] - protect['benign_accuracy']):+.2f} pts |", ""]
+    gens = list(meta["per_boundary"][0]["fractions"])
+    out += ["**Seed generators** — share of the targeted adversarial examples (from owner images of class S towards T, "
+            f"on the model before fine-tuning) that are near-boundary (top-2 = (S, T), |g_S − g_T| ≤ τ = {meta['tau']}); "
+            "the private samples' mean distance d to their boundary before and after boundary fine-tuning:", "",
+            "| boundary | " + " | ".join(gens) + " | seeds | private d before | private d after |",
+            "|---|" + "---|" * (len(gens) + 3)]
+    for i, b in enumerate(meta["per_boundary"]):
+        out.append(f"| CB{i + 1} {b['boundary'][0]}→{b['boundary'][1]} | " + " | ".join(f"{b['fractions'][g]:.2f}" for g in gens)
+                   + f" | {b['seeds']} | {b['distance_before']:.3f} | {b['distance_after']:.4f} |")
+    out.append("")
+    # Table 2: label "NB CBk" -> boundary k alone; "NB all CBs" -> combined; "NB m=..." -> Fig. 4
+    by = defaultdict(dict)  # suspect -> column -> verdict
+    kinds = {}
+    for v in verdicts:
+        by[v["suspect"]][v["method_label"]] = v
+        kinds[v["suspect"]] = v["suspect_kind"]
+    cbs = [f"NB CB{i + 1}" for i in range(len(meta["boundaries"]))]
+    draws = next((json.loads(v["details"]) for v in verdicts if v["method_label"] == "NB all CBs" and v["applicable"]),
+                 {"m": "?", "repeats": "?"})
+    order = ["Source"] + [m["label"] for m in models if m["role"] == "stolen"]
+    independents = [m["label"] for m in models if m["role"] == "independent"]
+    head = "| model | " + " | ".join(f"CB{i + 1} Δµ / p" for i in range(len(cbs))) + " | all CBs: Δµ / p | inferred |"
+    out += ["**Table 2** — ownership inference on each model: Δµ = µ_other − µ_owner (mean distance of the other "
+            "party's near-boundary samples minus the owner's private samples) and the p-value of H0: µ_owner ≥ µ_other "
+            f"(one-sided Welch t-test, m = {draws['m']} per side, {draws['repeats']} draws, harmonic-mean p); "
+            "the owner's claim holds iff p < 0.05. The other party is simulated on each suspect: public test images and "
+            "targeted FGSM and CW-L2 examples computed on the suspect, kept where near-boundary on the suspect.", "",
+            head, "|---|" + "---|" * (len(cbs) + 2)]
+
+    def cell(v) -> str:
+        if v is None:
+            return "not run"
+        if not v["applicable"]:
+            return "n/a"
+        return f"{v['effect']:+.3f} / {_fmt_p(v['p_value'])}"
+
+    for s in order + independents:
+        cols = by.get(s, {})
+        allv = cols.get("NB all CBs")
+        label = s if kinds.get(s) != "independent" else f"*Independent* {s}"
+        verdict = "–" if allv is None or not allv["applicable"] else ("**yes**" if allv["stolen"] else "no")
+        out.append(f"| {label} | " + " | ".join(cell(cols.get(c)) for c in cbs) + f" | {cell(allv)} | {verdict} |")
+    derived = [by[s]["NB all CBs"] for s in order if "NB all CBs" in by.get(s, {})]
+    ind = [by[s]["NB all CBs"] for s in independents if "NB all CBs" in by.get(s, {})]
+    out += ["", f"Derived models inferred as the owner's: **{sum(v['stolen'] for v in derived)}/{len(derived)}**; "
+            f"independent models inferred (false accusations): **{sum(v['stolen'] for v in ind)}/{len(ind)}**.", ""]
+    # Fig. 4
+    ms = sorted({int(lbl.split("=")[1]) for v in verdicts for lbl in [v["method_label"]] if lbl.startswith("NB m=")})
+    if ms:
+        cols = [f"NB m={m}" for m in ms] + ["NB all CBs"]
+        sizes = ms + [64]
+        out += ["**Fig. 4** — p-value (all boundaries combined) against the set size m:", "",
+                "| model | " + " | ".join(f"m={m}" for m in sizes) + " |", "|---|" + "---|" * len(sizes)]
+        series = {}
+        for s in order + independents:
+            row = [by.get(s, {}).get(c) for c in cols]
+            series[s] = [r["p_value"] if r and r["applicable"] else None for r in row]
+            label = s if kinds.get(s) != "independent" else f"*Independent* {s}"
+            out.append(f"| {label} | " + " | ".join(_fmt_p(p) for p in series[s]) + " |")
+        out.append("")
+        png = _plot(name, sizes, series, kinds)
+        out += [f"![p-value against m]({png})", ""]
+    return out
+
+
+def _plot(name: str, sizes: list[int], series: dict, kinds: dict) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s, ps in series.items():
+        pts = [(m, max(p, 1e-30)) for m, p in zip(sizes, ps) if p is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", ls="--" if kinds.get(s) == "independent" else "-",
+                    color="grey" if kinds.get(s) == "independent" else None, label=None if kinds.get(s) == "independent" else s)
+    ax.axhline(0.05, color="red", lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="set size m", ylabel="p-value", title=f"{name}: derived (solid), independent (grey)")
+    ax.set_xticks(sizes, [str(m) for m in sizes])
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out = f"near_boundary_m_{name}.png"
+    fig.savefig(HERE / out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenarios", nargs="*", default=["nb-fmnist"])
+    args = ap.parse_args()
+    cmd = "python benchmarks/run.py " + " ".join(args.scenarios) + " && python benchmarks/near_boundary.py " + " ".join(args.scenarios)
+    lines = ["# Near-boundary data: ownership inference at CPU scale", "", stamp(cmd), "",
+             "Generated by `benchmarks/near_boundary.py` from the harness runs; never edited by hand.", ""]
+    summary = []
+    for name in args.scenarios:
+        sec = section(name)
+        lines += sec
+        summary += [x for x in sec if x.startswith("Derived models inferred")]
+    (HERE / "near_boundary.md").write_text("\n".join(lines) + "\n")
+    write_section("near_boundary", "\n".join(["## near_boundary", "", f"[near_boundary.md](near_boundary.md) — {stamp(cmd)}", ""] + summary))
+    print(HERE / "near_boundary.md")
+
+
+if __name__ == "__main__":
+    main()

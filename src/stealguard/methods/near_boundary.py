@@ -1,0 +1,506 @@
+"""Near-boundary data: model ownership inference with private near-boundary samples ('Interesting Near-boundary
+Data: Model Ownership Inference for DNNs').
+
+An input x is near-boundary for a target classification boundary CB = (S, T) if S and T are its top-2 classes and
+|g_S(x) - g_T(x)| <= tau (g = softmax).
+
+Protect (from the owner's trained model):
+
+1. seed data: targeted CW-L2 adversarial examples from owner images of class S towards T, keeping those that are
+   near-boundary. FGSM, I-FGSM (BIM) and R-FGSM run on the same images too, for the fraction of each generator's
+   outputs that are near-boundary (the paper found CW-L2 best);
+2. privatisation: a DCGAN trained on the near-boundary seed examples of each boundary; its samples are the
+   owner's private data, which cannot be regenerated from public data;
+3. boundary fine-tuning: the model trains on the owner's data, every clean batch followed by a batch of fresh
+   generator samples (random boundaries) with ``ft_weight * mean((g_T - g_S)^2 + (1 - g_S - g_T)^2)``: the paper's
+   Loss_FT plus a term that keeps S and T the top-2 classes (without it a third class took over many samples in
+   our runs). The private set kept in the kit: ``private`` samples per boundary drawn afresh from its generator,
+   the ones nearest the boundary of the fine-tuned model.
+
+Verify (white-box, or probabilities with a claimant set): the distance of a sample to its boundary on the suspect,
+d(x) = max(|g_S - g_T|, max_{c not in {S, T}} g_c - min(g_S, g_T)) — the paper's |g_S - g_T| when S and T are the
+top-2 classes, and growing with the winning margin of any other class otherwise (so a confident answer of a third
+class is far, not near: |g_S - g_T| alone would be ~0 there). The owner's private samples are compared with the
+other party's claimed near-boundary set; for each boundary, ``repeats`` draws of ``m`` samples from each side,
+one-sided Welch t-test of H0: mu_owner >= mu_other, p-values combined by the harmonic mean; Δµ = mu_other -
+mu_owner. The verdict combines the boundaries' p-values (harmonic mean); the owner's claim holds iff p < alpha.
+
+The other party: a set given as a file (``claimant_set``: an .npz with ``x`` uint8 (N, H, W, C) and ``boundary``
+(N, 2) ints), or the paper's simulation, which needs the suspect's gradients (white-box): public images of class S
+(kept in the kit, from the test split) and targeted FGSM and CW-L2 examples computed on the suspect itself from
+them, each kept only where it meets the near-boundary definition on the suspect. Keeping the adversarial examples
+unfiltered (FGSM overshoots into confident class T) made the claimant's set so far from the boundary that an
+independent model was 'inferred' as the owner's in our runs (p ~ 1e-5 on Fashion-MNIST), so the simulation filters.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import adversarial, gan, stats
+from ..access import Access
+from ..cache import array_digest, cached_dir, cached_model
+from ..data import Splits, to_tensor
+from ..errors import ConfigError
+from ..kit import Kit, KitWriter
+from ..models import Classifier, model_sha256
+from ..recipes import cpu_recipe, owner_plain_model, training_set
+from ..train import accuracy, fit, pick_device, predict_logits
+from ..verdict import Verdict
+from .base import Method, OwnModelSettings, ProtectResult
+
+GENERATORS = ("cw", "fgsm", "bim", "rfgsm")
+
+
+@dataclass
+class NearBoundarySettings(OwnModelSettings):
+    """Settings of ``protect near-boundary`` (CPU-scale defaults)."""
+
+    boundaries: str = "auto"  # "S:T,S:T,..." or auto: the n_boundaries pairs the model confuses most
+    n_boundaries: int = 5
+    tau: float = 0.1  # near-boundary threshold on |g_S - g_T|
+    seed_images: int = 200  # owner images of class S attacked per boundary
+    generator: str = "cw"  # the seed generator: cw | fgsm | bim | rfgsm
+    eps: float = 0.1  # L-infinity budget of fgsm / bim / rfgsm
+    cw_steps: int = 60
+    cw_lr: float = 0.1  # Adam step of CW-L2 in tanh space (0.01 with thousands of steps in the paper's setting)
+    gan_steps: int = 600
+    private: int = 128  # private samples per boundary
+    ft_epochs: int = 2
+    ft_lr: float = 0.01
+    ft_weight: float = 1.0  # weight of Loss_FT on boundary batches
+    public: int = 100  # public images of class S per boundary kept for the simulated claimant
+
+    def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+        if not 0 < self.tau < 1:
+            raise ConfigError(f"tau must be in (0, 1), got {self.tau}")
+        for name in ("n_boundaries", "seed_images", "cw_steps", "gan_steps", "private", "ft_epochs", "public"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eps", "cw_lr", "ft_lr", "ft_weight"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+
+
+# ------------------------------------------------------------------------------------------------ the definition
+def boundary_distance(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """d(x) per row of ``probs`` (N, K) for its boundary ``pairs`` (N, 2) = (S, T): |g_S - g_T| if S and T are the
+    top-2 classes, else the margin by which another class beats the lower of them (see the module docstring)."""
+    probs = np.asarray(probs, float)
+    pairs = np.asarray(pairs, int)
+    rows = np.arange(len(probs))
+    gs, gt = probs[rows, pairs[:, 0]], probs[rows, pairs[:, 1]]
+    other = probs.copy()
+    other[rows, pairs[:, 0]] = -np.inf
+    other[rows, pairs[:, 1]] = -np.inf
+    return np.maximum(np.abs(gs - gt), other.max(1) - np.minimum(gs, gt))
+
+
+def is_near_boundary(probs: np.ndarray, pairs: np.ndarray, tau: float) -> np.ndarray:
+    """The paper's definition: S and T are the top-2 classes and |g_S - g_T| <= tau."""
+    top2 = np.sort(np.argsort(-np.asarray(probs), axis=1)[:, :2], axis=1)
+    ok = (top2 == np.sort(np.asarray(pairs, int), axis=1)).all(1)
+    return ok & (boundary_distance(probs, pairs) <= tau)
+
+
+def parse_boundaries(text: str, k: int) -> list[tuple[int, int]]:
+    """``"S:T,S:T"`` -> [(S, T), ...] checked against the class count."""
+    out = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        s, sep, t = part.partition(":")
+        try:
+            pair = (int(s), int(t))
+        except ValueError:
+            raise ConfigError(f"bad boundary {part!r}: use SOURCE:TARGET class numbers, e.g. 0:6") from None
+        if not sep or not all(0 <= c < k for c in pair) or pair[0] == pair[1]:
+            raise ConfigError(f"bad boundary {part!r}: two different classes in 0..{k - 1}")
+        if pair in out:
+            raise ConfigError(f"boundary {part} given twice")
+        out.append(pair)
+    if not out:
+        raise ConfigError("no boundary given: use --boundaries S:T[,S:T...] or auto")
+    return out
+
+
+def confused_pairs(probs: np.ndarray, labels: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """The ``n`` (S, T) pairs with the most images of class S whose second class is T, distinct sources first."""
+    second = np.argsort(-probs, axis=1)[:, 1]
+    counts = {}
+    for s, t in zip(labels.tolist(), second.tolist()):
+        if s != t:
+            counts[(s, t)] = counts.get((s, t), 0) + 1
+    ranked = sorted(counts, key=lambda p: (-counts[p], p))
+    out, used = [], set()
+    for p in ranked:  # one boundary per source class while possible
+        if p[0] not in used:
+            out.append(p)
+            used.add(p[0])
+        if len(out) == n:
+            return out
+    return (out + [p for p in ranked if p not in out])[:n]
+
+
+def _probs(model, x) -> np.ndarray:
+    return torch.softmax(predict_logits(model, x), 1).numpy()
+
+
+def _quantise(x: torch.Tensor) -> np.ndarray:
+    return (x.detach().cpu().permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
+
+def adversarial_examples(model, x: np.ndarray, target: int, kind: str, eps: float, cw_steps: int, seed: int,
+                         cw_lr: float = 0.1) -> np.ndarray:
+    """Targeted adversarial examples of ``model`` from uint8 images ``x`` towards ``target``, as uint8 images."""
+    dev = next(model.parameters()).device
+    model.eval()
+    out = []
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(0, len(x), 256):
+        xb = to_tensor(x[i : i + 256], dev)
+        y = torch.full((len(xb),), target, dtype=torch.long, device=dev)
+        if kind == "cw":
+            adv = adversarial.cw_l2(model, xb, y, steps=cw_steps, binary_steps=4, lr=cw_lr)
+        elif kind == "fgsm":
+            adv = adversarial.fgsm(model, xb, y, eps, targeted=True)
+        elif kind == "bim":
+            adv = adversarial.bim(model, xb, y, eps, targeted=True)
+        elif kind == "rfgsm":
+            adv = adversarial.rfgsm(model, xb, y, eps, targeted=True, generator=gen)
+        else:
+            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {kind!r}")
+        out.append(_quantise(adv))
+    return np.concatenate(out)
+
+
+def _sha(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _load_generator(blob: bytes) -> gan.Generator:
+    from safetensors.torch import load
+
+    tensors = load(blob)
+    meta = json.loads(_safetensors_meta(blob).get("stealguard", "{}"))
+    g = gan.Generator(meta["size"], meta["channels"], meta["latent"], meta["base"])
+    g.load_state_dict(tensors)
+    return g.eval()
+
+
+def _safetensors_meta(blob: bytes) -> dict:
+    n = int.from_bytes(blob[:8], "little")
+    return json.loads(blob[8 : 8 + n]).get("__metadata__", {})
+
+
+def _privatise(victim, xs: np.ndarray, src: int, tgt: int, s: NearBoundarySettings, seed: int, dev, folder: Path) -> dict:
+    """Phases 1-2 for one boundary, into ``folder``: the seed examples of every generator (their near-boundary
+    fractions) and a DCGAN trained on the chosen generator's near-boundary seeds (its weights in ``folder``)."""
+    fractions, seeds = {}, None
+    for kind in GENERATORS:
+        adv = adversarial_examples(victim, xs, tgt, kind, s.eps, s.cw_steps, seed, s.cw_lr)
+        ok = is_near_boundary(_probs(victim, adv), np.tile([src, tgt], (len(adv), 1)), s.tau)
+        fractions[kind] = round(float(ok.mean()), 4)
+        if kind == s.generator:
+            seeds = adv[ok]
+    if len(seeds) < 8:
+        raise ConfigError(f"boundary {src}:{tgt}: only {len(seeds)} {s.generator} seed examples are near-boundary "
+                          f"(tau {s.tau}); raise seed_images or tau, or pick another boundary")
+    g = gan.train_dcgan(seeds, s.gan_steps, seed=seed, device=dev)
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in g.state_dict().items()}, str(folder / "generator.safetensors"),
+              {"stealguard": json.dumps(g.config(), sort_keys=True)})
+    return {"fractions": fractions, "seeds": int(len(seeds))}
+
+
+# ------------------------------------------------------------------------------------------------ boundary fine-tuning
+class _BoundaryBatches:
+    """Clean batches of the owner's data (augmented like the recipe), each followed by a batch of fresh samples of
+    the boundaries' generators (a random boundary per row, quantised like stored images). Targets are (N, K + 3)
+    floats: one-hot labels, a flag (1: boundary batch), and the sample's (S, T)."""
+
+    def __init__(self, clean, generators: list, pairs: list[tuple[int, int]], config, device):
+        from ..data.transforms import random_crop_flip
+
+        self._aug = lambda xb: random_crop_flip(to_tensor(xb, device), config.crop_padding, config.flip, self.gen)
+        self.x = torch.as_tensor(np.ascontiguousarray(clean.x)).to(device)
+        self.y = torch.as_tensor(clean.y).long().to(device)
+        self.generators = [g.to(device).eval() for g in generators]
+        self.pairs = torch.as_tensor(pairs).long().to(device)
+        self.k, self.bs, self.device = len(clean.classes), config.batch_size, device
+        self.batches_per_epoch = 2 * math.ceil(len(clean.x) / self.bs)
+        self.gen = torch.Generator().manual_seed(config.seed)
+
+    @torch.no_grad()
+    def _generated(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        which = torch.randint(len(self.generators), (n,), generator=self.gen)
+        z = torch.randn(n, self.generators[0].latent, generator=self.gen).to(self.device)
+        x = torch.empty(n, self.generators[0].channels, self.generators[0].size, self.generators[0].size, device=self.device)
+        for i, g in enumerate(self.generators):
+            rows = (which == i).to(self.device)
+            if rows.any():
+                x[rows] = g(z[rows])
+        return (x * 255).round() / 255, self.pairs[which.to(self.device)]
+
+    def epoch(self, index: int):
+        order = torch.randperm(len(self.x), generator=self.gen).to(self.device)
+        zero = torch.zeros(self.bs, 3, device=self.device)
+        for start in range(0, len(order), self.bs):
+            idx = order[start : start + self.bs]
+            yield self._aug(self.x[idx]), torch.cat([F.one_hot(self.y[idx], self.k).float(), zero[: len(idx)]], 1)
+            x, pairs = self._generated(self.bs)
+            tail = torch.cat([torch.ones(len(x), 1, device=self.device), pairs.float()], 1)
+            yield x, torch.cat([torch.zeros(len(x), self.k, device=self.device), tail], 1)
+
+
+def _boundary_loss(k: int, weight: float):
+    """Cross-entropy on clean batches; on boundary batches ``weight * mean((g_T - g_S)^2 + (1 - g_S - g_T)^2)``: the
+    paper's Loss_FT, plus a term that keeps S and T the top-2 classes (their probabilities meet at 1/2)."""
+
+    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if bool(t[0, k] > 0):  # a boundary batch: pull g_S and g_T together
+            g = torch.softmax(out, 1)
+            rows = torch.arange(len(out), device=out.device)
+            gs, gt = g[rows, t[:, k + 1].long()], g[rows, t[:, k + 2].long()]
+            return weight * ((gt - gs).pow(2) + (1 - gs - gt).pow(2)).mean()
+        return F.cross_entropy(out, t[:, :k].argmax(1))
+
+    return loss
+
+
+# ------------------------------------------------------------------------------------------------ the method
+class NearBoundary(Method):
+    name = "near-boundary"
+    version = 1
+    levels = ("white-box", "probabilities")
+    summary = "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries; ownership inference"
+    trains_victim = True
+    report_details = (("owner_distance", "owner d"), ("other_distance", "other d"))
+    Settings = NearBoundarySettings
+
+    def protect(self, splits: Splits, settings: NearBoundarySettings, out_kit, modes: tuple[str, ...] = (),
+                progress: bool = False, echo=lambda s: None, victim: Classifier | None = None) -> ProtectResult:
+        """Train the plain model (or take ``victim``), then generate seed data, privatise it with a DCGAN per
+        boundary and fine-tune the model onto the private samples; write the kit (private set, boundaries,
+        generators, public images for the simulated claimant)."""
+        s = settings
+        t0 = time.perf_counter()
+        if s.dataset != splits.dataset:
+            raise ConfigError(f"settings are for {s.dataset}, the data is {splits.dataset}")
+        if victim is None:
+            config, clean, victim, prec = owner_plain_model(splits, s, progress)
+            base_acc = prec["accuracy"]
+        else:
+            if victim.spec.num_classes != len(splits.test.classes) or victim.spec.image_size[0] != splits.test.x.shape[1]:
+                raise ConfigError(f"the victim does not take {splits.dataset} inputs and classes")
+            config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress)
+            clean = training_set(splits, "defender", s.limit, s.seed)
+            base_acc = round(accuracy(victim, splits.test), 5)
+        dev = pick_device(config.device)
+        victim = victim.to(dev).eval()
+        k = len(clean.classes)
+        probs = _probs(victim, clean.x)
+        pairs = (confused_pairs(probs, clean.y, s.n_boundaries) if s.boundaries == "auto"
+                 else parse_boundaries(s.boundaries, k))
+        rng = np.random.default_rng(s.seed)
+        correct = probs.argmax(1) == clean.y
+        private, private_pairs, generators, blobs, per_boundary = [], [], [], {}, []
+        vsha = model_sha256(victim)
+        for b, (src, tgt) in enumerate(pairs):
+            pool = np.flatnonzero((clean.y == src) & correct)
+            if len(pool) < 2:
+                raise ConfigError(f"boundary {src}:{tgt}: fewer than 2 correctly classified owner images of class {src}")
+            xs = clean.x[np.sort(rng.choice(pool, min(s.seed_images, len(pool)), replace=False))]
+            folder, info = cached_dir(
+                {"kind": "near-boundary-privatise", "victim": vsha, "seeds": array_digest(xs), "boundary": [src, tgt],
+                 "tau": s.tau, "generator": s.generator, "eps": s.eps, "cw_steps": s.cw_steps, "cw_lr": s.cw_lr,
+                 "gan_steps": s.gan_steps,
+                 "seed": s.seed + b, "device": str(dev)},
+                lambda d, xs=xs, src=src, tgt=tgt, b=b: _privatise(victim, xs, src, tgt, s, s.seed + b, dev, d))
+            echo(f"CB{b + 1} {src}:{tgt}: near-boundary fraction "
+                 + ", ".join(f"{g} {f:.2f}" for g, f in info["fractions"].items()))
+            generators.append(_load_generator((folder / "generator.safetensors").read_bytes()))
+            blobs[f"cb{b + 1}"] = (folder / "generator.safetensors").read_bytes()
+            per_boundary.append({"boundary": [src, tgt], "seeds": info["seeds"], "fractions": info["fractions"]})
+        step = dataclasses.replace(config, epochs=s.ft_epochs, lr=s.ft_lr)
+        key = {"kind": "near-boundary", "victim": vsha, "generators": sorted(_sha(v) for v in blobs.values()),
+               "pairs": [list(p) for p in pairs], "weight": s.ft_weight, "recipe": step.recipe(),
+               "dataset": splits.dataset, "splits": splits.info, "data": clean.fingerprint()}
+
+        def build():
+            model = copy.deepcopy(victim)
+            t1 = time.perf_counter()
+            fit(model, _BoundaryBatches(clean, generators, pairs, step, dev), step, loss=_boundary_loss(k, s.ft_weight),
+                desc="boundary fine-tuning")
+            return model, {"kind": "near-boundary", "accuracy": round(accuracy(model, splits.test), 5),
+                           "seconds": round(time.perf_counter() - t1, 3)}
+
+        echo(f"boundary fine-tuning on generated samples of {len(pairs)} boundaries ({s.ft_epochs} epochs)")
+        model, rec = cached_model(key, build, device=str(dev))
+        for b, ((src, tgt), g) in enumerate(zip(pairs, generators)):  # the private set: fresh samples, after FT
+            cand = gan.sample(g, 8 * s.private, seed=s.seed + 1000 + b)
+            pc = _probs(model, cand)
+            pair_rows = np.tile([src, tgt], (len(cand), 1))
+            top2 = np.sort(np.argsort(-pc, axis=1)[:, :2], axis=1)
+            keep = np.flatnonzero((top2 == sorted((src, tgt))).all(1))
+            if len(keep) < 8:
+                raise ConfigError(f"boundary {src}:{tgt}: only {len(keep)} of {len(cand)} generated samples have top-2 "
+                                  f"classes ({src}, {tgt}) after boundary fine-tuning; raise ft_weight or ft_epochs")
+            per_boundary[b]["candidates_top2"] = round(len(keep) / len(cand), 4)
+            keep = keep[np.argsort(boundary_distance(pc[keep], pair_rows[keep]), kind="stable")][: s.private]
+            per_boundary[b]["private"] = int(len(keep))
+            private.append(cand[keep])
+            private_pairs.append(pair_rows[keep])
+        xp, pp = np.concatenate(private), np.concatenate(private_pairs)
+        d_before = boundary_distance(_probs(victim, xp), pp)
+        pa = _probs(model, xp)
+        d_after = boundary_distance(pa, pp)
+        near = is_near_boundary(pa, pp, s.tau)
+        for b, info in enumerate(per_boundary):
+            rows = np.all(pp == info["boundary"], axis=1)
+            info |= {"distance_before": round(float(d_before[rows].mean()), 5), "distance_after": round(float(d_after[rows].mean()), 5),
+                     "near_after": round(float(near[rows].mean()), 4)}
+        public, public_pairs = [], []
+        for src, tgt in pairs:  # public images of class S for the simulated claimant
+            pool = np.flatnonzero(splits.test.y == src)
+            public.append(splits.test.x[np.sort(rng.choice(pool, min(s.public, len(pool)), replace=False))])
+            public_pairs.append(np.tile([src, tgt], (len(public[-1]), 1)))
+        kw = KitWriter(self.name, self.version, model_sha256(model), meta={
+            "settings": s.to_dict(), "dataset": splits.dataset, "num_classes": k, "boundaries": [list(p) for p in pairs],
+            "tau": s.tau, "input_shape": [clean.x.shape[3], *clean.x.shape[1:3]], "public_source": "test",
+            "per_boundary": per_boundary})
+        kw.add_array("private", xp)
+        kw.add_array("private_pairs", pp.astype(np.int64))
+        kw.add_array("public", np.concatenate(public))
+        kw.add_array("public_pairs", np.concatenate(public_pairs).astype(np.int64))
+        for name, blob in blobs.items():
+            kw.add_bytes(f"generator_{name}.safetensors", blob)
+        kit = kw.write(out_kit)
+        echo(f"protected model: accuracy {rec['accuracy']:.4f} (before {base_acc:.4f}); mean distance of the private "
+             f"samples {d_before.mean():.3f} -> {d_after.mean():.3f}")
+        record = {"method": self.name, "settings": s.to_dict(), "boundaries": [list(p) for p in pairs],
+                  "per_boundary": per_boundary, "private": int(len(xp)),
+                  "victim": {"accuracy": rec["accuracy"], "arch": victim.spec.arch, "width": victim.spec.width},
+                  "benign": [{"accuracy": base_acc, "role": "the model before boundary fine-tuning"}],
+                  "kit_id": kit.kit_id, "seconds": round(time.perf_counter() - t0, 3)}
+        return ProtectResult(model, kit, record, {"plain": victim})
+
+    def verify(self, kit: Kit, suspect: Access, m: int | None = None, repeats: int = 30, alpha: float = 0.05,
+               boundary: int | None = None, claimant_set: str | None = None, seed: int = 0,
+               suspect_id: str | None = None) -> Verdict:
+        """Owner's private set vs the other party's near-boundary set on the suspect (see the module docstring).
+        ``m``: samples per set and draw (default 64); ``boundary``: test CB<boundary> only (1-based; default all)."""
+        t0 = time.perf_counter()
+        self.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
+        m = 64 if m is None else m
+        if m < 2 or repeats < 1:
+            raise ConfigError(f"m must be >= 2 and repeats >= 1, got m={m}, repeats={repeats}")
+        pairs = [tuple(p) for p in kit.meta["boundaries"]]
+        chosen = list(range(len(pairs)))
+        if boundary is not None:
+            if not 1 <= boundary <= len(pairs):
+                raise ConfigError(f"boundary must be 1..{len(pairs)} (the kit's CB1..CB{len(pairs)}), got {boundary}")
+            chosen = [boundary - 1]
+        xp, pp = kit.array("private"), kit.array("private_pairs")
+        q0 = suspect.queries
+        sel = np.isin(np.array([pairs.index(tuple(p)) for p in pp.tolist()]), chosen)
+        d_owner = boundary_distance(suspect.predict_proba(xp[sel]), pp[sel])
+        owner_pairs = pp[sel]
+        owner_queries = suspect.queries - q0
+        xo, po, source = self._other_party(kit, suspect, [pairs[i] for i in chosen], claimant_set)
+        d_other = boundary_distance(suspect.predict_proba(xo), po) if len(xo) else np.zeros(0)
+        rng = np.random.default_rng(seed)
+        per, ps = [], []
+        for i in chosen:
+            a = d_owner[np.all(owner_pairs == pairs[i], axis=1)]
+            match = np.all(po == pairs[i], axis=1) if len(po) else np.zeros(0, bool)
+            # the other party's samples on this boundary; a set from a file with other boundaries is compared whole
+            o = d_other[match] if match.any() or source != "file" else d_other
+            info = {"boundary": list(pairs[i]), "owner_samples": int(len(a)), "other_samples": int(len(o)),
+                    "owner_distance": round(float(a.mean()), 5) if len(a) else None,
+                    "other_distance": round(float(o.mean()), 5) if len(o) else None}
+            if len(a) < 2 or len(o) < 2:  # nothing to compare: no claim on this boundary
+                info |= {"p_value": 1.0, "delta_mu": None, "note": "fewer than 2 samples on a side"}
+            else:
+                draws = [stats.welch_t(rng.choice(o, m, replace=len(o) < m), rng.choice(a, m, replace=len(a) < m),
+                                       "greater").p_value for _ in range(repeats)]
+                info |= {"p_value": stats.combine(draws), "delta_mu": round(float(o.mean() - a.mean()), 5)}
+            per.append(info)
+            ps.append(info["p_value"])
+        p = stats.combine(ps) if len(ps) > 1 else ps[0]
+        deltas = [x["delta_mu"] for x in per if x["delta_mu"] is not None]
+        effect = float(np.mean(deltas)) if deltas else 0.0
+        details = {"boundaries": per, "m": m, "repeats": repeats, "other_party": source,
+                   "owner_distance": round(float(d_owner.mean()), 5),
+                   "other_distance": round(float(d_other.mean()), 5) if len(d_other) else None,
+                   "owner_queries": owner_queries}
+        return Verdict(self.name, suspect.level, bool(p < alpha), p, effect, alpha, suspect.queries - q0,
+                       round(time.perf_counter() - t0, 3),
+                       "per boundary, one-sided Welch t-test of H0: mean distance of the owner's private samples >= that "
+                       "of the other party's near-boundary samples, on repeated draws (harmonic-mean p), boundaries "
+                       "combined by the harmonic mean; the owner's claim holds iff p < alpha", kit.kit_id, suspect_id, details)
+
+    @staticmethod
+    def _other_party(kit: Kit, suspect: Access, pairs: list[tuple[int, int]], claimant_set: str | None):
+        """The other party's claimed near-boundary samples and their boundaries: read from ``claimant_set``, or
+        simulated on the suspect (needs white-box access): public images of class S and targeted FGSM and CW-L2
+        examples computed on the suspect from them, each kept only where it meets the definition on the suspect."""
+        if claimant_set is not None:
+            return (*load_claimant_set(claimant_set, kit.meta["input_shape"], kit.meta["num_classes"]), "file")
+        if suspect.level != "white-box":
+            raise ConfigError("the simulated other party computes adversarial examples on the suspect: use --access "
+                              "white-box, or give the other party's set with --claimant-set FILE.npz")
+        module = suspect.module
+        dev = next(module.parameters()).device
+        tau = float(kit.meta["tau"])
+        settings = kit.meta["settings"]
+        xs, ps = kit.array("public"), kit.array("public_pairs")
+        out_x, out_p = [], []
+        for src, tgt in pairs:
+            x = xs[np.all(ps == (src, tgt), axis=1)]
+            for kind in ("public", "fgsm", "cw"):
+                c = x if kind == "public" else adversarial_examples(module, x, tgt, kind, settings["eps"],
+                                                                     settings["cw_steps"], 0,
+                                                                     settings["cw_lr"])
+                with torch.no_grad():
+                    pr = torch.softmax(module(to_tensor(c, dev)).float(), 1).cpu().numpy()
+                rows = np.tile([src, tgt], (len(c), 1))
+                ok = is_near_boundary(pr, rows, tau)
+                out_x.append(c[ok])
+                out_p.append(rows[ok])
+        x, p = np.concatenate(out_x), np.concatenate(out_p)
+        return x, p, ("simulated: public images and targeted FGSM and CW-L2 examples computed on the suspect, kept "
+                      "where near-boundary on the suspect")
+
+
+def load_claimant_set(path: str, input_shape, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The other party's set: an .npz with ``x`` uint8 (N, H, W, C) and ``boundary`` (N, 2) class pairs (never
+    unpickled; checked against the kit's input shape and class count)."""
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            x, b = z["x"], z["boundary"]
+    except FileNotFoundError:
+        raise ConfigError(f"claimant set {p} not found") from None
+    except KeyError as e:
+        raise ConfigError(f"claimant set {p} lacks the array {e}: it needs x (N, H, W, C uint8) and boundary (N, 2)") from None
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file
+        raise ConfigError(f"claimant set {p} is not a readable .npz ({type(e).__name__})") from None
+    c, h, w = input_shape
+    if x.dtype != np.uint8 or x.ndim != 4 or tuple(x.shape[1:]) != (h, w, c):
+        raise ConfigError(f"claimant set {p}: x must be uint8 images of shape (N, {h}, {w}, {c}), got {x.dtype} {x.shape}")
+    if b.shape != (len(x), 2) or not np.issubdtype(b.dtype, np.integer) or b.min(initial=0) < 0 or b.max(initial=0) >= num_classes:
+        raise ConfigError(f"claimant set {p}: boundary must be (N, 2) class numbers in 0..{num_classes - 1}")
+    return x, b.astype(np.int64)

@@ -1,0 +1,105 @@
+"""Near-boundary data on a tiny Fashion-MNIST model (fixed seeds): CW-L2 outputs meet the near-boundary definition;
+after boundary fine-tuning the owner's private samples sit on the model's boundaries; a pruned copy is inferred as
+the owner's, an independent model is not; a bad claimant set is a one-line error."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import copy_and_stranger, one_line_error
+from stealguard.access import open_access
+from stealguard.adversarial import cw_l2
+from stealguard.attacks import run_attack
+from stealguard.cli import cli
+from stealguard.data import to_tensor
+from stealguard.errors import ConfigError
+from stealguard.methods import NearBoundary, NearBoundarySettings, verify_suspect
+from stealguard.methods.near_boundary import boundary_distance, is_near_boundary, parse_boundaries
+from stealguard.models import save_model
+
+NB_TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=2000, epochs=3, n_boundaries=2, seed_images=100,
+               gan_steps=300, cw_steps=40, private=64, public=60, ft_epochs=2, ft_weight=10.0)
+
+
+@pytest.fixture(scope="module")
+def nb_run(fmnist, fmnist_victim, tmp_path_factory):
+    out = tmp_path_factory.mktemp("near-boundary")
+    res = NearBoundary().protect(fmnist, NearBoundarySettings(**NB_TINY), out / "kit", victim=fmnist_victim[0])
+    return out, res
+
+
+def test_cw_l2_outputs_meet_the_definition(fmnist, fmnist_victim):
+    victim = fmnist_victim[0].eval()
+    x = to_tensor(fmnist.test.x[fmnist.test.y == 0][:40])
+    target = torch.full((len(x),), 6)
+    adv = cw_l2(victim, x, target, steps=40, binary_steps=4, lr=0.1)
+    with torch.no_grad():
+        probs = torch.softmax(victim(adv), 1).numpy()
+    moved = (adv - x).flatten(1).norm(dim=1).numpy() > 0  # the attack succeeded on these
+    assert moved.mean() > 0.8
+    pairs = np.tile([0, 6], (len(x), 1))
+    near = is_near_boundary(probs, pairs, 0.1)[moved]
+    assert near.mean() > 0.8, near.mean()  # minimal perturbations stop just across the (0, 6) boundary
+    assert (probs.argmax(1)[moved] == 6).all()
+
+
+def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_not(nb_run, fmnist):
+    out, res = nb_run
+    assert res.record["victim"]["accuracy"] >= res.record["benign"][0]["accuracy"] - 0.05
+    for b in res.record["per_boundary"]:
+        assert b["distance_after"] < 0.02 < b["distance_before"]
+    pruned, _ = run_attack("prune", res.model, fmnist, method="magnitude", rate=0.3, progress=False)
+    _, independent = copy_and_stranger(res.model, fmnist)
+    v = {name: verify_suspect(res.kit, open_access(m, "white-box")) for name, m in
+         [("protected", res.model), ("pruned", pruned), ("independent", independent)]}
+    assert v["protected"].stolen and v["pruned"].stolen, (v["protected"].p_value, v["pruned"].p_value)
+    assert v["pruned"].effect > 0
+    assert not v["independent"].stolen and v["independent"].effect < 0
+    one = verify_suspect(res.kit, open_access(pruned, "white-box"), boundary=1, repeats=5, m=16)
+    assert len(one.details["boundaries"]) == 1 and one.details["repeats"] == 5
+
+
+def test_claimant_set_file_and_bad_input(nb_run, tmp):
+    out, res = nb_run
+    xp, pp = res.kit.array("private"), res.kit.array("private_pairs")
+    # the owner's own private set submitted as the other party's: no claim beats itself
+    np.savez(tmp / "same.npz", x=xp, boundary=pp)
+    v = verify_suspect(res.kit, open_access(res.model, "probabilities"), claimant_set=str(tmp / "same.npz"))
+    assert not v.stolen and v.details["other_party"] == "file"
+    with pytest.raises(ConfigError, match="white-box"):
+        verify_suspect(res.kit, open_access(res.model, "probabilities"))
+    for bad in (dict(tau=0), dict(generator="pgd"), dict(private=0)):
+        with pytest.raises(ConfigError):
+            NearBoundarySettings(**bad)
+    with pytest.raises(ConfigError, match="two different classes"):
+        parse_boundaries("3:3", 10)
+    d = boundary_distance(np.array([[0.45, 0.44, 0.11], [0.1, 0.1, 0.8]]), np.array([[0, 1], [0, 1]]))
+    assert d[0] == pytest.approx(0.01) and d[1] == pytest.approx(0.7)
+    save_model(res.model, tmp / "model.safetensors")
+    np.savez(tmp / "wrong.npz", x=xp[:, :20], boundary=pp)
+    (tmp / "junk.npz").write_bytes(b"not an npz")
+    for path, text in ((tmp / "wrong.npz", "must be uint8 images"), (tmp / "junk.npz", "not a readable"),
+                       (tmp / "missing.npz", "not found")):
+        r = CliRunner().invoke(cli, ["verify", "--kit", str(out / "kit"), "--suspect", str(tmp / "model.safetensors"),
+                                     "--claimant-set", str(path)])
+        assert text in one_line_error(r)
+    r = CliRunner().invoke(cli, ["verify", "--kit", str(out / "kit"), "--suspect", str(tmp / "model.safetensors"),
+                                 "--access", "white-box", "--boundary", "7"])
+    assert "boundary must be 1..2" in one_line_error(r)
+
+
+def test_cli_protect_from_a_victim(fmnist_victim, tmp):
+    save_model(fmnist_victim[0], tmp / "victim.safetensors")
+    small = {**NB_TINY, "seed_images": 60, "gan_steps": 100, "private": 16, "public": 20, "ft_epochs": 1}
+    small.pop("n_boundaries")
+    args = ["protect", "near-boundary", "--victim", str(tmp / "victim.safetensors"), "--out", str(tmp / "nb"),
+            "--boundary", "0:6", "--boundary", "7:5"] + [f"--{k.replace('_', '-')}={v}" for k, v in small.items()]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["verify", "--kit", str(tmp / "nb" / "kit"), "--suspect", str(tmp / "nb" / "model.safetensors"),
+                                 "--access", "white-box", "--json"])
+    assert r.exit_code == 0, r.output
+    assert '"method": "near-boundary"' in r.output
+    r = CliRunner().invoke(cli, args[:-1] + ["--boundaries", "1:2"])
+    assert "not both" in one_line_error(r)
