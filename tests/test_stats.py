@@ -50,6 +50,14 @@ def test_wilcoxon_exact_small_case():
     # below the margin everywhere: nothing rejected
     assert stats.wilcoxon([0.1, 0.2, 0.1, 0.2, 0.1], margin=0.3).p_value > 0.9
     assert stats.wilcoxon([0.3, 0.3], margin=0.3).p_value == 1.0
+    # ties (labels-only answers): 8 x +0.7 and 2 x -0.3 have midranks 6.5 and 1.5, so W+ = 52; the exact p-value
+    # counts the sign patterns (a of the 0.7 and b of the 0.3 positive) whose W+ is at least that
+    d = [0.7] * 8 + [-0.3] * 2
+    patterns = [(a, b) for a in range(9) for b in range(3)]  # a of the 0.7 and b of the 0.3 positive
+    from math import comb
+    hits = sum(comb(8, a) * comb(2, b) for a, b in patterns if 6.5 * a + 1.5 * b >= 52)
+    assert stats.wilcoxon(d).p_value == pytest.approx(hits / 2 ** 10)
+    assert hits == 4 and stats.wilcoxon(d, "less").p_value == pytest.approx(1021 / 1024)
 
 
 def test_combinations():

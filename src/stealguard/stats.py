@@ -90,15 +90,29 @@ def welch_t(a, b, alternative: str = "greater") -> TestResult:
 def wilcoxon(d, alternative: str = "greater", margin: float = 0.0) -> TestResult:
     """Wilcoxon signed-rank test of ``d - margin`` (feature-sharing: H0 p - q <= alpha_cert, i.e. margin = 0.3).
 
-    Zero differences are dropped (Wilcoxon's convention); if none remain the result is p = 1.
+    Zero differences are dropped (Wilcoxon's convention); if none remain the result is p = 1. Up to
+    ``_EXACT_MAX`` non-zero differences the p-value is exact: the sign-flip distribution of W+ over the (mid)ranks is
+    enumerated, which also holds with ties (labels-only answers make many); beyond that SciPy's default applies.
     """
     _check_alternative(alternative)
     x = _vector(d, "d") - margin
     nz = x[x != 0]
     if nz.size == 0:
         return TestResult("wilcoxon", 0.0, 1.0, x.size, float(np.mean(x + margin)))
+    if nz.size <= _EXACT_MAX:
+        ranks = _st.rankdata(np.abs(nz))
+        w = float(ranks[nz > 0].sum())
+        signs = (np.arange(2 ** nz.size)[:, None] >> np.arange(nz.size)) & 1  # every sign pattern, equally likely
+        null = signs @ ranks
+        tol = 1e-9 * ranks.sum()
+        p_hi, p_lo = float(np.mean(null >= w - tol)), float(np.mean(null <= w + tol))
+        p = {"greater": p_hi, "less": p_lo, "two-sided": min(1.0, 2 * min(p_hi, p_lo))}[alternative]
+        return TestResult("wilcoxon", w, p, x.size, float(np.mean(x + margin)))
     r = _st.wilcoxon(nz, alternative=alternative, zero_method="wilcox")
     return TestResult("wilcoxon", float(r.statistic), float(r.pvalue), x.size, float(np.mean(x + margin)))
+
+
+_EXACT_MAX = 16
 
 
 def harmonic_mean_p(p_values) -> float:
