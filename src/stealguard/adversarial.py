@@ -96,3 +96,32 @@ def cw_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: float = 1.
             lo = torch.where(success, lo, torch.maximum(lo, cc))
             cc = torch.where(hi < 1e9, (lo + hi) / 2, cc * 10)
     return best.detach()
+
+
+def boundary_points(model: nn.Module, x: torch.Tensor, first: torch.Tensor, second: torch.Tensor, k: float = 1.0,
+                    steps: int = 100, lr: float = 0.01) -> torch.Tensor:
+    """IPGuard's fingerprinting points (Cao et al. 2021): from ``x``, minimise with Adam, in pixel space clipped to
+    [0, 1], ``relu(Z_i - Z_j + k) + relu(max_{t not in {i, j}} Z_t - Z_i)`` with ``i = first`` and ``j = second``
+    per image: the result is classified ``j`` with ``i`` the runner-up, ``k`` logits behind — close to the (i, j)
+    boundary for a small ``k``. Stops early once every loss is zero. Mode and parameter gradients of ``model`` are
+    left as they are."""
+    adv = x.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([adv], lr=lr)
+    with torch.no_grad():
+        k_classes = int(model(x[:1]).shape[1])
+    oi = F.one_hot(first, k_classes).bool()
+    oj = F.one_hot(second, k_classes).bool()
+    for _ in range(steps):
+        z = model(adv)
+        zi, zj = z[oi], z[oj]
+        zo = z.masked_fill(oi | oj, float("-inf")).max(1).values
+        loss = F.relu(zi - zj + k) + F.relu(zo - zi)
+        if not (loss > 0).any():
+            break
+        opt.zero_grad()
+        (g,) = torch.autograd.grad(loss.sum(), adv)
+        adv.grad = g
+        opt.step()
+        with torch.no_grad():
+            adv.clamp_(0, 1)
+    return adv.detach()

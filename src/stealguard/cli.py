@@ -363,30 +363,51 @@ _SAC_HELP = {
 }
 
 
-@protect.command("sac", short_help="SAC: sample-correlation fingerprint of an existing model (no retraining)")
-@click.option("--victim", required=True, type=click.Path(), help="The model to fingerprint (.safetensors).")
-@click.option("--dataset", default=None, help="Its dataset (default: recorded in the model file).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (DIR/kit/, DIR/record.json).")
-@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
-@data_dir_option
-@_setting_options(SacSettings, _SAC_HELP)
-def protect_sac(victim, dataset, out, split_seed, data_dir, **options):
-    """Build a SAC fingerprint: samples, the victim's correlation matrices, the distances of surrogate and
-    independent reference models, and the threshold."""
-    from .data import load_splits
-    from .methods import Sac, settings_from
-    from .models import load_model, read_spec
+def _fingerprint_protect(name: str, settings_cls, helps: dict, short_help: str, doc: str) -> None:
+    """Register ``stealguard protect NAME`` for a method that fingerprints an existing model (no retraining)."""
 
-    model = load_model(victim)
-    dataset = dataset or read_spec(victim)[1].get("dataset")
-    if dataset is None:
-        raise StealguardError("the victim file does not record its dataset: pass --dataset")
-    s = settings_from(SacSettings, **options)
-    out = Path(out)
-    res = Sac().protect(model, load_splits(dataset, data_dir, seed=split_seed), s, out / "kit",
-                        progress=sys.stderr.isatty(), echo=click.echo)
-    (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
-    click.echo(f"wrote {out / 'kit'} (kit id {res.kit.kit_id[:16]}...) and {out / 'record.json'}")
+    def command(victim, dataset, out, split_seed, data_dir, **options):
+        from .data import load_splits
+        from .methods import get_method, settings_from
+        from .models import load_model, read_spec
+
+        model = load_model(victim)
+        dataset = dataset or read_spec(victim)[1].get("dataset")
+        if dataset is None:
+            raise StealguardError("the victim file does not record its dataset: pass --dataset")
+        s = settings_from(settings_cls, **options)
+        out = Path(out)
+        res = get_method(name).protect(model, load_splits(dataset, data_dir, seed=split_seed), s, out / "kit",
+                                       progress=sys.stderr.isatty(), echo=click.echo)
+        (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
+        click.echo(f"wrote {out / 'kit'} (kit id {res.kit.kit_id[:16]}...) and {out / 'record.json'}")
+
+    command.__doc__ = doc
+    for deco in reversed([
+            protect.command(name, short_help=short_help),
+            click.option("--victim", required=True, type=click.Path(), help="The model to fingerprint (.safetensors)."),
+            click.option("--dataset", default=None, help="Its dataset (default: recorded in the model file)."),
+            click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (DIR/kit/, DIR/record.json)."),
+            click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split."),
+            data_dir_option, _setting_options(settings_cls, helps)]):
+        command = deco(command)
+
+
+_fingerprint_protect("sac", SacSettings, _SAC_HELP, "SAC: sample-correlation fingerprint of an existing model (no retraining)",
+                     "Build a SAC fingerprint: samples, the victim's correlation matrices, the distances of surrogate and "
+                     "independent reference models, and the threshold.")
+
+from .methods.ipguard import IpGuardSettings  # noqa: E402
+
+_fingerprint_protect("ipguard", IpGuardSettings, {
+    "samples": "Fingerprint points n.", "k": "Logit margin of class j over the runner-up i (small: nearer the boundary).",
+    "steps": "Adam steps per point.", "lr": "Adam step size (pixel space).", "init": "Start from owner images (data) or noise.",
+    "references": "Independent reference models (the decision's calibration).",
+    "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
+    "limit": "Owner images per reference model.", "epochs": "Their training epochs.", "seed": "Seed of the points.",
+}, "IPGuard (baseline): points near the victim's class boundaries, matched by labels",
+    "Build an IPGuard fingerprint: owner images moved next to random class boundaries of the victim, the victim's "
+    "labels on them, and the matching rates of independent reference models.")
 
 
 from .methods.feature_sharing import FeatureSharingSettings  # noqa: E402

@@ -87,3 +87,18 @@ def owner_plain_model(splits: Splits, s, progress: bool = False):
     clean = training_set(splits, "defender", s.limit, s.seed)
     plain, record = train_on(clean, splits, s.arch, s.width, config, {"split": "defender", "limit": s.limit})
     return config, clean, plain, record
+
+
+def owner_references(splits: Splits, specs: list[tuple[str, float]], limit: int | None, epochs: int | None,
+                     progress: bool = False, echo=lambda s: None) -> list[Classifier]:
+    """Independent reference models a fingerprinting method calibrates against: trained by the owner from scratch on
+    ``limit`` defender images (reference i: seed 2000 + i, its own seeded subset), one per (architecture, width) in
+    ``specs``. Shared through the cache by every method that asks for the same ones."""
+    config = cpu_recipe(splits.dataset, progress=progress, **({"epochs": epochs} if epochs else {}))
+    out = []
+    for i, (arch, width) in enumerate(specs):
+        echo(f"training independent reference model {i + 1}/{len(specs)} ({arch})")
+        data = splits.defender.take(limit, 2000 + i)
+        out.append(train_on(data, splits, arch, width, replace(config, seed=2000 + i),
+                            {"split": "defender", "limit": limit, "role": "owner-reference"})[0])
+    return out

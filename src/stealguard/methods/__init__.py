@@ -14,11 +14,12 @@ from .badnets import BadNets, BadNetsSettings
 from .base import Method, ProtectResult, settings_from
 from .ewe import Ewe, EweSettings
 from .feature_sharing import FeatureSharing, FeatureSharingSettings
+from .ipguard import IpGuard, IpGuardSettings
 from .move import Move, MoveSettings
 from .near_boundary import NearBoundary, NearBoundarySettings
 from .sac import Sac, SacSettings
 
-REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets, NearBoundary)}
+REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets, NearBoundary, IpGuard)}
 
 
 def get_method(name: str) -> Method:
@@ -43,4 +44,4 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     return verdict
 
 
-__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
+__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "IpGuard", "IpGuardSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]

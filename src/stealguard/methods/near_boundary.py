@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from .. import adversarial, gan, stats
 from ..access import Access
-from ..cache import array_digest, cached_dir, cached_model
+from ..cache import array_digest, cached_array, cached_dir, cached_model
 from ..data import Splits, to_tensor
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
@@ -467,19 +467,27 @@ class NearBoundary(Method):
         tau = float(kit.meta["tau"])
         settings = kit.meta["settings"]
         xs, ps = kit.array("public"), kit.array("public_pairs")
+        suspect_sha = model_sha256(module)
         out_x, out_p = [], []
         for src, tgt in pairs:
             x = xs[np.all(ps == (src, tgt), axis=1)]
-            for kind in ("public", "fgsm", "cw"):
-                c = x if kind == "public" else adversarial_examples(module, x, tgt, kind, settings["eps"],
-                                                                     settings["cw_steps"], 0,
-                                                                     settings["cw_lr"])
-                with torch.no_grad():
-                    pr = torch.softmax(module(to_tensor(c, dev)).float(), 1).cpu().numpy()
-                rows = np.tile([src, tgt], (len(c), 1))
-                ok = is_near_boundary(pr, rows, tau)
-                out_x.append(c[ok])
-                out_p.append(rows[ok])
+
+            def simulate(x=x, src=src, tgt=tgt):
+                kept = []
+                for kind in ("public", "fgsm", "cw"):
+                    c = x if kind == "public" else adversarial_examples(module, x, tgt, kind, settings["eps"],
+                                                                         settings["cw_steps"], 0, settings["cw_lr"])
+                    with torch.no_grad():
+                        pr = torch.softmax(module(to_tensor(c, dev)).float(), 1).cpu().numpy()
+                    kept.append(c[is_near_boundary(pr, np.tile([src, tgt], (len(c), 1)), tau)])
+                return np.concatenate(kept)
+
+            # deterministic given the kit, the suspect's weights and the boundary: computed once per suspect, so
+            # verifications that change only m, repeats or the boundaries tested reuse it
+            c = cached_array({"kind": "near-boundary-other-party", "kit": kit.kit_id, "suspect": suspect_sha,
+                              "boundary": [int(src), int(tgt)], "device": str(dev)}, simulate)
+            out_x.append(c)
+            out_p.append(np.tile([src, tgt], (len(c), 1)))
         x, p = np.concatenate(out_x), np.concatenate(out_p)
         return x, p, ("simulated: public images and targeted FGSM and CW-L2 examples computed on the suspect, kept "
                       "where near-boundary on the suspect")

@@ -42,7 +42,7 @@ from ..data import Splits
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
-from ..recipes import cpu_recipe, train_on
+from ..recipes import owner_references
 from ..train import labels_of
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs
@@ -195,13 +195,8 @@ class Sac(Method):
             if s.variant == "m":
                 x = cutmix(x, s.patch or max(2, own.image_size[0] // 4), s.flip, s.seed)
         build_seconds = time.perf_counter() - tb  # sample construction (surrogate training excluded)
-        refs = []
-        config = cpu_recipe(splits.dataset, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
-        for i, (arch, w) in enumerate(arch_specs(s.reference_archs, s.references, v.arch, v.width)):
-            echo(f"training independent reference model {i + 1}/{s.references} ({arch})")
-            data = own.take(s.limit, 2000 + i)
-            refs.append(train_on(data, splits, arch, w, dataclasses.replace(config, seed=2000 + i),
-                                 {"split": "defender", "limit": s.limit, "role": "sac-reference"})[0])
+        refs = owner_references(splits, arch_specs(s.reference_archs, s.references, v.arch, v.width), s.limit,
+                                s.epochs, progress, echo)
         kw = KitWriter(self.name, self.version, model_sha256(victim), meta={
             "settings": s.to_dict(), "dataset": splits.dataset, "classes": list(own.classes), "num_classes": k,
             "input_shape": [victim.spec.in_channels, *victim.spec.image_size]})

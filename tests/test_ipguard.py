@@ -1,0 +1,62 @@
+"""IPGuard on the shared tiny Fashion-MNIST victim (fixed seeds): the points sit next to their boundaries; the victim
+itself, its fine-tuned and pruned copies are flagged with labels only, the independent models are not."""
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import one_line_error
+from stealguard.access import open_access
+from stealguard.adversarial import boundary_points
+from stealguard.cli import cli
+from stealguard.data import to_tensor
+from stealguard.errors import ConfigError
+from stealguard.methods import IpGuard, IpGuardSettings, verify_suspect
+from stealguard.methods.ipguard import reference_bound
+from stealguard.models import save_model
+
+IPG_TINY = dict(samples=100, references=3, limit=2000, epochs=3)  # the references are those of conftest.SAC_TINY
+
+
+def test_boundary_points_reach_class_j_with_i_runner_up(fmnist, fmnist_victim):
+    victim = fmnist_victim[0].eval()
+    x = to_tensor(fmnist.test.x[:32])
+    i, j = torch.full((32,), 2), torch.full((32,), 4)
+    pts = boundary_points(victim, x, i, j, k=1.0, steps=200)
+    with torch.no_grad():
+        z = victim(pts)
+    top2 = z.topk(2, 1).indices
+    ok = (top2[:, 0] == 4) & (top2[:, 1] == 2)
+    assert ok.float().mean() > 0.9
+    gap = (z[:, 4] - z[:, 2])[ok]
+    assert (gap >= 1.0 - 1e-3).all() and gap.median() < 2.0  # just past the margin k: near the boundary
+
+
+def test_copies_flagged_independents_not_with_labels_only(population, fmnist, tmp_path):
+    victim, _, stolen, independent = population
+    res = IpGuard().protect(victim, fmnist, IpGuardSettings(**IPG_TINY), tmp_path / "kit")
+    assert len(res.record["reference_matching_rates"]) == 3
+    fine_tuned, _, pruned = stolen
+    for m in (victim, fine_tuned, pruned):
+        v = verify_suspect(res.kit, open_access(m, "labels"))
+        assert v.stolen and v.queries == 100 and v.effect > 0, v.details
+    for m in independent:
+        v = verify_suspect(res.kit, open_access(m, "labels"))
+        assert not v.stolen, v.details
+
+
+def test_settings_bound_and_cli(fmnist_victim, tmp):
+    for bad in (dict(init="zeros"), dict(samples=0), dict(k=-1), dict(references=0), dict(reference_archs="cnn:x")):
+        with pytest.raises(ConfigError):
+            IpGuardSettings(**bad)
+    assert reference_bound(0.35, 100) == pytest.approx(0.4365, abs=2e-3) and reference_bound(1.0, 50) == 1.0
+    save_model(fmnist_victim[0], tmp / "victim.safetensors", extra={"dataset": "fashion-mnist"})
+    r = CliRunner().invoke(cli, ["protect", "ipguard", "--victim", str(tmp / "victim.safetensors"), "--out", str(tmp / "ipg"),
+                                 "--samples", "40", "--references", "2", "--limit", "2000", "--epochs", "3"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["verify", "--kit", str(tmp / "ipg" / "kit"), "--suspect", str(tmp / "victim.safetensors"),
+                                 "--access", "labels", "--json"])
+    assert r.exit_code == 0 and '"method": "ipguard"' in r.output and '"stolen": true' in r.output, r.output
+    r = CliRunner().invoke(cli, ["protect", "ipguard", "--victim", str(tmp / "victim.safetensors"), "--out", str(tmp / "x"),
+                                 "--init", "zeros"])
+    assert "init must be one of" in one_line_error(r)
