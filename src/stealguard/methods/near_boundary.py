@@ -434,9 +434,13 @@ class NearBoundary(Method):
             if len(a) < 2 or len(o) < 2:  # nothing to compare: no claim on this boundary
                 info |= {"p_value": 1.0, "delta_mu": None, "note": "fewer than 2 samples on a side"}
             else:
-                draws = [stats.welch_t(rng.choice(o, m, replace=len(o) < m), rng.choice(a, m, replace=len(a) < m),
+                # without replacement: a side with fewer than m samples is drawn whole (resampling it would
+                # count the same sample twice and overstate the evidence)
+                mo, ma = min(m, len(o)), min(m, len(a))
+                draws = [stats.welch_t(rng.choice(o, mo, replace=False), rng.choice(a, ma, replace=False),
                                        "greater").p_value for _ in range(repeats)]
-                info |= {"p_value": stats.combine(draws), "delta_mu": round(float(o.mean() - a.mean()), 5)}
+                info |= {"p_value": stats.combine(draws), "delta_mu": round(float(o.mean() - a.mean()), 5),
+                         "drawn": [ma, mo]}
             per.append(info)
             ps.append(info["p_value"])
         p = stats.combine(ps) if len(ps) > 1 else ps[0]
