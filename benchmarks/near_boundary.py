@@ -51,8 +51,9 @@ def section(name: str) -> list[str]:
     out += ["**Table 1** — accuracy of the model before and after boundary fine-tuning (test set):", "",
             "| before | after | change |", "|---|---|---|",
             f"| {protect['benign_accuracy']:.4f} | {protect['accuracy']:.4f} | {100 * (protect['accuracy'] - protect['benign_accuracy']):+.2f} pts |", "",
-            f"(boundary fine-tuning is {meta['settings']['ft_epochs']} more epochs on the owner's data, each clean batch followed "
-            "by a batch of generator samples, so part of any change is the extra training.)", ""]
+            f"(boundary fine-tuning, boundary loss weight ft_weight = {meta['settings']['ft_weight']:g}, is "
+            f"{meta['settings']['ft_epochs']} more epochs on the owner's data, each clean batch followed by a batch of "
+            "generator samples, so part of any change is the extra training.)", ""]
     found = meta["per_boundary"][0]["fractions"]
     gens = [g for g in GENERATORS if g in found] + [g for g in found if g not in GENERATORS]
     out += ["**Seed generators** — share of the targeted adversarial examples (from owner images of class S towards T, "
@@ -73,7 +74,9 @@ def section(name: str) -> list[str]:
     cbs = [f"NB CB{i + 1}" for i in range(len(meta["boundaries"]))]
     draws = next((json.loads(v["details"]) for v in verdicts if v["method_label"] == "NB all CBs" and v["applicable"]),
                  {"m": "?", "repeats": "?"})
-    order = ["Source"] + [m["label"] for m in models if m["role"] == "stolen"]
+    scenario = json.loads(sqlite3.connect(db).execute("SELECT value FROM meta WHERE key = 'scenario'").fetchone()[0])
+    rank = {a["label"]: i for i, a in enumerate(scenario["attacks"])}  # the scenario's order, not the finishing order
+    order = ["Source"] + sorted((m["label"] for m in models if m["role"] == "stolen"), key=lambda x: rank.get(x, len(rank)))
     independents = [m["label"] for m in models if m["role"] == "independent"]
     head = "| model | " + " | ".join(f"CB{i + 1} Δµ / p" for i in range(len(cbs))) + " | all CBs: Δµ / p | inferred |"
     out += ["**Table 2** — ownership inference on each model: Δµ = µ_other − µ_owner (mean distance of the other "
@@ -134,6 +137,7 @@ def _plot(name: str, sizes: list[int], series: dict, kinds: dict) -> str:
     ax.axhline(0.05, color="red", lw=0.8)
     ax.set(xscale="log", yscale="log", xlabel="set size m", ylabel="p-value", title=f"{name}: derived (solid), independent (grey)")
     ax.set_xticks(sizes, [str(m) for m in sizes])
+    ax.set_xticks([], minor=True)
     ax.legend(fontsize=7)
     fig.tight_layout()
     out = f"near_boundary_m_{name}.png"

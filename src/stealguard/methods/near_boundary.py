@@ -79,7 +79,7 @@ class NearBoundarySettings(OwnModelSettings):
     private: int = 128  # private samples per boundary
     ft_epochs: int = 2
     ft_lr: float = 0.01
-    ft_weight: float = 1.0  # weight of Loss_FT on boundary batches
+    ft_weight: float = 10.0  # weight of Loss_FT on boundary batches (1.0 left pruned copies uninferred: nb-fmnist)
     public: int = 100  # public images of class S per boundary kept for the simulated claimant
 
     def __post_init__(self) -> None:
