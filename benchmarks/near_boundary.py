@@ -157,7 +157,7 @@ def main() -> None:
     for name in args.scenarios:
         sec = section(name)
         lines += sec
-        summary += [x for x in sec if x.startswith("Derived models inferred")]
+        summary += [f"- {name}: " + x for x in sec if x.startswith("Derived models inferred")]
     (HERE / "near_boundary.md").write_text("\n".join(lines) + "\n")
     write_section("near_boundary", "\n".join(["## near_boundary", "", f"[near_boundary.md](near_boundary.md) — {stamp(cmd)}", ""] + summary))
     print(HERE / "near_boundary.md")
