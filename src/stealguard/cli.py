@@ -524,7 +524,7 @@ _trained_protect("near-boundary", NearBoundarySettings, {
 @click.option("--repeats", type=int, default=None,
               help="Repeat the test on R random draws and combine the p-values (method default: MOVE 1, near-boundary 30).")
 @click.option("--alpha", type=float, default=None,
-              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe and near-boundary 0.05).")
+              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe, ipguard and near-boundary 0.05).")
 @click.option("--boundary", "boundary", type=int, default=None,
               help="near-boundary: test the kit's boundary CB<N> only (1-based; default: all, combined).")
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
@@ -543,7 +543,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold, --rule; feature-sharing and ewe: --alpha; badnets: --m, --alpha, --seed;
+    --rule, --seed; SAC: --threshold, --rule; feature-sharing, ewe and ipguard: --alpha; badnets: --m, --alpha, --seed;
     near-boundary: --m, --repeats, --alpha, --seed, --boundary, --claimant-set). A remote suspect's answers are
     appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
