@@ -34,8 +34,9 @@ def _rows(db: Path):
     verdicts = [dict(r) for r in con.execute("SELECT * FROM verdicts WHERE method = 'near-boundary'")]
     jobs = {r["key"]: dict(r) for r in con.execute("SELECT * FROM jobs")}
     models = [dict(r) for r in con.execute("SELECT * FROM models")]
+    scenario = json.loads(con.execute("SELECT value FROM meta WHERE key = 'scenario'").fetchone()[0])
     con.close()
-    return verdicts, jobs, models
+    return verdicts, jobs, models, scenario
 
 
 def section(name: str) -> list[str]:
@@ -43,7 +44,7 @@ def section(name: str) -> list[str]:
     db = run / "results.sqlite"
     if not db.exists():
         raise SystemExit(f"{db} not found: run `python benchmarks/run.py {name}` first")
-    verdicts, jobs, models = _rows(db)
+    verdicts, jobs, models, scenario = _rows(db)
     protect = next(json.loads(j["result"]) for k, j in jobs.items() if j["kind"] == "protect" and j["status"] == "done")
     kit = load_kit(run / protect["kit"])
     meta = kit.meta
@@ -74,7 +75,6 @@ def section(name: str) -> list[str]:
     cbs = [f"NB CB{i + 1}" for i in range(len(meta["boundaries"]))]
     draws = next((json.loads(v["details"]) for v in verdicts if v["method_label"] == "NB all CBs" and v["applicable"]),
                  {"m": "?", "repeats": "?"})
-    scenario = json.loads(sqlite3.connect(db).execute("SELECT value FROM meta WHERE key = 'scenario'").fetchone()[0])
     rank = {a["label"]: i for i, a in enumerate(scenario["attacks"])}  # the scenario's order, not the finishing order
     order = ["Source"] + sorted((m["label"] for m in models if m["role"] == "stolen"), key=lambda x: rank.get(x, len(rank)))
     independents = [m["label"] for m in models if m["role"] == "independent"]

@@ -427,33 +427,37 @@ _FS_HELP = {
 }
 
 
-def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc: str, victim: bool = False) -> None:
+def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc: str, victim: bool = False,
+                     repeatable: tuple[str, str, str] | None = None) -> None:
     """``protect NAME``: a method that trains the protected model itself, or with ``victim`` starts from the model
-    given by ``--victim`` when there is one (writes DIR/model.safetensors, DIR/kit/, DIR/record.json)."""
+    given by ``--victim`` when there is one (writes DIR/model.safetensors, DIR/kit/, DIR/record.json).
+    ``repeatable = (OPTION, SETTING, help)``: a repeatable ``--OPTION`` whose values are joined by commas into the
+    comma-separated setting ``SETTING`` (giving both is refused)."""
 
-    def victim_option(f):
-        if not victim:
-            return f
-        f = click.option("--boundary", "boundary_list", multiple=True,
-                         help="A target boundary SOURCE:TARGET; repeat for more (same as --boundaries S:T,S:T).")(f)
-        return click.option("--victim", "victim_path", type=click.Path(dir_okay=False), default=None,
-                            help="Start from this trained model (.safetensors) instead of training the plain model.")(f)
+    def extra_options(f):
+        if repeatable:
+            f = click.option(f"--{repeatable[0]}", "repeated", multiple=True, help=repeatable[2])(f)
+        if victim:
+            f = click.option("--victim", "victim_path", type=click.Path(dir_okay=False), default=None,
+                             help="Start from this trained model (.safetensors) instead of training the plain model.")(f)
+        return f
 
     @protect.command(name, short_help=short_help, help=doc)
     @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
     @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
     @data_dir_option
-    @victim_option
+    @extra_options
     @_setting_options(settings_cls, helps)
-    def command(out, split_seed, data_dir, victim_path=None, boundary_list=(), **options):
+    def command(out, split_seed, data_dir, victim_path=None, repeated=(), **options):
         from .data import load_splits
         from .methods import get_method, settings_from
         from .models import load_model, save_model
 
-        if boundary_list:
-            if options.get("boundaries") is not None:
-                raise ConfigError("give the boundaries with --boundary or with --boundaries, not both")
-            options["boundaries"] = ",".join(boundary_list)
+        if repeated:
+            option, setting = repeatable[0], repeatable[1]
+            if options.get(setting) is not None:
+                raise ConfigError(f"give the {setting} with --{option} or with --{setting}, not both")
+            options[setting] = ",".join(repeated)
         s = settings_from(settings_cls, **options)
         out = Path(out)
         extra = {"victim": load_model(victim_path)} if victim_path else {}
@@ -509,7 +513,8 @@ _trained_protect("near-boundary", NearBoundarySettings, {
 }, "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries (ownership inference)",
     "Take the model (--victim, or train the plain one), make near-boundary seed data by targeted CW-L2 per boundary, "
     "privatise it with a DCGAN, and fine-tune the model so that the generator's samples sit on its boundaries. "
-    "Writes DIR/model.safetensors, DIR/kit/ (private set, boundaries, generators) and DIR/record.json.", victim=True)
+    "Writes DIR/model.safetensors, DIR/kit/ (private set, boundaries, generators) and DIR/record.json.", victim=True,
+    repeatable=("boundary", "boundaries", "A target boundary SOURCE:TARGET; repeat for more (same as --boundaries S:T,S:T)."))
 
 
 @cli.command()

@@ -8,12 +8,14 @@ logit. Trained with the standard non-saturating BCE losses and Adam (lr 2e-4, be
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import to_tensor
+from .data import to_tensor, to_uint8
 from .errors import ConfigError
 
 
@@ -85,5 +87,22 @@ def train_dcgan(images: np.ndarray, steps: int, seed: int = 0, batch_size: int =
 def sample(g: Generator, n: int, seed: int) -> np.ndarray:
     """``n`` generated images as uint8 (N, H, W, C) (quantised like any stored image)."""
     z = torch.randn(n, g.latent, generator=torch.Generator().manual_seed(seed))
-    x = g.eval()(z)
-    return (x.permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+    return to_uint8(g.eval()(z))
+
+
+def save_generator(g: Generator, path) -> None:
+    """Write the generator's weights as safetensors with its config in the metadata (``stealguard``)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in g.state_dict().items()}, str(path),
+              {"stealguard": json.dumps(g.config(), sort_keys=True)})
+
+
+def load_generator(path) -> Generator:
+    """A generator written by :func:`save_generator`, in eval mode."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        g = Generator(**json.loads(f.metadata()["stealguard"]))
+        g.load_state_dict({k: f.get_tensor(k) for k in f.keys()})
+    return g.eval()

@@ -2,11 +2,11 @@
 
 from .core import ArrayDataset, DatasetBundle, Splits, make_splits
 from .sources import DATASETS, channel_stats, load_dataset, resize_images
-from .transforms import random_crop_flip, to_tensor
+from .transforms import random_crop_flip, to_tensor, to_uint8
 
 __all__ = [
     "ArrayDataset", "DatasetBundle", "Splits", "make_splits", "DATASETS", "load_dataset", "channel_stats",
-    "resize_images", "random_crop_flip", "to_tensor",
+    "resize_images", "random_crop_flip", "to_tensor", "to_uint8",
 ]
 
 

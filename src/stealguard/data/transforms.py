@@ -15,6 +15,12 @@ def to_tensor(x: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") 
     return t.float()
 
 
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (N, C, H, W) images in [0, 1] -> uint8 (N, H, W, C), rounded: the inverse of :func:`to_tensor`
+    (what storing an image does to it)."""
+    return (x.detach().cpu().permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
+
 def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random crop after zero padding by ``padding`` pixels, and random horizontal flip, per sample (NCHW)."""
     n, _, h, w = x.shape

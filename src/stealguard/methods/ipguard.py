@@ -28,7 +28,7 @@ from scipy import stats as _st
 
 from .. import adversarial
 from ..access import Access, WhiteBox
-from ..data import Splits, to_tensor
+from ..data import Splits, to_tensor, to_uint8
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
@@ -85,7 +85,7 @@ def fingerprint_points(model: Classifier, x: np.ndarray, s: IpGuardSettings) -> 
                                  generator=torch.Generator().manual_seed(s.seed + a)).to(dev))
         pts = adversarial.boundary_points(model, start, torch.as_tensor(first[a : a + 256], device=dev),
                                           torch.as_tensor(second[a : a + 256], device=dev), s.k, s.steps, s.lr)
-        out.append((pts.cpu().permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8))
+        out.append(to_uint8(pts))
     return np.concatenate(out), np.stack([first, second], 1)
 
 

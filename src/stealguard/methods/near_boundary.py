@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -51,10 +49,10 @@ import torch.nn.functional as F
 from .. import adversarial, gan, stats
 from ..access import Access
 from ..cache import array_digest, cached_array, cached_dir, cached_model
-from ..data import Splits, to_tensor
+from ..data import Splits, to_tensor, to_uint8
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
-from ..models import Classifier, model_sha256
+from ..models import Classifier, model_sha256, sha256_file
 from ..recipes import cpu_recipe, owner_plain_model, training_set
 from ..train import accuracy, fit, pick_device, predict_logits
 from ..verdict import Verdict
@@ -109,11 +107,15 @@ def boundary_distance(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return np.maximum(np.abs(gs - gt), other.max(1) - np.minimum(gs, gt))
 
 
+def top2_are(probs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per row: are its boundary's classes (S, T) the top-2 classes of ``probs``, in either order?"""
+    top2 = np.sort(np.argsort(-np.asarray(probs), axis=1)[:, :2], axis=1)
+    return (top2 == np.sort(np.asarray(pairs, int), axis=1)).all(1)
+
+
 def is_near_boundary(probs: np.ndarray, pairs: np.ndarray, tau: float) -> np.ndarray:
     """The paper's definition: S and T are the top-2 classes and |g_S - g_T| <= tau."""
-    top2 = np.sort(np.argsort(-np.asarray(probs), axis=1)[:, :2], axis=1)
-    ok = (top2 == np.sort(np.asarray(pairs, int), axis=1)).all(1)
-    return ok & (boundary_distance(probs, pairs) <= tau)
+    return top2_are(probs, pairs) & (boundary_distance(probs, pairs) <= tau)
 
 
 def parse_boundaries(text: str, k: int) -> list[tuple[int, int]]:
@@ -157,10 +159,6 @@ def _probs(model, x) -> np.ndarray:
     return torch.softmax(predict_logits(model, x), 1).numpy()
 
 
-def _quantise(x: torch.Tensor) -> np.ndarray:
-    return (x.detach().cpu().permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
-
-
 def adversarial_examples(model, x: np.ndarray, target: int, kind: str, eps: float, cw_steps: int, seed: int,
                          cw_lr: float = 0.1) -> np.ndarray:
     """Targeted adversarial examples of ``model`` from uint8 images ``x`` towards ``target``, as uint8 images."""
@@ -181,27 +179,8 @@ def adversarial_examples(model, x: np.ndarray, target: int, kind: str, eps: floa
             adv = adversarial.rfgsm(model, xb, y, eps, targeted=True, generator=gen)
         else:
             raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {kind!r}")
-        out.append(_quantise(adv))
+        out.append(to_uint8(adv))
     return np.concatenate(out)
-
-
-def _sha(blob: bytes) -> str:
-    return hashlib.sha256(blob).hexdigest()
-
-
-def _load_generator(blob: bytes) -> gan.Generator:
-    from safetensors.torch import load
-
-    tensors = load(blob)
-    meta = json.loads(_safetensors_meta(blob).get("stealguard", "{}"))
-    g = gan.Generator(meta["size"], meta["channels"], meta["latent"], meta["base"])
-    g.load_state_dict(tensors)
-    return g.eval()
-
-
-def _safetensors_meta(blob: bytes) -> dict:
-    n = int.from_bytes(blob[:8], "little")
-    return json.loads(blob[8 : 8 + n]).get("__metadata__", {})
 
 
 def _privatise(victim, xs: np.ndarray, src: int, tgt: int, s: NearBoundarySettings, seed: int, dev, folder: Path) -> dict:
@@ -217,11 +196,7 @@ def _privatise(victim, xs: np.ndarray, src: int, tgt: int, s: NearBoundarySettin
     if len(seeds) < 8:
         raise ConfigError(f"boundary {src}:{tgt}: only {len(seeds)} {s.generator} seed examples are near-boundary "
                           f"(tau {s.tau}); raise seed_images or tau, or pick another boundary")
-    g = gan.train_dcgan(seeds, s.gan_steps, seed=seed, device=dev)
-    from safetensors.torch import save_file
-
-    save_file({k: v.contiguous() for k, v in g.state_dict().items()}, str(folder / "generator.safetensors"),
-              {"stealguard": json.dumps(g.config(), sort_keys=True)})
+    gan.save_generator(gan.train_dcgan(seeds, s.gan_steps, seed=seed, device=dev), folder / "generator.safetensors")
     return {"fractions": fractions, "seeds": int(len(seeds))}
 
 
@@ -316,7 +291,7 @@ class NearBoundary(Method):
                  else parse_boundaries(s.boundaries, k))
         rng = np.random.default_rng(s.seed)
         correct = probs.argmax(1) == clean.y
-        private, private_pairs, generators, blobs, per_boundary = [], [], [], {}, []
+        private, private_pairs, generators, generator_sha, per_boundary = [], [], [], [], []
         vsha = model_sha256(victim)
         for b, (src, tgt) in enumerate(pairs):
             pool = np.flatnonzero((clean.y == src) & correct)
@@ -331,11 +306,11 @@ class NearBoundary(Method):
                 lambda d, xs=xs, src=src, tgt=tgt, b=b: _privatise(victim, xs, src, tgt, s, s.seed + b, dev, d))
             echo(f"CB{b + 1} {src}:{tgt}: near-boundary fraction "
                  + ", ".join(f"{g} {f:.2f}" for g, f in info["fractions"].items()))
-            generators.append(_load_generator((folder / "generator.safetensors").read_bytes()))
-            blobs[f"cb{b + 1}"] = (folder / "generator.safetensors").read_bytes()
+            generators.append(gan.load_generator(folder / "generator.safetensors"))
+            generator_sha.append(sha256_file(folder / "generator.safetensors"))
             per_boundary.append({"boundary": [src, tgt], "seeds": info["seeds"], "fractions": info["fractions"]})
         step = dataclasses.replace(config, epochs=s.ft_epochs, lr=s.ft_lr)
-        key = {"kind": "near-boundary", "victim": vsha, "generators": sorted(_sha(v) for v in blobs.values()),
+        key = {"kind": "near-boundary", "victim": vsha, "generators": sorted(generator_sha),
                "pairs": [list(p) for p in pairs], "weight": s.ft_weight, "recipe": step.recipe(),
                "dataset": splits.dataset, "splits": splits.info, "data": clean.fingerprint()}
 
@@ -353,8 +328,7 @@ class NearBoundary(Method):
             cand = gan.sample(g, 8 * s.private, seed=s.seed + 1000 + b)
             pc = _probs(model, cand)
             pair_rows = np.tile([src, tgt], (len(cand), 1))
-            top2 = np.sort(np.argsort(-pc, axis=1)[:, :2], axis=1)
-            keep = np.flatnonzero((top2 == sorted((src, tgt))).all(1))
+            keep = np.flatnonzero(top2_are(pc, pair_rows))
             if len(keep) < 8:
                 raise ConfigError(f"boundary {src}:{tgt}: only {len(keep)} of {len(cand)} generated samples have top-2 "
                                   f"classes ({src}, {tgt}) after boundary fine-tuning; raise ft_weight or ft_epochs")
@@ -385,8 +359,8 @@ class NearBoundary(Method):
         kw.add_array("private_pairs", pp.astype(np.int64))
         kw.add_array("public", np.concatenate(public))
         kw.add_array("public_pairs", np.concatenate(public_pairs).astype(np.int64))
-        for name, blob in blobs.items():
-            kw.add_bytes(f"generator_{name}.safetensors", blob)
+        for b, g in enumerate(generators):
+            kw.add_tensors(f"generator_cb{b + 1}", g.state_dict(), g.config())
         kit = kw.write(out_kit)
         echo(f"protected model: accuracy {rec['accuracy']:.4f} (before {base_acc:.4f}); mean distance of the private "
              f"samples {d_before.mean():.3f} -> {d_after.mean():.3f}")
