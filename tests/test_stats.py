@@ -84,6 +84,20 @@ def test_empirical_p_and_auc():
     assert fpr[-1] == 1.0 and tpr[-1] == 1.0
 
 
+def test_matching_rate_bound_and_binomial_test():
+    # no hit in n trials: the one-sided 95% Clopper-Pearson bound has the closed form 1 - 0.05 ** (1 / n)
+    assert stats.rate_upper_bound(0.0, 10) == pytest.approx(1 - 0.05 ** 0.1)
+    # n hits in n: 0.05 ** (1 / n) is the lower bound, the upper one is 1
+    assert stats.rate_upper_bound(1.0, 50) == 1.0
+    assert stats.rate_upper_bound(0.35, 100) == pytest.approx(0.4365, abs=2e-3)
+    # all 10 points matched against r: p = r ** 10; a reference that matched everything leaves p = 1
+    p, r = stats.matching_test(10, 10, [0.0, 0.0])
+    assert r == pytest.approx(1 - 0.05 ** 0.1) and p == pytest.approx(r ** 10)
+    assert stats.matching_test(10, 10, [1.0, 0.2]) == (1.0, 1.0)
+    with pytest.raises(ConfigError):
+        stats.rate_upper_bound(1.5, 10)
+
+
 def test_sample_size_matches_the_normal_approximation():
     # one-sided alpha .05, power .8, d = .5: normal approximation (1.645 + .842)^2 / .25 = 24.7; t needs 27
     n = stats.paired_t_sample_size(0.5, alpha=0.05, power=0.8)

@@ -410,6 +410,24 @@ _fingerprint_protect("ipguard", IpGuardSettings, {
     "labels on them, and the matching rates of independent reference models.")
 
 
+from .methods.cae import CaeSettings  # noqa: E402
+
+_fingerprint_protect("cae", CaeSettings, {
+    "samples": "Fingerprint size n: the most conferrable adversarial examples kept.",
+    "candidates": "Owner images optimised into candidates.", "eps": "L-infinity bound of the perturbation (pixels in [0, 1]).",
+    "steps": "Adam steps.", "lr": "Adam step size (pixel space).",
+    "surrogates": "Distilled copies of the victim the examples must transfer to.",
+    "surrogate_archs": "Comma-separated ARCH[:WIDTH] of the surrogates (default: the victim's).",
+    "references": "Independent models the examples must not transfer to.",
+    "calibration": "Further independent models, held out from the search, that set the decision's bound.",
+    "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
+    "limit": "Owner images per surrogate and reference model.", "epochs": "Their training epochs.",
+    "seed": "Seed of the candidates.",
+}, "CAE (baseline): conferrable adversarial examples, matched by labels",
+    "Build a CAE fingerprint: adversarial examples of the victim that its distilled surrogates share and independent "
+    "reference models do not, the victim's labels on them, and the matching rates of held-out reference models.")
+
+
 from .methods.feature_sharing import FeatureSharingSettings  # noqa: E402
 
 _FS_HELP = {
@@ -529,7 +547,7 @@ _trained_protect("near-boundary", NearBoundarySettings, {
 @click.option("--repeats", type=int, default=None,
               help="Repeat the test on R random draws and combine the p-values (method default: MOVE 1, near-boundary 30).")
 @click.option("--alpha", type=float, default=None,
-              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe, ipguard and near-boundary 0.05).")
+              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe, ipguard, cae and near-boundary 0.05).")
 @click.option("--boundary", "boundary", type=int, default=None,
               help="near-boundary: test the kit's boundary CB<N> only (1-based; default: all, combined).")
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
@@ -548,7 +566,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
-    --rule, --seed; SAC: --threshold, --rule; feature-sharing, ewe and ipguard: --alpha; badnets: --m, --alpha, --seed;
+    --rule, --seed; SAC: --threshold, --rule; feature-sharing, ewe, ipguard and cae: --alpha; badnets: --m, --alpha, --seed;
     near-boundary: --m, --repeats, --alpha, --seed, --boundary, --claimant-set). A remote suspect's answers are
     appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""

@@ -155,6 +155,23 @@ def empirical_p(score: float, reference, higher_is_stolen: bool = True) -> float
     return float((1 + extreme.sum()) / (1 + r.size))
 
 
+def rate_upper_bound(rate: float, n: int, level: float = 0.95) -> float:
+    """One-sided Clopper-Pearson upper bound at ``level`` of a rate ``rate`` measured on ``n`` trials."""
+    if n < 1 or not 0 <= rate <= 1:
+        raise ConfigError(f"a rate needs n >= 1 trials and a value in [0, 1], got rate={rate}, n={n}")
+    hits = int(round(rate * n))
+    return 1.0 if hits >= n else float(_st.beta.ppf(level, hits + 1, n - hits))
+
+
+def matching_test(matches: int, n: int, reference_rates, level: float = 0.95) -> tuple[float, float]:
+    """The decision of the matching-rate fingerprints (IPGuard, CAE): with r = :func:`rate_upper_bound` of the
+    highest matching rate of independent reference models (each measured on the same ``n`` points), the one-sided
+    binomial test of H0: the suspect matches on a point with probability <= r. Returns ``(p_value, r)``."""
+    refs = _vector(reference_rates, "reference matching rates")
+    r = rate_upper_bound(float(refs.max()), n, level)
+    return (1.0 if r >= 1.0 else float(_st.binom.sf(matches - 1, n, r))), r
+
+
 def roc_auc(stolen_scores, independent_scores, higher_is_stolen: bool = True) -> float:
     """Area under the ROC curve separating stolen from independent suspects by a score (scikit-learn)."""
     from sklearn.metrics import roc_auc_score

@@ -12,6 +12,7 @@ from ..kit import Kit, load_kit
 from ..verdict import Verdict
 from .badnets import BadNets, BadNetsSettings
 from .base import Method, ProtectResult, settings_from
+from .cae import Cae, CaeSettings
 from .ewe import Ewe, EweSettings
 from .feature_sharing import FeatureSharing, FeatureSharingSettings
 from .ipguard import IpGuard, IpGuardSettings
@@ -19,7 +20,7 @@ from .move import Move, MoveSettings
 from .near_boundary import NearBoundary, NearBoundarySettings
 from .sac import Sac, SacSettings
 
-REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets, NearBoundary, IpGuard)}
+REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets, NearBoundary, IpGuard, Cae)}
 
 
 def get_method(name: str) -> Method:
@@ -44,4 +45,4 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     return verdict
 
 
-__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "IpGuard", "IpGuardSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
+__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Cae", "CaeSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "IpGuard", "IpGuardSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]

@@ -10,8 +10,10 @@ and :mod:`stealguard.data.transforms`.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 
+from .. import stats
 from ..access import Access
 from ..errors import ConfigError
 from ..kit import Kit
@@ -100,6 +102,35 @@ def arch_specs(text: str, n: int, arch: str, width: float, other_width: float | 
         specs.append((name, wd))
     specs = specs or [(arch, width)]
     return [specs[k % len(specs)] for k in range(n)]
+
+
+def matching_rate(access: Access, points, labels) -> float:
+    """Share of ``points`` on which ``access`` answers ``labels`` (labels only are asked for): the score of the
+    fingerprints that match labels (IPGuard, CAE)."""
+    return float((access.predict_labels(points) == labels).mean())
+
+
+def matching_verdict(method: Method, kit: Kit, suspect: Access, alpha: float, suspect_id: str | None,
+                     what: str) -> Verdict:
+    """The verify of the label-matching fingerprints (IPGuard, CAE): the kit's ``points`` with the victim's
+    ``labels`` and the ``reference_matching_rates`` of independent models; the suspect's matching rate against the
+    95% upper bound of the highest reference rate (:func:`stealguard.stats.matching_test`); stolen iff p < alpha.
+    ``what`` names a point in the verdict's test description."""
+    t0 = time.perf_counter()
+    method.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
+    points, labels = kit.array("points"), kit.array("labels")
+    refs = kit.array("reference_matching_rates")
+    q0 = suspect.queries
+    matches = int((suspect.predict_labels(points) == labels).sum())
+    n = len(points)
+    p, r = stats.matching_test(matches, n, refs)
+    mr = matches / n
+    details = {"matching_rate": mr, "matches": matches, "points": n, "reference_matching_rates": refs.tolist(),
+               "reference_max": float(refs.max()), "reference_bound": r}
+    return Verdict(method.name, suspect.level, bool(p < alpha), p, mr - r, alpha, suspect.queries - q0,
+                   round(time.perf_counter() - t0, 3), f"one-sided binomial test of H0: the suspect matches the victim's "
+                   f"label on {what} with probability <= r, the 95% upper confidence bound of the highest matching rate "
+                   "of the kit's independent reference models; stolen iff p < alpha", kit.kit_id, suspect_id, details)
 
 
 def settings_from(cls: type, **overrides):

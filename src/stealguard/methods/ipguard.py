@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats as _st
 
 from .. import adversarial
 from ..access import Access, WhiteBox
@@ -34,7 +33,7 @@ from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import owner_references
 from ..verdict import Verdict
-from .base import Method, ProtectResult, arch_specs
+from .base import Method, ProtectResult, arch_specs, matching_rate, matching_verdict
 
 INITS = ("data", "noise")
 
@@ -89,11 +88,6 @@ def fingerprint_points(model: Classifier, x: np.ndarray, s: IpGuardSettings) -> 
     return np.concatenate(out), np.stack([first, second], 1)
 
 
-def matching_rate(access: Access, points: np.ndarray, labels: np.ndarray) -> float:
-    """Share of ``points`` on which ``access`` answers ``labels`` (labels only are asked for)."""
-    return float((access.predict_labels(points) == labels).mean())
-
-
 class IpGuard(Method):
     name = "ipguard"
     version = 1
@@ -138,27 +132,5 @@ class IpGuard(Method):
     def verify(self, kit: Kit, suspect: Access, alpha: float = 0.05, suspect_id: str | None = None) -> Verdict:
         """Matching rate of the suspect on the fingerprint points against the most victim-like reference model
         (one-sided binomial test, see the module docstring); stolen iff p < alpha."""
-        t0 = time.perf_counter()
-        self.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
-        points, labels = kit.array("points"), kit.array("labels")
-        refs = kit.array("reference_matching_rates")
-        q0 = suspect.queries
-        answers = suspect.predict_labels(points)
-        matches = int((answers == labels).sum())
-        n = len(points)
-        r = reference_bound(float(refs.max()), n)
-        p = 1.0 if r >= 1.0 else float(_st.binom.sf(matches - 1, n, r))
-        mr = matches / n
-        details = {"matching_rate": mr, "matches": matches, "points": n, "reference_matching_rates": refs.tolist(),
-                   "reference_max": float(refs.max()), "reference_bound": r}
-        return Verdict(self.name, suspect.level, bool(p < alpha), p, mr - r, alpha, suspect.queries - q0,
-                       round(time.perf_counter() - t0, 3), "one-sided binomial test of H0: the suspect matches the "
-                       "victim's label on a fingerprint point with probability <= r, the 95% upper confidence bound of "
-                       "the highest matching rate of the kit's independent reference models; stolen iff p < alpha",
-                       kit.kit_id, suspect_id, details)
+        return matching_verdict(self, kit, suspect, alpha, suspect_id, "a fingerprint point")
 
-
-def reference_bound(rate: float, n: int, level: float = 0.95) -> float:
-    """One-sided Clopper-Pearson upper bound at ``level`` of a matching rate ``rate`` measured on ``n`` points."""
-    hits = int(round(rate * n))
-    return 1.0 if hits >= n else float(_st.beta.ppf(level, hits + 1, n - hits))
