@@ -1,7 +1,7 @@
 """Method benchmarks through the benchmark harness: run shipped scenarios and write their reports under benchmarks/.
 
 Run: ``.venv/bin/python benchmarks/run.py SCENARIO [SCENARIO ...] [--executor local|ray|inline] [--workers N]``
-(e.g. ``move-fmnist move-cifar10``). Each scenario runs into ``runs/bench/SCENARIO`` (its results database and
+(e.g. ``move-fmnist move-cifar10``); ``--fresh`` starts a run folder afresh after its scenario file changed. Each scenario runs into ``runs/bench/SCENARIO`` (its results database and
 the owner's kits stay there, out of the tracked files) and its report — tables as Markdown and CSV, plots as PNG —
 is written to ``benchmarks/SCENARIO/``, with the command, the machine and the date on the page and in
 benchmarks/README.md. Every model goes through the artifact cache and the run resumes where it stopped, so a rerun
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import HERE, stamp, write_section  # noqa: E402
 
 from stealguard.bench import load_scenario, run_bench, write_report  # noqa: E402
+from stealguard.errors import StealguardError  # noqa: E402
 
 
 def main() -> None:
@@ -26,11 +28,18 @@ def main() -> None:
     ap.add_argument("scenarios", nargs="+")
     ap.add_argument("--executor", default="local", choices=("local", "ray", "inline"))
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--fresh", action="store_true",
+                    help="start the scenario's run folder afresh (after its file changed); trained models stay cached")
     args = ap.parse_args()
     for name in args.scenarios:
-        sc = load_scenario(name)
-        run = Path("runs/bench") / sc.name
-        res = run_bench(sc, run, executor=args.executor, workers=args.workers)
+        try:
+            sc = load_scenario(name)
+            run = Path("runs/bench") / sc.name
+            if args.fresh and run.exists():
+                shutil.rmtree(run)
+            res = run_bench(sc, run, executor=args.executor, workers=args.workers)
+        except StealguardError as e:
+            sys.exit(f"{name}: {e}")
         if res["failed"]:
             print(f"{sc.name}: {len(res['failed'])} jobs failed (listed in the report)", file=sys.stderr)
         cmd = f"python benchmarks/run.py {sc.name}"

@@ -185,6 +185,9 @@ def test_rerun_is_a_no_op_and_another_scenario_is_refused(reference_run, tiny_pa
     other = parse_scenario(dict(TINY, name="other", seeds=[1]))
     with pytest.raises(ConfigError, match="another scenario"):
         run_bench(other, out, "inline", progress=False)
+    edited = parse_scenario(dict(TINY, seeds=[1]))  # the same scenario name, its file changed
+    with pytest.raises(ConfigError, match="an earlier version of scenario"):
+        run_bench(edited, out, "inline", progress=False)
 
 
 def test_warm_cache_run_is_fast_and_identical(reference_run, tiny_path, tmp_path):

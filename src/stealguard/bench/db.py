@@ -65,8 +65,11 @@ class ResultsDB:
         """Tie the database to one scenario; a different scenario in the same run folder is refused."""
         have = self.meta("scenario_sha256")
         if have is not None and have != digest:
-            raise ConfigError(f"{self.path.parent} holds results of another scenario ({self.meta('scenario_name')}); "
-                              "use a new --out folder")
+            name = self.meta("scenario_name")
+            what = (f"an earlier version of scenario {name} (its file has changed since)" if name == scenario["name"]
+                    else f"another scenario ({name})")
+            raise ConfigError(f"{self.path.parent} holds results of {what}; use a new --out folder, or delete that one "
+                              "(trained models stay in the artifact cache)")
         if have is None:
             with self.con:
                 self.con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
