@@ -1,9 +1,10 @@
 """Method benchmarks through the benchmark harness: run shipped scenarios and write their reports under benchmarks/.
 
 Run: ``.venv/bin/python benchmarks/run.py SCENARIO [SCENARIO ...] [--executor local|ray|inline] [--workers N]``
-(e.g. ``move-fmnist move-cifar10``); ``--fresh`` starts a run folder afresh after its scenario file changed. Each scenario runs into ``runs/bench/SCENARIO`` (its results database and
-the owner's kits stay there, out of the tracked files) and its report — tables as Markdown and CSV, plots as PNG —
-is written to ``benchmarks/SCENARIO/``, with the command, the machine and the date on the page and in
+(e.g. ``move-fmnist move-cifar10``); ``--fresh`` starts a run folder afresh after its scenario file changed. Each
+scenario runs into ``runs/bench/SCENARIO`` (its results database and the owner's kits stay there, out of the
+tracked files) and its report — tables as Markdown and CSV, plots as PNG — is written to ``benchmarks/SCENARIO/``,
+with the command, the machine and the date on the page and in
 benchmarks/README.md. Every model goes through the artifact cache and the run resumes where it stopped, so a rerun
 only computes what is missing.
 """

@@ -138,28 +138,25 @@ def conferrability(surrogate_probs: list[torch.Tensor], reference_probs: list[to
 
 
 def conferrable_examples(source: nn.Module, surrogates: list[nn.Module], references: list[nn.Module], x: torch.Tensor,
-                         eps: float, steps: int = 100, lr: float = 0.01, flip_cap: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
+                         eps: float, steps: int = 100, lr: float = 0.01, flip_cap: float = 4.0) -> torch.Tensor:
     """CAE's conferrable adversarial examples (Lukas et al., ICLR 2021): from ``x``, Adam steps on a perturbation
     within ``eps`` (L-infinity, pixels clipped to [0, 1]) that minimise ``-log(conferrability) - min(CE(source(x'),
     y0), flip_cap) + CE(mean surrogate output, t)``, where ``y0`` is the source's label on ``x`` and ``t`` its current
     label on ``x'``: the source's label moves away from ``y0`` and the new label is shared by the surrogates but not
-    by the references. Returns ``(x', conferrability of x')``. Modes and parameter gradients are left as they are."""
+    by the references. Returns ``x'`` (score it with :func:`conferrability` on what is kept, e.g. after rounding to
+    uint8). Modes and parameter gradients are left as they are."""
     x = x.detach()
     with torch.no_grad():
         y0 = source(x).argmax(1)
     delta = torch.zeros_like(x, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=lr)
 
-    def score(adv):
+    for _ in range(steps):
+        adv = (x + delta).clamp(0, 1)
         zs = source(adv)
         t = zs.argmax(1).detach()
         ps = [F.softmax(m(adv), 1) for m in surrogates]
-        pr = [F.softmax(m(adv), 1) for m in references]
-        return zs, t, ps, conferrability(ps, pr, t)
-
-    for _ in range(steps):
-        adv = (x + delta).clamp(0, 1)
-        zs, t, ps, conf = score(adv)
+        conf = conferrability(ps, [F.softmax(m(adv), 1) for m in references], t)
         loss = (-torch.log(conf + 1e-8) - F.cross_entropy(zs, y0, reduction="none").clamp(max=flip_cap)
                 + F.nll_loss(torch.log(torch.stack(ps).mean(0) + 1e-8), t, reduction="none"))
         opt.zero_grad()
@@ -168,6 +165,4 @@ def conferrable_examples(source: nn.Module, surrogates: list[nn.Module], referen
         opt.step()
         with torch.no_grad():
             delta.clamp_(-eps, eps)
-    with torch.no_grad():
-        adv = (x + delta).clamp(0, 1)
-        return adv, score(adv)[3]
+    return (x + delta).detach().clamp(0, 1)

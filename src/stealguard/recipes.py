@@ -102,3 +102,18 @@ def owner_references(splits: Splits, specs: list[tuple[str, float]], limit: int 
         out.append(train_on(data, splits, arch, width, replace(config, seed=2000 + i),
                             {"split": "defender", "limit": limit, "role": "owner-reference"})[0])
     return out
+
+
+def owner_surrogates(victim: Classifier, splits: Splits, specs: list[tuple[str, float | None]], limit: int | None,
+                     epochs: int | None, progress: bool = False, echo=lambda s: None) -> list[Classifier]:
+    """Stolen-like models a fingerprinting method builds for itself: the owner's own distillations of ``victim``
+    (the ``distill`` attack on ``limit`` defender images, surrogate i seeded 100 + i), one per (architecture, width)
+    in ``specs`` (width None: the victim's). Shared through the cache by every method that asks for the same ones."""
+    from .attacks import run_attack  # the public entry point; imported here because attacks build on this module
+
+    out = []
+    for i, (arch, width) in enumerate(specs):
+        echo(f"distilling surrogate model {i + 1}/{len(specs)} ({arch})")
+        out.append(run_attack("distill", victim, splits, arch=arch, width=width, epochs=epochs or 3, limit=limit,
+                              seed=100 + i, progress=progress)[0])
+    return out

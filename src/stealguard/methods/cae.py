@@ -30,7 +30,7 @@ from ..data import Splits, to_tensor, to_uint8
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
-from ..recipes import owner_references
+from ..recipes import owner_references, owner_surrogates
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate, matching_verdict
 
@@ -83,16 +83,11 @@ class Cae(Method):
                 echo=lambda s: None) -> ProtectResult:
         """Build the CAE fingerprint of an already trained ``victim`` and the calibration models' matching rates.
         The victim is not changed (``ProtectResult.model`` is None)."""
-        from ..attacks import run_attack  # the public entry point: surrogates are the owner's own distillations
-
         s = settings
         t0 = time.perf_counter()
         v = victim.spec
-        surrogates = []
-        for i, (arch, width) in enumerate(arch_specs(s.surrogate_archs, s.surrogates, v.arch, v.width, other_width=None)):
-            echo(f"distilling surrogate model {i + 1}/{s.surrogates} ({arch})")
-            surrogates.append(run_attack("distill", victim, splits, arch=arch, width=width,
-                                         epochs=s.epochs or 3, limit=s.limit, seed=100 + i, progress=progress)[0])
+        surrogates = owner_surrogates(victim, splits, arch_specs(s.surrogate_archs, s.surrogates, v.arch, v.width,
+                                                                 other_width=None), s.limit, s.epochs, progress, echo)
         refs = owner_references(splits, arch_specs(s.reference_archs, s.references + s.calibration, v.arch, v.width),
                                 s.limit, s.epochs, progress, echo)
         generation, held_out = refs[: s.references], refs[s.references:]
@@ -105,11 +100,11 @@ class Cae(Method):
         for m in models:
             m.eval()
         dev = next(victim.parameters()).device
-        points, scores = [], []
+        points = []
         try:
             for a in range(0, len(x), 256):
-                adv, _ = adversarial.conferrable_examples(victim, surrogates, generation, to_tensor(x[a : a + 256], dev),
-                                                          s.eps, s.steps, s.lr)
+                adv = adversarial.conferrable_examples(victim, surrogates, generation, to_tensor(x[a : a + 256], dev),
+                                                       s.eps, s.steps, s.lr)
                 points.append(to_uint8(adv))
         finally:
             for m, mode in zip(models, modes):

@@ -42,7 +42,7 @@ from ..data import Splits
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
-from ..recipes import owner_references
+from ..recipes import owner_references, owner_surrogates
 from ..train import labels_of
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs
@@ -166,20 +166,15 @@ class Sac(Method):
                 echo=lambda s: None) -> ProtectResult:
         """Build the fingerprint of an already trained ``victim``: samples, its correlation matrices, reference
         distances and the threshold. The victim itself is not changed (``ProtectResult.model`` is None)."""
-        from ..attacks import run_attack  # the public entry point: surrogates are the owner's own distillations
-
         s = settings
         t0 = time.perf_counter()
         k = victim.spec.num_classes
         own = splits.defender
         rng = np.random.default_rng(s.seed)
-        surrogates = []
         # surrogates of another architecture take the victim's width (None: run_attack fills it in); references 1.0
         v = victim.spec
-        for i, (arch, width) in enumerate(arch_specs(s.surrogate_archs, s.surrogates, v.arch, v.width, other_width=None)):
-            echo(f"distilling surrogate model {i + 1}/{s.surrogates} ({arch})")
-            surrogates.append(run_attack("distill", victim, splits, arch=arch, width=width,
-                                         epochs=s.epochs or 3, limit=s.limit, seed=100 + i, progress=progress)[0])
+        surrogates = owner_surrogates(victim, splits, arch_specs(s.surrogate_archs, s.surrogates, v.arch, v.width,
+                                                                 other_width=None), s.limit, s.epochs, progress, echo)
         tb = time.perf_counter()
         if s.variant == "w":
             wrong = labels_of(victim, own.x) != own.y
