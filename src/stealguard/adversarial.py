@@ -5,6 +5,7 @@ All work on float images in [0, 1] (NCHW) and a differentiable ``model`` returni
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -166,3 +167,87 @@ def conferrable_examples(source: nn.Module, surrogates: list[nn.Module], referen
         with torch.no_grad():
             delta.clamp_(-eps, eps)
     return (x + delta).detach().clamp(0, 1)
+
+
+NORMS = ("linf", "l2", "l1")
+
+
+def _lp(d: torch.Tensor, norm: str) -> torch.Tensor:
+    d = d.flatten(1)
+    return d.abs().amax(1) if norm == "linf" else d.norm(dim=1) if norm == "l2" else d.abs().sum(1)
+
+
+def min_gd_distances(model: nn.Module, x: torch.Tensor, norm: str, step: float, steps: int, top: int = 20) -> torch.Tensor:
+    """Dataset inference's MinGD embedding (Maini et al. 2021), white-box: for every image and every class t, the
+    ``norm`` length of the perturbation that first makes ``model`` answer t, found by gradient steps on log p_t —
+    signed steps of ``step`` (linf), normalised steps of length ``step`` (l2), or ``step`` of L1 mass spread over
+    the ``top`` largest gradient coordinates (l1); images are clipped to [0, 1]. Returns (N, K) distances; 0 for
+    the class already answered, the length reached after ``steps`` where t was never answered."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    x = x.detach()
+    n = len(x)
+    with torch.no_grad():
+        k = int(model(x[:1]).shape[1])
+    xs = x.repeat_interleave(k, 0)  # image i, class t at row i * k + t
+    t = torch.arange(k, device=x.device).repeat(n)
+    adv = xs.clone()
+    dist = torch.full((n * k,), float("nan"), device=x.device)
+    for _ in range(steps + 1):
+        adv.requires_grad_(True)
+        logp = torch.log_softmax(model(adv), 1)
+        with torch.no_grad():
+            hit = (logp.argmax(1) == t) & dist.isnan()
+            dist[hit] = _lp(adv.detach() - xs, norm)[hit]
+        if not dist.isnan().any():
+            break
+        (g,) = torch.autograd.grad(logp.gather(1, t[:, None]).sum(), adv)
+        with torch.no_grad():
+            if norm == "linf":
+                move = step * g.sign()
+            elif norm == "l2":
+                move = step * g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (g.dim() - 1))
+            else:
+                flat = g.flatten(1)
+                idx = flat.abs().topk(min(top, flat.shape[1]), 1).indices
+                m = torch.zeros_like(flat).scatter_(1, idx, (step / idx.shape[1]) * flat.gather(1, idx).sign())
+                move = m.view_as(g)
+            adv = (adv.detach() + move).clamp(0, 1)
+    with torch.no_grad():
+        left = dist.isnan()
+        dist[left] = _lp(adv - xs, norm)[left]
+    return dist.view(n, k)
+
+
+def blind_walk_distances(predict_labels, x: torch.Tensor, norm: str, step: float, steps: int, walks: int,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dataset inference's blind-walk embedding, labels only: from every image, ``walks`` random directions
+    (uniform signs for linf, Gaussian for l2, Laplace for l1, scaled to unit ``norm``) walked in steps of ``step``
+    until ``predict_labels`` (a function of a float NCHW batch) changes its answer; the walked ``norm`` length per
+    direction (the length after ``steps`` where it never changed), sorted ascending: (N, walks)."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    x = x.detach()
+    n = len(x)
+    base = torch.as_tensor(np.asarray(predict_labels(x)), device=x.device)
+    shape = (n * walks, *x.shape[1:])
+    if norm == "linf":
+        u = torch.randint(0, 2, shape, generator=generator).float() * 2 - 1
+    elif norm == "l2":
+        u = torch.randn(shape, generator=generator)
+    else:
+        u = torch.distributions.Laplace(0.0, 1.0).sample(shape) if generator is None else \
+            -torch.log(torch.rand(shape, generator=generator)) * (torch.randint(0, 2, shape, generator=generator) * 2 - 1)
+    u = (u / _lp(u, norm).view(-1, *[1] * (u.dim() - 1))).to(x.device)
+    xs, y0 = x.repeat_interleave(walks, 0), base.repeat_interleave(walks)
+    dist = torch.full((n * walks,), float("nan"), device=x.device)
+    for i in range(1, steps + 1):
+        live = dist.isnan().nonzero().flatten()
+        if len(live) == 0:
+            break
+        cand = (xs[live] + i * step * u[live]).clamp(0, 1)
+        changed = torch.as_tensor(np.asarray(predict_labels(cand)), device=x.device) != y0[live]
+        dist[live[changed]] = _lp(cand[changed] - xs[live[changed]], norm)
+    left = dist.isnan()
+    dist[left] = _lp((xs[left] + steps * step * u[left]).clamp(0, 1) - xs[left], norm)
+    return dist.view(n, walks).sort(1).values

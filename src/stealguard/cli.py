@@ -535,6 +535,23 @@ _trained_protect("near-boundary", NearBoundarySettings, {
     repeatable=("boundary", "boundaries", "A target boundary SOURCE:TARGET; repeat for more (same as --boundaries S:T,S:T)."))
 
 
+from .methods.dataset_inference import DatasetInferenceSettings  # noqa: E402
+
+_trained_protect("dataset-inference", DatasetInferenceSettings, {
+    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed")},
+    "epochs": "Training epochs of the owner's model (default: the dataset's CPU recipe; dataset inference needs a model "
+              "that fits its training images markedly better than unseen ones).",
+    "fit_samples": "Owner training images and public images per side that train the regressors.",
+    "verify_samples": "Further owner training images and public images per side kept in the kit for verification.",
+    "steps": "MinGD steps and blind-walk steps per norm.", "walks": "Blind-walk directions per norm.",
+    "embeddings": "Regressors to build: mingd (verifies white-box suspects; slow), blind (any suspect), or both.",
+}, "Dataset inference (baseline): the owner's training images lie far from a derived model's boundaries",
+    "Train the owner's model (unchanged by the method), embed owner training images and public images by their "
+    "distances to its decision boundaries (MinGD, white-box; blind walk, labels only) and fit a regressor that tells "
+    "them apart. Verify: a white-box suspect is embedded by MinGD, any other by blind walk (many label queries). "
+    "Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
+
+
 @cli.command()
 @click.option("--kit", "kit_dir", required=True, type=click.Path(), help="The kit folder written by protect.")
 @click.option("--suspect", required=True, type=click.Path(),
@@ -545,9 +562,9 @@ _trained_protect("near-boundary", NearBoundarySettings, {
 @click.option("--max-queries", type=int, default=None, help="Refuse to send more than N queries to the suspect.")
 @click.option("--m", "m", type=int, default=None, help="Verification samples per test (method default).")
 @click.option("--repeats", type=int, default=None,
-              help="Repeat the test on R random draws and combine the p-values (method default: MOVE 1, near-boundary 30).")
+              help="Repeat the test on R random draws and combine the p-values (method default: MOVE 1, near-boundary 30, dataset-inference 20).")
 @click.option("--alpha", type=float, default=None,
-              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe, ipguard, cae and near-boundary 0.05).")
+              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe, ipguard, cae, near-boundary and dataset-inference 0.05).")
 @click.option("--boundary", "boundary", type=int, default=None,
               help="near-boundary: test the kit's boundary CB<N> only (1-based; default: all, combined).")
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
@@ -567,6 +584,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
     --rule, --seed; SAC: --threshold, --rule; feature-sharing, ewe, ipguard and cae: --alpha; badnets: --m, --alpha, --seed;
+    dataset-inference: --m, --repeats, --alpha, --seed;
     near-boundary: --m, --repeats, --alpha, --seed, --boundary, --claimant-set). A remote suspect's answers are
     appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""

@@ -13,6 +13,7 @@ from ..verdict import Verdict
 from .badnets import BadNets, BadNetsSettings
 from .base import Method, ProtectResult, settings_from
 from .cae import Cae, CaeSettings
+from .dataset_inference import DatasetInference, DatasetInferenceSettings
 from .ewe import Ewe, EweSettings
 from .feature_sharing import FeatureSharing, FeatureSharingSettings
 from .ipguard import IpGuard, IpGuardSettings
@@ -20,7 +21,7 @@ from .move import Move, MoveSettings
 from .near_boundary import NearBoundary, NearBoundarySettings
 from .sac import Sac, SacSettings
 
-REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets, NearBoundary, IpGuard, Cae)}
+REGISTRY: dict[str, type[Method]] = {m.name: m for m in (Move, Sac, FeatureSharing, Ewe, BadNets, NearBoundary, IpGuard, Cae, DatasetInference)}
 
 
 def get_method(name: str) -> Method:
@@ -45,4 +46,4 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     return verdict
 
 
-__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Cae", "CaeSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "IpGuard", "IpGuardSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
+__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Cae", "CaeSettings", "DatasetInference", "DatasetInferenceSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "IpGuard", "IpGuardSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
