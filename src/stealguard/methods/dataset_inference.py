@@ -106,6 +106,7 @@ class DatasetInference(Method):
     summary = "dataset inference: the owner's training images lie farther from a derived model's boundaries (Maini et al. 2021)"
     trains_victim = True
     Settings = DatasetInferenceSettings
+    report_details = (("p_all", "p (all verification images)"),)
 
     def protect(self, splits: Splits, settings: DatasetInferenceSettings, out_kit, modes: tuple[str, ...] = (),
                 progress: bool = False, echo=lambda s: None) -> ProtectResult:
