@@ -237,7 +237,8 @@ def blind_walk_distances(predict_labels, x: torch.Tensor, norm: str, step: float
         u = torch.randn(shape, generator=generator)
     else:
         u = torch.distributions.Laplace(0.0, 1.0).sample(shape) if generator is None else \
-            -torch.log(torch.rand(shape, generator=generator)) * (torch.randint(0, 2, shape, generator=generator) * 2 - 1)
+            -torch.log(torch.rand(shape, generator=generator).clamp_min(torch.finfo(torch.float32).tiny)) \
+            * (torch.randint(0, 2, shape, generator=generator) * 2 - 1)  # rand can return 0: log(0) made NaN walks
     u = (u / _lp(u, norm).view(-1, *[1] * (u.dim() - 1))).to(x.device)
     xs, y0 = x.repeat_interleave(walks, 0), base.repeat_interleave(walks)
     dist = torch.full((n * walks,), float("nan"), device=x.device)
