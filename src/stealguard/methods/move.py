@@ -70,6 +70,8 @@ class MoveSettings:
     style_work_size: int = 64
     style_strength: float = 1.0
     rate: float = 0.1  # gamma: fraction of training images stylised
+    relabel: int = -1  # -1: stylised images keep their labels (MOVE); c >= 0: relabelled to class c, a backdoor
+    # watermark verified by MOVE's meta-classifier (with style patch: BadNets + meta-classifier, MOVE Table XIV)
     benign_models: int = 1  # negatives of the meta-classifier (paper: 1)
     references: int = 4  # independent reference models for the calibrated decision
     reference_limit: int | None = None  # their training-set size (None: as the victim's)
@@ -98,6 +100,8 @@ class MoveSettings:
             raise ConfigError(f"pool must be held-out or training, got {self.pool!r}")
         if self.grad_mode not in ("sign", "raw"):
             raise ConfigError(f"grad_mode must be sign or raw, got {self.grad_mode!r}")
+        if self.relabel < -1:
+            raise ConfigError(f"relabel must be -1 (keep labels) or a class number, got {self.relabel}")
         view_family(self.views, 32)  # validates the name
         self.reference_specs()  # validates the list
 
@@ -219,9 +223,14 @@ class Move(Method):
         style_seconds = time.perf_counter() - ts
         xv = clean.x.copy()
         xv[ids] = styled
-        protected_data = ArrayDataset(xv, clean.y, clean.classes, f"{clean.name}+move")
+        yv = clean.y.copy()
+        if s.relabel >= 0:
+            if s.relabel >= len(clean.classes):
+                raise ConfigError(f"relabel {s.relabel}: the dataset has classes 0..{len(clean.classes) - 1}")
+            yv[ids] = s.relabel
+        protected_data = ArrayDataset(xv, yv, clean.classes, f"{clean.name}+move")
         tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
-               "styled_sha": array_digest(styled, ids)}
+               "styled_sha": array_digest(styled, ids), **({"relabel": s.relabel} if s.relabel >= 0 else {})}
         pool_ids, pool_orig, y_pool, pool_styled, pool_source = _choose_pool(splits, s, clean, ids, styled, stylizer, rng)
         echo(f"stylised {n_styled} of {len(clean)} training images ({style_seconds:.1f} s); training the protected model")
         victim, vrec = train_on(protected_data, splits, s.arch, s.width, config, tag)
