@@ -4,19 +4,21 @@ The idea: a model trained on the owner's data — or on anything that carries it
 training samples farther from its decision boundaries than unseen samples of the same distribution.
 
 Protect (the owner's plain model, unchanged): embed samples by their distances to the model's boundaries —
-``mingd`` (white-box: for each class, the L-inf, L2 and L1 length of the gradient walk that first reaches it,
-sorted per norm so that the embedding does not depend on which class an image belongs to; 3K numbers) and ``blind`` (labels only: the L-inf, L2 and L1 lengths of ``walks`` random walks until the label
-changes; 3 x walks numbers), both from :mod:`stealguard.adversarial`. A logistic regressor per embedding is trained
-on the owner model's embeddings of ``fit_samples`` of its training images (1) and of public test images (0). The
-kit keeps the regressors (as arrays) and ``verify_samples`` further training and public images for verification.
+``mingd`` (white-box: for each class, the L-inf, L2 and L1 length of the gradient walk that first reaches it, sorted
+per norm so that the embedding does not depend on which class an image belongs to; 3K numbers) and ``blind`` (labels
+only: the L-inf, L2 and L1 lengths of ``walks`` random walks until the label changes; 3 x walks numbers), both from
+:mod:`stealguard.adversarial`. A logistic regressor per embedding is trained on the owner model's embeddings of
+``fit_samples`` of its training images (1) and of public test images (0). The kit keeps the regressors (as arrays)
+and ``verify_samples`` further training and public images for verification.
 
-Verify: the suspect's embeddings of the kit's verification images (mingd for a white-box suspect, blind for a
-probabilities or labels suspect), scored by the regressor; ``repeats`` draws of ``m`` (default 10, the paper's)
-per side, one-sided Welch t-test of H0: mean score of the owner's training images <= that of the public images,
-combined by the harmonic mean; stolen iff p < alpha; Δµ = the difference of the mean scores. The details also give
-``p_all``, the same test on all the kit's verification images at once (more power than m = 10, same queries). MOVE reports that
-this test also accuses models trained independently on other data of the same distribution; the benchmarks count
-it.
+Verify: the suspect's embeddings of the kit's verification images (mingd for a white-box suspect when the kit holds
+its regressor, blind otherwise), scored by the regressor; ``repeats`` draws of ``m`` (default 10, the paper's) per
+side, one-sided Welch t-test of H0: mean score of the owner's training images <= that of the public images, combined
+by the harmonic mean; stolen iff p < alpha; Δµ = the difference of the mean scores. The details also give ``p_all``,
+the same test on all the kit's verification images at once (more power than m = 10, same queries). The method only
+works on a model that fits its training images markedly better than unseen ones (see the README's measurements).
+MOVE reports that this test also accuses models trained independently on other data of the same distribution; the
+benchmarks count it.
 """
 
 from __future__ import annotations
