@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import re
+import sys
 from pathlib import Path
 
 from stealguard.bench.report import machine  # noqa: F401 - one description of the machine
@@ -22,3 +24,12 @@ def write_section(name: str, body: str, readme: Path = HERE / "README.md") -> No
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     readme.write_text(text)
+
+
+def report_rows(scenario: str, name: str) -> list[dict]:
+    """The rows of ``benchmarks/SCENARIO/NAME`` (a harness report's CSV); exits with one line when it is missing."""
+    path = HERE / scenario / name
+    if not path.exists():
+        sys.exit(f"{path} is missing: run `python benchmarks/run.py {scenario}` first")
+    with open(path) as f:
+        return list(csv.DictReader(f))

@@ -11,12 +11,11 @@ models.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import HERE, stamp, write_section  # noqa: E402
+from _report import HERE, report_rows, stamp, write_section  # noqa: E402
 
 DEFAULT = ["baselines-fmnist", "fingerprints-fmnist", "backdoor-meta-fmnist", "baselines-cifar10"]
 MOVE_ROWS = ("Source", "Distillation", "Zero-shot", "Fine-tuning", "Label-query", "Logit-query", "Independent")
@@ -25,12 +24,7 @@ ALIASES = {"Distilling": "Distillation"}  # row names that differ between scenar
 PAPER_SECONDS = {"IPGuard": 456, "CAE": 25537, "EWE": 277, "SAC-w": 2380, "SAC-m": 4.45}
 
 
-def _rows(scenario: str, name: str) -> list[dict]:
-    path = HERE / scenario / name
-    if not path.exists():
-        sys.exit(f"{path} is missing: run `python benchmarks/run.py {scenario}` first")
-    with open(path) as f:
-        return list(csv.DictReader(f))
+_rows = report_rows
 
 
 def _p(x: str) -> str:
@@ -103,7 +97,7 @@ def _checks(cells: dict, aucs: dict, prot: dict) -> list[tuple[str, str, bool | 
         bad = {m: f for m, f in fps.items() if f[0]}
         out.append(("(stealguard's rule) no independent model is accused",
                     "accusations: " + (", ".join(f"{m} {f[0]} of {f[1]} verifications" for m, f in bad.items()) or "none")
-                    + f"; every other method 0 (independent verifications of all scenarios and access levels)", not bad))
+                    + "; every other method 0 (independent verifications of all scenarios and access levels)", not bad))
     theft_rows = ("Distillation", "Zero-shot", "Fine-tuning", "Label-query", "Logit-query")
     both = {key[0] for (key, _) in cells if key[1].startswith("BadNets + meta-classifier (")}
     plain = [r for row in theft_rows for r in find("BadNets", row, scenarios=both)]

@@ -12,7 +12,8 @@ Every access counts the images it is asked about (``queries``) and can enforce a
 query that would exceed it is refused before anything is sent. A labels-only access has no method that returns
 scores; asking for them raises :class:`~stealguard.errors.AccessDenied`.
 
-Inputs are float images in [0, 1] (NCHW tensors) or uint8 arrays (N, H, W, C).
+Inputs are float images in [0, 1] (NCHW tensors) or uint8 arrays (N, H, W, C); a text model's inputs are its
+encoder's sentence embeddings (N, D) (see :mod:`stealguard.data.text`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class ModuleBackend(Backend):
         spec = getattr(module, "spec", None)
         if spec is None:
             raise ConfigError("a white-box module must be a stealguard Classifier (it carries its input spec)")
-        self.num_classes, self.input_shape = spec.num_classes, (spec.in_channels, *spec.image_size)
+        self.num_classes, self.input_shape = spec.num_classes, tuple(spec.input_shape)
 
     @property
     def device(self) -> torch.device:
@@ -108,8 +109,9 @@ class Access:
 
     def _prepare(self, x, detach: bool = True) -> torch.Tensor:
         t = to_tensor(x) if isinstance(x, np.ndarray) else x
-        if not isinstance(t, torch.Tensor) or t.ndim != 4:
-            raise StealguardError(f"queries must be a batch of images (N, C, H, W); got {getattr(t, 'shape', type(t))}")
+        if not isinstance(t, torch.Tensor) or t.ndim != 1 + len(self.input_shape):
+            what = "images (N, C, H, W)" if len(self.input_shape) == 3 else "feature vectors (N, D)"
+            raise StealguardError(f"queries must be a batch of {what}; got {getattr(t, 'shape', type(t))}")
         if tuple(t.shape[1:]) != self.input_shape:
             raise StealguardError(f"queries of shape {tuple(t.shape[1:])}, the suspect takes {self.input_shape}")
         return t.detach().float() if detach else t.float()

@@ -61,8 +61,8 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
 
 
 @cli.command()
-@click.option("--dataset", required=True, help="fashion-mnist, cifar10, tiny-imagenet-20, folder:PATH or npz:PATH.")
-@click.option("--arch", required=True, help="Zoo architecture: cnn, resnet8, resnet20, resnet18, vgg11..19, wrnD-K, mobilenetv2, densenet.")
+@click.option("--dataset", required=True, help="fashion-mnist, cifar10, tiny-imagenet-20, sst2, sst2-<N>k, agnews (text), folder:PATH or npz:PATH.")
+@click.option("--arch", required=True, help="Zoo architecture: cnn, resnet8, resnet20, resnet18, vgg11..19, wrnD-K, mobilenetv2, densenet; mlp for text.")
 @click.option("--width", type=float, default=1.0, show_default=True, help="Channel width multiplier.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the dataset's CPU recipe).")
 @click.option("--limit", type=int, default=None, help="Train on at most N samples of the split (seeded subset).")
@@ -125,9 +125,9 @@ def info(model, as_json):
     else:
         s = m.spec
         d = {"file": str(model), "format": "safetensors", "sha256": sha, "arch": s.arch, "width": s.width,
-             "num_classes": s.num_classes, "classes": s.classes, "input_shape": [s.in_channels, *s.image_size],
+             "num_classes": s.num_classes, "classes": s.classes, "input_shape": list(s.input_shape),
              "mean": s.mean, "std": s.std, "parameters": count_parameters(m)}
-        lines = [f"{model}: {s.arch} (width {s.width}), {s.num_classes} classes, input {(s.in_channels, *s.image_size)}, "
+        lines = [f"{model}: {s.arch} (width {s.width}), {s.num_classes} classes, input {tuple(s.input_shape)}, "
                  f"{d['parameters']:,} parameters", f"sha256 {sha}"]
     _emit(d, as_json, lines)
 
@@ -435,10 +435,10 @@ _FS_HELP = {
     "dataset": "Dataset of the protected model.", "arch": "Architecture of the protected model.",
     "width": "Width multiplier of the protected model.", "seed": "Seed of the model, its training and the watermark.",
     "limit": "Train on at most N defender images (seeded subset).", "epochs": "Step-1 training epochs (default: the dataset's CPU recipe).",
-    "watermark": "id: white-square trigger on source-class images; ood: images of another dataset's class.",
+    "watermark": "id: white-square trigger on source-class images (text: a rare trigger word in source-class sentences); ood: samples of another dataset's class.",
     "source": "ID watermark: the source class c_S.", "target": "The watermark's class c_T (-1: the class the plain model finds least likely).",
-    "trigger": "ID trigger side in pixels (0: 3 on 28x28, 4 on 32x32, 6 on 64x64).",
-    "ood": "OOD source: digits (scikit-learn), tiny-imagenet-pool, or auto (digits for grey, the pool for colour).",
+    "trigger": "ID trigger side in pixels (0: 3 on 28x28, 4 on 32x32, 6 on 64x64); text: trigger words inserted (0: 1).",
+    "ood": "OOD source: digits (scikit-learn), tiny-imagenet-pool, agnews (text), or auto (digits for grey, the pool for colour, agnews for text).",
     "ood_class": "The OOD source's class used as watermark.", "samples": "Watermark inputs in D_w.",
     "freeze": "Leading parameterised blocks frozen in step 2 (-1: the whole feature extractor; 0: none, the Baseline).",
     "step2_epochs": "Step-2 epochs on D plus the watermark.", "step2_lr": "Step-2 learning rate.",

@@ -24,8 +24,9 @@ def training_set(splits: Splits, split: str, limit: int | None, seed: int = 0) -
     elif split == "all":
         import numpy as np
 
-        data = ArrayDataset(np.concatenate([splits.defender.x, splits.attacker.x]),
-                            np.concatenate([splits.defender.y, splits.attacker.y]), splits.defender.classes, "all")
+        d, a = splits.defender, splits.attacker
+        texts = d.texts + a.texts if d.texts is not None and a.texts is not None else None
+        data = ArrayDataset(np.concatenate([d.x, a.x]), np.concatenate([d.y, a.y]), d.classes, "all", texts)
     else:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     return data.take(limit, seed)
@@ -70,6 +71,11 @@ def train_on(data: ArrayDataset, splits: Splits, arch: str, width: float, config
 
 def cpu_recipe(dataset: str, **overrides) -> TrainConfig:
     """CPU-scale defaults per dataset (paper-scale recipes come from configs)."""
+    from .data.text import is_text_dataset
+
+    if is_text_dataset(dataset):  # an mlp on frozen sentence embeddings: cheap epochs, no image augmentation
+        base = TrainConfig(epochs=10, batch_size=64, optimizer="sgd", lr=0.05, schedule="cosine", crop_padding=0, flip=False)
+        return replace(base, **overrides)
     grey = dataset == "fashion-mnist"
     base = TrainConfig(epochs=5, batch_size=64 if grey else 128, optimizer="sgd", lr=0.1, schedule="cosine",
                        crop_padding=0 if grey else 4, flip=not grey)

@@ -67,22 +67,49 @@ def watermark_set(clean, kind: str, source: int, samples: int, trigger: int, ood
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
     """The watermark inputs of an owner's training set ``clean``: ``id`` — ``samples`` images of class ``source``
     with the trigger (and their originals); ``ood`` — ``samples`` images of another dataset's class (no originals).
-    ``trigger`` 0 and ``ood`` "auto" pick the defaults for the image size and colour."""
-    k = len(clean.classes)
+    ``trigger`` 0 and ``ood`` "auto" pick the defaults for the image size and colour. On a text dataset the inputs
+    are sentence embeddings: ``id`` inserts ``trigger`` rare trigger words (0: the default count) into sentences of
+    class ``source``; ``ood`` takes sentences of class ``ood_class`` of AG News."""
+    if clean.is_features:
+        return _text_watermark_set(clean, kind, source, samples, trigger, ood, ood_class, rng)
     h, w, c = clean.x.shape[1:]
     if kind == "id":
-        if not 0 <= source < k:
-            raise ConfigError(f"source must be a class 0..{k - 1}, got {source}")
-        pool = np.flatnonzero(clean.y == source)
-        if len(pool) < samples:
-            raise ConfigError(f"only {len(pool)} training images of class {source}; lower samples (asked {samples})")
-        originals = clean.x[np.sort(rng.choice(pool, samples, replace=False))]
+        originals = clean.x[_source_indices(clean, source, samples, rng, "images")]
         return add_trigger(originals, trigger or trigger_side(h)), originals
     src = ood if ood != "auto" else ("digits" if c == 1 else "tiny-imagenet-pool")
     wm = ood_images(src, ood_class, (h, w, c))
     if len(wm) < samples:
         raise ConfigError(f"the OOD source has {len(wm)} images of class {ood_class}; lower samples (asked {samples})")
     return wm[np.sort(rng.choice(len(wm), samples, replace=False))], None
+
+
+def _source_indices(clean, source: int, samples: int, rng: np.random.Generator, what: str) -> np.ndarray:
+    """``samples`` seeded sorted indices of training samples of class ``source`` (the ID watermark's originals)."""
+    k = len(clean.classes)
+    if not 0 <= source < k:
+        raise ConfigError(f"source must be a class 0..{k - 1}, got {source}")
+    pool = np.flatnonzero(clean.y == source)
+    if len(pool) < samples:
+        raise ConfigError(f"only {len(pool)} training {what} of class {source}; lower samples (asked {samples})")
+    return np.sort(rng.choice(pool, samples, replace=False))
+
+
+TEXT_TRIGGER_WORDS = 1  # trigger words inserted into a sentence when ``trigger`` is 0
+
+
+def _text_watermark_set(clean, kind: str, source: int, samples: int, trigger: int, ood: str, ood_class: int,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    from .data.text import class_sentences, encode, insert_trigger
+
+    if clean.texts is None:
+        raise ConfigError(f"{clean.name}: a text watermark needs the training sentences, and this set has none")
+    if kind == "id":
+        idx = _source_indices(clean, source, samples, rng, "sentences")
+        texts = insert_trigger([clean.texts[i] for i in idx], trigger or TEXT_TRIGGER_WORDS, rng)
+        return encode(texts), clean.x[idx]
+    if ood not in ("auto", "agnews"):
+        raise ConfigError(f"the OOD source of a text dataset is agnews, got {ood!r}")
+    return encode(class_sentences("agnews", ood_class, samples, rng)), None
 
 
 def least_likely_class(probs: np.ndarray, exclude: int | None = None) -> int:
@@ -134,7 +161,7 @@ def write_watermark_kit(method, model, settings: dict, dataset: str, target: int
 
     kw = KitWriter(method.name, method.version, model_sha256(model), meta={
         "settings": settings, "dataset": dataset, "num_classes": model.spec.num_classes, "target": target,
-        "input_shape": [model.spec.in_channels, *model.spec.image_size], **meta})
+        "input_shape": list(model.spec.input_shape), **meta})
     kw.add_array("watermark", wm)
     if originals is not None:
         kw.add_array("originals", originals)

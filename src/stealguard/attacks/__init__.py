@@ -58,6 +58,8 @@ def _substitute(splits: Splits, data_dir) -> Any:
     """The public substitute pool: the split's own, or for 32x32 colour data the Tiny-ImageNet pool resized."""
     if splits.substitute is not None:
         return splits.substitute
+    if splits.test.is_features:
+        return None
     if splits.channels == 3 and splits.image_size[0] == splits.image_size[1] and splits.dataset != "tiny-imagenet-pool":
         from ..data import load_dataset
 
@@ -69,7 +71,7 @@ def _substitute(splits: Splits, data_dir) -> Any:
 
 
 def _attack_data(attack: type[Attack], splits: Splits, data_dir) -> AttackData:
-    d = AttackData(num_classes=splits.num_classes, input_shape=(splits.channels, *splits.image_size), mean=splits.mean,
+    d = AttackData(num_classes=splits.num_classes, input_shape=tuple(splits.input_shape), mean=splits.mean,
                    std=splits.std, classes=list(splits.test.classes), dataset=splits.dataset)
     if attack.data == "defender":
         d.defender = splits.defender

@@ -80,7 +80,7 @@ class AttackData:
     """The data an attack may read. Fields it may not read are ``None``; shapes and normalisation are public."""
 
     num_classes: int
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]  # (C, H, W), or (D,) for feature vectors
     mean: tuple[float, ...]
     std: tuple[float, ...]
     classes: list[str]
@@ -90,6 +90,9 @@ class AttackData:
     substitute: ArrayDataset | None = None
 
     def spec(self, arch: str, width: float, num_classes: int | None = None, classes: list[str] | None = None) -> ModelSpec:
+        if len(self.input_shape) == 1:  # feature vectors (a text dataset's sentence embeddings)
+            return ModelSpec(arch=arch, num_classes=num_classes or self.num_classes, width=width,
+                             classes=classes or self.classes, input_dim=self.input_shape[0])
         return ModelSpec(arch=arch, num_classes=num_classes or self.num_classes, in_channels=self.input_shape[0],
                          image_size=self.input_shape[1:], width=width, mean=self.mean, std=self.std,
                          classes=classes or self.classes)

@@ -61,7 +61,10 @@ def _last_conv_and_bn(model: nn.Module, x: torch.Tensor) -> tuple[nn.Conv2d, nn.
         h.remove()
     convs = [i for i, m in enumerate(order) if isinstance(m, nn.Conv2d) and max(m.kernel_size) > 1 and m.groups == 1]
     if not convs:
-        raise ConfigError("fine-pruning needs a convolutional model")
+        linears = [m for m in getattr(model, "extractor", nn.Sequential()).modules() if isinstance(m, nn.Linear)]
+        if linears:  # a feature-vector model: the extractor's last hidden layer plays the last conv's part
+            return linears[-1], None
+        raise ConfigError("fine-pruning needs a convolutional model or a feature-vector (mlp) model")
     i = convs[-1]
     bn = order[i + 1] if i + 1 < len(order) and isinstance(order[i + 1], nn.BatchNorm2d) else None
     conv = order[i]
@@ -69,22 +72,26 @@ def _last_conv_and_bn(model: nn.Module, x: torch.Tensor) -> tuple[nn.Conv2d, nn.
 
 
 def fine_prune(model: nn.Module, clean: torch.Tensor, rate: float) -> tuple[list[int], list[tuple[nn.Module, str]]]:
-    """Mask the ``rate`` least-activated output channels of the last conv. Returns (channels, masked params)."""
+    """Mask the ``rate`` least-activated output channels of the last conv (of a feature-vector model: the units of
+    its extractor's last linear layer). Returns (channels, masked params)."""
     model.eval()
     conv, bn = _last_conv_and_bn(model, clean[:8])
     acts = []
-    h = conv.register_forward_hook(lambda mod, i, o: acts.append(torch.relu(o).mean(dim=(0, 2, 3))))
+    dims = (0, 2, 3) if isinstance(conv, nn.Conv2d) else (0,)
+    h = conv.register_forward_hook(lambda mod, i, o: acts.append(torch.relu(o).mean(dim=dims)))
     with torch.no_grad():
         for i in range(0, len(clean), 256):
             model(clean[i : i + 256])
     h.remove()
     mean_act = torch.stack(acts).mean(0)
-    k = int(round(rate * conv.out_channels))
+    units = conv.out_channels if isinstance(conv, nn.Conv2d) else conv.out_features
+    k = int(round(rate * units))
     channels = mean_act.argsort()[:k].tolist()
-    keep = torch.ones(conv.out_channels)
+    keep = torch.ones(units)
     keep[channels] = 0
     masked = []
-    for mod, name, shape in [(conv, "weight", (-1, 1, 1, 1)), (conv, "bias", (-1,)), (bn, "weight", (-1,)), (bn, "bias", (-1,))]:
+    wshape = (-1, 1, 1, 1) if isinstance(conv, nn.Conv2d) else (-1, 1)
+    for mod, name, shape in [(conv, "weight", wshape), (conv, "bias", (-1,)), (bn, "weight", (-1,)), (bn, "bias", (-1,))]:
         if mod is None or getattr(mod, name, None) is None:
             continue
         tprune.custom_from_mask(mod, name, keep.view(shape).expand_as(getattr(mod, name)).to(getattr(mod, name).device))

@@ -153,7 +153,10 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                                         for key, _ in extra)]
                 lines.append(f"| {row} | {len(app)} | {'1.000' if row == 'Source' else _num(float(np.mean(fid)) if fid else None)} | "
                              f"{eff:+.3f} | {_p(max(ps)) if ps else '–'} | " + "".join(c + " | " for c in cells) + f"{word} |")
-                ver_rows.append([label, level, row, len(app), round(eff, 5), max(ps) if ps else None, k])
+                ver_rows.append([label, level, row, len(app), round(eff, 5), max(ps) if ps else None, k,
+                                 json.dumps({key: round(float(np.mean(x)), 5) for key, x in
+                                             ((key, [v["_details"][key] for v in app if v["_details"].get(key) is not None])
+                                              for key, _ in extra) if x})])
             ind = [v for v in vs if v["suspect_kind"] == "independent" and v["applicable"]]
             na = [v for v in vs if v["suspect_kind"] == "independent" and not v["applicable"]]
             fp = sum(v["stolen"] for v in ind)
@@ -174,7 +177,10 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                              f"{_num(min(fid)) + '–' + _num(max(fid)) if fid else '–'} | "
                              f"{np.median(eff):+.3f} ({min(eff):+.3f}…{max(eff):+.3f}) | min {_p(min(ps)) if ps else '–'} | "
                              + "".join(c + " | " for c in cells) + f"**{fp}/{len(ind)} flagged** |")
-                ver_rows.append([label, level, "Independent", len(ind), round(float(np.median(eff)), 5), min(ps) if ps else None, fp])
+                ver_rows.append([label, level, "Independent", len(ind), round(float(np.median(eff)), 5), min(ps) if ps else None, fp,
+                                 json.dumps({key: round(float(max(x)), 5) for key, x in
+                                             ((key, [v["_details"][key] for v in ind if v["_details"].get(key) is not None])
+                                              for key, _ in extra) if x})])
             if na:
                 lines.append(f"| *Independent, not applicable* | {len(na)} | – | – | – | " + "– | " * len(extra) + f"{na[0]['note']} |")
             lines.append("")
@@ -183,7 +189,8 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                             _num(det[0] / det[1] if det[1] else None, "{:.2f}"), _num(fp / len(ind) if ind else None, "{:.2f}")])
     with open(folder / "verification.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["method", "access", "suspect", "verifications", "effect_median", "p_value_max_or_min", "flagged"])
+        # details: the method's detail columns as JSON, the mean over a theft row, the largest over independent models
+        w.writerow(["method", "access", "suspect", "verifications", "effect_median", "p_value_max_or_min", "flagged", "details"])
         w.writerows(ver_rows)
     (folder / "verification.md").write_text("\n".join(ver_md) + "\n")
     summary_md = _write(folder, "summary", ["method", "access", "thefts detected", "independent models flagged",

@@ -1,7 +1,9 @@
 """In-memory datasets and the seeded splits every paper uses.
 
 Images are kept as ``uint8`` arrays of shape (N, H, W, C); models receive floats in [0, 1] (NCHW) and normalise
-inside themselves, so there is exactly one preprocessing path for training, stealing and verification.
+inside themselves, so there is exactly one preprocessing path for training, stealing and verification. Text
+datasets are kept as ``float32`` feature vectors (N, D): the sentence embeddings of a frozen public encoder
+(:mod:`stealguard.data.text`), with the sentences themselves in ``texts`` (watermarks insert trigger words there).
 """
 
 from __future__ import annotations
@@ -16,16 +18,21 @@ from ..errors import DataError
 
 @dataclass
 class ArrayDataset:
-    """A labelled image set held in memory: ``x`` uint8 (N, H, W, C), ``y`` int64 (N,)."""
+    """A labelled set held in memory: ``x`` uint8 images (N, H, W, C) or float32 feature vectors (N, D) (text:
+    sentence embeddings, with the sentences in ``texts``), ``y`` int64 (N,)."""
 
     x: np.ndarray
     y: np.ndarray
     classes: list[str]
     name: str = ""
+    texts: list[str] | None = None
 
     def __post_init__(self) -> None:
-        if self.x.dtype != np.uint8 or self.x.ndim != 4:
-            raise DataError(f"{self.name or 'dataset'}: images must be uint8 (N, H, W, C), got {self.x.dtype} {self.x.shape}")
+        if not ((self.x.dtype == np.uint8 and self.x.ndim == 4) or (self.x.dtype == np.float32 and self.x.ndim == 2)):
+            raise DataError(f"{self.name or 'dataset'}: images must be uint8 (N, H, W, C) or features float32 (N, D), "
+                            f"got {self.x.dtype} {self.x.shape}")
+        if self.texts is not None and len(self.texts) != len(self.x):
+            raise DataError(f"{self.name or 'dataset'}: {len(self.x)} samples but {len(self.texts)} texts")
         self.y = np.asarray(self.y)
         if self.y.ndim != 1 or len(self.y) != len(self.x):
             raise DataError(f"{self.name or 'dataset'}: {len(self.x)} images but labels of shape {self.y.shape}")
@@ -42,12 +49,24 @@ class ArrayDataset:
         return len(self.y)
 
     @property
+    def is_features(self) -> bool:
+        """True for feature vectors (text embeddings), False for images."""
+        return self.x.ndim == 2
+
+    @property
     def channels(self) -> int:
-        return int(self.x.shape[3])
+        return int(self.x.shape[3]) if self.x.ndim == 4 else 1
 
     @property
     def image_size(self) -> tuple[int, int]:
+        if self.x.ndim != 4:
+            raise DataError(f"{self.name or 'dataset'} holds feature vectors, not images")
         return int(self.x.shape[1]), int(self.x.shape[2])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """What a model of this data takes per sample: (C, H, W) for images, (D,) for feature vectors."""
+        return (int(self.x.shape[1]),) if self.x.ndim == 2 else (self.channels, *self.image_size)
 
     @property
     def num_classes(self) -> int:
@@ -56,7 +75,8 @@ class ArrayDataset:
     def subset(self, idx: np.ndarray, name: str | None = None) -> "ArrayDataset":
         """The samples at ``idx`` (a copy)."""
         idx = np.asarray(idx)
-        return ArrayDataset(self.x[idx], self.y[idx], list(self.classes), name or self.name)
+        texts = None if self.texts is None else [self.texts[i] for i in np.arange(len(self.x))[idx]]
+        return ArrayDataset(self.x[idx], self.y[idx], list(self.classes), name or self.name, texts)
 
     def take(self, n: int | None, seed: int = 0) -> "ArrayDataset":
         """A seeded random subset of ``n`` samples (all of them when ``n`` is None or too large)."""
@@ -109,6 +129,10 @@ class DatasetBundle:
     def image_size(self) -> tuple[int, int]:
         return self.train.image_size
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.train.input_shape
+
 
 @dataclass
 class Splits:
@@ -140,6 +164,10 @@ class Splits:
     @property
     def image_size(self) -> tuple[int, int]:
         return self.test.image_size
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.test.input_shape
 
 
 def make_splits(bundle: DatasetBundle, seed: int = 0, defender_fraction: float = 0.5) -> Splits:

@@ -15,6 +15,8 @@ Names understood by :func:`load_dataset`:
 ``folder:PATH``
     An image tree: ``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (or ``val``), or only ``PATH/<class>/*``,
     in which case a seeded fifth is held out as the test set. Images are resized to the first image's size.
+``sst2``, ``sst2-<N>k``, ``agnews``
+    Text, as sentence embeddings of a frozen public encoder (see :mod:`stealguard.data.text`).
 ``npz:PATH``
     Arrays ``x`` (N, H, W[, C], uint8 or floats in [0, 1]) and ``y``; optional ``x_test``, ``y_test``, ``classes``.
 
@@ -37,6 +39,7 @@ import numpy as np
 from .. import paths
 from ..errors import DataError
 from .core import ArrayDataset, DatasetBundle
+from .text import is_text_dataset, load_text_dataset
 
 FASHION_MNIST_CLASSES = [
     "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
@@ -44,7 +47,7 @@ FASHION_MNIST_CLASSES = [
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
-DATASETS = ("fashion-mnist", "cifar10", "tiny-imagenet-20", "tiny-imagenet-pool")
+DATASETS = ("fashion-mnist", "cifar10", "tiny-imagenet-20", "tiny-imagenet-pool", "sst2", "agnews")
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, image_size: int | None = None) -> DatasetBundle:
@@ -59,8 +62,13 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, image_siz
         bundle = _load_cifar10(data_dir)
     elif name in ("tiny-imagenet-20", "tiny-imagenet-pool"):
         bundle = _load_tiny_imagenet(data_dir, pool=name == "tiny-imagenet-pool")
+    elif is_text_dataset(name):
+        if image_size is not None:
+            raise DataError(f"{name} is a text dataset: it has no image size")
+        return load_text_dataset(name, data_dir)
     else:
-        raise DataError(f"unknown dataset '{name}': choose one of {', '.join(DATASETS)}, folder:PATH or npz:PATH")
+        raise DataError(f"unknown dataset '{name}': choose one of {', '.join(DATASETS)}, sst2[-<N>k], agnews, "
+                        "folder:PATH or npz:PATH")
     if image_size is not None and bundle.image_size != (image_size, image_size):
         bundle = _resize_bundle(bundle, image_size)
     return bundle

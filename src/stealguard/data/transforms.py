@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 
 def to_tensor(x: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 (N, H, W, C) images -> float32 (N, C, H, W) in [0, 1] on ``device``."""
+    """uint8 (N, H, W, C) images -> float32 (N, C, H, W) in [0, 1] on ``device``; anything else (float images,
+    feature vectors) -> float32 as it is."""
     t = torch.as_tensor(x, device=device)
     if t.dtype == torch.uint8:
         return t.permute(0, 3, 1, 2).float().div_(255.0)
@@ -22,7 +23,10 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crop after zero padding by ``padding`` pixels, and random horizontal flip, per sample (NCHW)."""
+    """Random crop after zero padding by ``padding`` pixels, and random horizontal flip, per sample (NCHW).
+    Feature vectors (N, D) pass through unchanged: image augmentations do not apply to them."""
+    if x.ndim != 4:
+        return x
     n, _, h, w = x.shape
     if padding > 0:
         padded = F.pad(x, (padding, padding, padding, padding))

@@ -133,7 +133,7 @@ class Cae(Method):
              f"{np.round(gen_mr, 3).tolist()}, held-out references {np.round(cal_mr, 3).tolist()}")
         kw = KitWriter(self.name, self.version, model_sha256(victim), meta={
             "settings": s.to_dict(), "dataset": splits.dataset, "num_classes": v.num_classes,
-            "input_shape": [v.in_channels, *v.image_size]})
+            "input_shape": list(v.input_shape)})
         kw.add_array("points", points)
         kw.add_array("labels", labels.astype(np.int64))
         kw.add_array("conferrability", scores.astype(np.float64))

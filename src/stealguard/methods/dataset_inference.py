@@ -125,7 +125,7 @@ class DatasetInference(Method):
         pub = splits.test.x[rng.choice(len(splits.test), need, replace=False)]
         kw = KitWriter(self.name, self.version, model_sha256(model), meta={
             "settings": s.to_dict(), "dataset": splits.dataset, "num_classes": model.spec.num_classes,
-            "input_shape": [model.spec.in_channels, *model.spec.image_size]})
+            "input_shape": list(model.spec.input_shape)})
         record = {"method": self.name, "settings": s.to_dict(), "victim": {"accuracy": rec["accuracy"]}, "fit": {}}
         access = WhiteBox(model)
         for kind in s.embeddings.split(","):

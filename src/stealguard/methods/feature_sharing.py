@@ -56,8 +56,8 @@ class FeatureSharingSettings(OwnModelSettings):
     watermark: str = "id"  # id | ood
     source: int = 0  # c_S: the class whose images carry the ID trigger (unused for OOD)
     target: int = -1  # c_T; -1: the class the plain model finds least likely on the watermark inputs
-    trigger: int = 0  # ID trigger side in pixels (0: 3 on 28x28, 4 on 32x32, 6 on 64x64)
-    ood: str = "auto"  # OOD source: digits | tiny-imagenet-pool | auto (digits for grey images, the pool for colour)
+    trigger: int = 0  # ID trigger side in pixels (0: 3 on 28x28, 4 on 32x32, 6 on 64x64); text: trigger words (0: 1)
+    ood: str = "auto"  # OOD source: digits | tiny-imagenet-pool | agnews | auto (digits for grey images, the pool for colour, agnews for text)
     ood_class: int = 0  # the OOD source's class used as watermark
     samples: int = 150  # watermark inputs in D_w
     freeze: int = -1  # leading parameterised blocks frozen in step 2: -1 the whole extractor (the method), 0 none (Baseline)
@@ -69,8 +69,8 @@ class FeatureSharingSettings(OwnModelSettings):
     def __post_init__(self) -> None:
         if self.watermark not in WATERMARKS:
             raise ConfigError(f"watermark must be id or ood, got {self.watermark!r}")
-        if self.ood not in ("auto", "digits", "tiny-imagenet-pool"):
-            raise ConfigError(f"ood must be auto, digits or tiny-imagenet-pool, got {self.ood!r}")
+        if self.ood not in ("auto", "digits", "tiny-imagenet-pool", "agnews"):
+            raise ConfigError(f"ood must be auto, digits, tiny-imagenet-pool or agnews (text), got {self.ood!r}")
         for name in ("samples", "step2_epochs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -118,7 +118,7 @@ class IpGuard(Method):
         echo(f"reference matching rates {np.round(ref_mr, 3).tolist()}")
         kw = KitWriter(self.name, self.version, model_sha256(victim), meta={
             "settings": s.to_dict(), "dataset": splits.dataset, "num_classes": v.num_classes,
-            "input_shape": [v.in_channels, *v.image_size]})
+            "input_shape": list(v.input_shape)})
         kw.add_array("points", points)
         kw.add_array("labels", labels.astype(np.int64))
         kw.add_array("pairs", pairs.astype(np.int64))

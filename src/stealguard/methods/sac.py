@@ -194,7 +194,7 @@ class Sac(Method):
                                 s.epochs, progress, echo)
         kw = KitWriter(self.name, self.version, model_sha256(victim), meta={
             "settings": s.to_dict(), "dataset": splits.dataset, "classes": list(own.classes), "num_classes": k,
-            "input_shape": [victim.spec.in_channels, *victim.spec.image_size]})
+            "input_shape": list(victim.spec.input_shape)})
         kw.add_array("samples", x)
         record = {"method": self.name, "settings": s.to_dict(), "sample_seconds": round(build_seconds, 3)}
         fingerprint_seconds = build_seconds

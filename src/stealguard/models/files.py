@@ -161,7 +161,7 @@ def export_onnx(model: Classifier, path: str | os.PathLike, extra: dict | None =
     was_training = model.training
     model = model.eval()
     dev = next(model.parameters()).device
-    x = torch.rand(2, spec.in_channels, *spec.image_size, device=dev)
+    x = torch.rand(2, *spec.input_shape, device=dev)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -212,11 +212,11 @@ class OnnxModel:
             raise ModelFileError(f"{p.name}: expected one input, the model has {len(inp)}")
         self.input_name = inp[0].name
         shape = inp[0].shape
-        if len(shape) != 4:
+        if len(shape) != 4 and not (len(shape) == 2 and self.spec is not None and self.spec.input_dim):
             raise ModelFileError(f"{p.name}: expected an image input (N, C, H, W), got {shape}")
         dims = [d if isinstance(d, int) else None for d in shape[1:]]
         if self.spec is not None:
-            dims = [self.spec.in_channels, *self.spec.image_size]
+            dims = list(self.spec.input_shape)
         if None in dims:
             raise ModelFileError(f"{p.name}: input shape {shape} is not fixed; export it with fixed C, H, W")
         self.input_shape = tuple(int(d) for d in dims)

@@ -7,7 +7,8 @@ feature vector) and ``head`` (the decision layers) give the split later methods 
 
 Names: ``cnn``, ``resnet8``, ``resnet20``, ``resnet<6n+2>``, ``resnet18``, ``vgg11|13|16|19`` (with BN),
 ``wrn<depth>-<k>`` (e.g. ``wrn16-1``, ``wrn28-10``), ``mobilenetv2``, ``densenet`` (DenseNet-BC-40, growth 12) or
-``densenet<depth>-<growth>``.
+``densenet<depth>-<growth>``; for feature vectors (text: sentence embeddings of a frozen public encoder, see
+:mod:`stealguard.data.text`), ``mlp``: a two-layer extractor and two decision layers (``ModelSpec.input_dim`` > 0).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 
 ARCHS = ("cnn", "resnet8", "resnet20", "resnet18", "vgg11", "vgg13", "vgg16", "vgg19", "wrn16-1", "wrn28-10",
-         "mobilenetv2", "densenet")
+         "mobilenetv2", "densenet", "mlp")
+VECTOR_ARCHS = ("mlp",)  # architectures that take feature vectors (N, input_dim), not images
 
 
 @dataclass
@@ -38,6 +40,7 @@ class ModelSpec:
     mean: tuple[float, ...] = field(default_factory=lambda: (0.0,))
     std: tuple[float, ...] = field(default_factory=lambda: (1.0,))
     classes: list[str] | None = None
+    input_dim: int = 0  # > 0: the model takes feature vectors of this length (text embeddings), not images
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
@@ -54,6 +57,18 @@ class ModelSpec:
             raise ConfigError("mean/std must have one value per input channel")
         if min(self.image_size) < 8:
             raise ConfigError(f"images must be at least 8x8, got {self.image_size}")
+        if self.input_dim < 0:
+            raise ConfigError(f"input_dim must be >= 0, got {self.input_dim}")
+        vector = self.arch.lower() in VECTOR_ARCHS
+        if vector and not self.input_dim:
+            raise ConfigError(f"'{self.arch}' takes feature vectors (a text dataset), not images")
+        if self.input_dim and not vector:
+            raise ConfigError(f"'{self.arch}' takes images; feature vectors (a text dataset) need one of {', '.join(VECTOR_ARCHS)}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One input's shape: (C, H, W) for images, (input_dim,) for feature vectors."""
+        return (self.input_dim,) if self.input_dim else (self.in_channels, *self.image_size)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -81,7 +96,10 @@ class Classifier(nn.Module):
         self.register_buffer("norm_std", torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The feature vector the decision layers see, for images in [0, 1]."""
+        """The feature vector the decision layers see, for images in [0, 1] (feature-vector models take their
+        inputs as they are)."""
+        if self.spec.input_dim:
+            return self.extractor(x)
         return self.extractor((x - self.norm_mean) / self.norm_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,6 +121,19 @@ def _cnn(s: ModelSpec) -> Classifier:
     )
     h, w = (s.image_size[0] - 4) // 2, (s.image_size[1] - 4) // 2  # the spec fixes the input size
     head = nn.Sequential(nn.Linear(c2 * h * w, f), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(f, s.num_classes))
+    return Classifier(s, ex, head)
+
+
+# ----------------------------------------------------------------------------------------------------- mlp
+def _mlp(s: ModelSpec) -> Classifier:
+    """Feature vectors (e.g. 384-d sentence embeddings) -> a two-layer extractor -> two decision layers. Each input
+    is standardised first (a LayerNorm without weights): unit-norm embeddings have entries of ~1/sqrt(D), on which
+    SGD barely moves a freshly initialised layer."""
+    h, f = _ch(256, s.width), _ch(128, s.width)
+    ex = nn.Sequential(nn.LayerNorm(s.input_dim, elementwise_affine=False),
+                       nn.Linear(s.input_dim, h), nn.ReLU(inplace=True), nn.Dropout(0.1),
+                       nn.Linear(h, h), nn.ReLU(inplace=True))
+    head = nn.Sequential(nn.Linear(h, f), nn.ReLU(inplace=True), nn.Linear(f, s.num_classes))
     return Classifier(s, ex, head)
 
 
@@ -268,6 +299,8 @@ def build_model(spec: ModelSpec) -> Classifier:
     a = spec.arch.lower()
     if a == "cnn":
         return _cnn(spec)
+    if a == "mlp":
+        return _mlp(spec)
     if a == "resnet18":
         return _resnet(spec, [2, 2, 2, 2], [64, 128, 256, 512], [1, 2, 2, 2])
     m = re.fullmatch(r"resnet(\d+)", a)

@@ -1,0 +1,234 @@
+"""benchmarks/feature_sharing.md: the feature-sharing paper's Tables 2 and 3 layout (validation and watermark accuracy
+of the protected model and of the model stolen by logit-query extraction, WDR) for Baseline / EWE / feature sharing,
+ID and OOD watermarks, with the watermark-location and removal plots, assembled from harness reports.
+
+Run: ``python benchmarks/feature_sharing.py [SCENARIO ...]`` (default: DEFAULT) after ``python benchmarks/run.py
+SCENARIO`` has written ``benchmarks/SCENARIO/``. A scenario qualifies when its methods carry the labels below
+("Feature sharing ID", "Baseline OOD", "EWE ID", ...). Nothing is typed by hand: every cell comes from the reports'
+CSV files (verification.csv with its details column, protection.csv, attacks.csv) and the scenario file, and each
+statement on the paper's findings is computed from them and printed as reproduced or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import HERE, report_rows, stamp, write_section  # noqa: E402
+
+DEFAULT = ["fs-sst2"]
+SCHEMES = ("Baseline", "EWE", "Feature sharing")
+WATERMARKS = ("ID", "OOD")
+STOLEN = "Logit-query"  # the paper's extraction attack
+QUANT = (("probabilities", "Logit-query"), ("rounded:2", "Logit-query rounded:2"), ("rounded:1", "Logit-query rounded:1"),
+         ("top-1 label", "Label-query"))
+PRUNE = (("0", "Source"), ("0.5", "Pruning 0.5"), ("0.9", "Pruning 0.9"))
+
+
+_csv = report_rows
+
+
+class Report:
+    """One scenario's report: verification rows by (method, access, suspect), accuracies by method and theft."""
+
+    def __init__(self, scenario: str):
+        self.name = scenario
+        self.ver = {}
+        for r in _csv(scenario, "verification.csv"):
+            if "details" not in r:
+                sys.exit(f"{scenario}/verification.csv has no details column: rerun `python benchmarks/run.py {scenario}`")
+            r["details"] = json.loads(r["details"] or "{}")
+            self.ver[(r["method"], r["access"], r["suspect"])] = r
+        self.prot = {r["method"]: r for r in _csv(scenario, "protection.csv")}
+        self.acc = {}
+        for r in _csv(scenario, "attacks.csv"):
+            model = r["model"]
+            if model.startswith("**Victim** ("):
+                self.acc[(model[len("**Victim** ("):].split(", seed")[0], "Source")] = float(r["test accuracy"])
+            elif " (victim " in model:
+                theft, rest = model.split(" (victim ", 1)
+                self.acc[(rest.split(", seed")[0], theft)] = float(r["test accuracy"])
+        doc = yaml.safe_load((HERE.parent / "scenarios" / f"{scenario}.yaml").read_text())
+        self.settings = {m.get("label", m["method"]): m.get("settings", {}) for m in doc["methods"]}
+        self.dataset = doc["dataset"]
+
+    def row(self, method: str, suspect: str, access: str = "probabilities") -> dict | None:
+        return self.ver.get((method, access, suspect))
+
+    def wa(self, method: str, suspect: str, access: str = "probabilities") -> float | None:
+        r = self.row(method, suspect, access)
+        return None if r is None else r["details"].get("watermark_accuracy")
+
+    def wdr(self, method: str, suspect: str, access: str = "probabilities") -> float | None:
+        r = self.row(method, suspect, access)
+        return None if r is None else r["details"].get("wdr")
+
+
+def _f(x, fmt="{:.3f}") -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def _p(x: str | None) -> str:
+    if x in (None, ""):
+        return "–"
+    v = float(x)
+    return f"{v:.1e}" if v < 1e-3 else f"{v:.3f}"
+
+
+def table(rep: Report) -> tuple[list[str], dict]:
+    """Tables 2/3 rows for one scenario and the numbers the findings check."""
+    lines = [f"### {rep.name} ({rep.dataset})", "",
+             "| watermark | scheme | protected: val. acc. (Δ vs plain) | protected: WM acc. | protected: WDR | "
+             f"stolen ({STOLEN}): val. acc. | stolen: WM acc. | stolen: WDR | stolen: p | stolen by labels ({'Label-query'}): WM acc. / p | "
+             "independent: max WM acc. / max WDR / flagged |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    nums = {}
+    for wm in WATERMARKS:
+        for scheme in SCHEMES:
+            label = f"{scheme} {wm}"
+            if (label, "probabilities", "Source") not in rep.ver:
+                continue
+            prot = rep.prot.get(label, {})
+            src, st, lab, ind = (rep.row(label, s) for s in ("Source", STOLEN, "Label-query", "Independent"))
+            nums[(wm, scheme)] = {"wa": rep.wa(label, STOLEN), "wdr": rep.wdr(label, STOLEN),
+                                  "lost": -float(prot["difference (points)"]) if prot else None,
+                                  "p": float(st["p_value_max_or_min"]) if st else None,
+                                  "fp": int(ind["flagged"]) if ind else None}
+            lines.append(
+                f"| {wm} | {scheme} | {prot.get('protected model accuracy', '–')} ({prot.get('difference (points)', '–')}) | "
+                f"{_f(rep.wa(label, 'Source'))} | {_f(rep.wdr(label, 'Source'))} | {_f(rep.acc.get((label, STOLEN)))} | "
+                f"{_f(rep.wa(label, STOLEN))} | {_f(rep.wdr(label, STOLEN))} | {_p(st['p_value_max_or_min']) if st else '–'} | "
+                f"{_f(rep.wa(label, 'Label-query'))} / {_p(lab['p_value_max_or_min']) if lab else '–'} | "
+                + (f"{_f(ind['details'].get('watermark_accuracy'))} / {_f(ind['details'].get('wdr'))} / "
+                   f"{ind['flagged']}/{ind['verifications']} |" if ind else "– |"))
+            del src
+    return lines, nums
+
+
+def findings(nums: dict) -> list[str]:
+    """The paper's claims, checked per watermark type: feature sharing's stolen WM acc. and WDR clearly beat both
+    baselines (by at least 0.1), with at most 1 point of validation accuracy lost; no independent model flagged."""
+    out = []
+    for (wm, scheme), n in sorted(nums.items()):
+        if scheme != "Feature sharing":
+            continue
+        others = [nums[(wm, s)] for s in ("Baseline", "EWE") if (wm, s) in nums]
+        beats = bool(others) and all(n["wa"] is not None and o["wa"] is not None and n["wa"] >= o["wa"] + 0.1
+                                     and n["wdr"] >= o["wdr"] + 0.1 for o in others)
+        out.append(f"- {wm}: feature sharing's stolen watermark accuracy and WDR beat Baseline and EWE by ≥ 0.1: "
+                   f"**{'reproduced' if beats else 'NOT reproduced'}** (stolen WM acc. / WDR: feature sharing "
+                   f"{_f(n['wa'], '{:.2f}')} / {_f(n['wdr'], '{:.2f}')}; "
+                   + "; ".join(f"{s} {_f(nums[(wm, s)]['wa'], '{:.2f}')} / {_f(nums[(wm, s)]['wdr'], '{:.2f}')}"
+                               for s in ("Baseline", "EWE") if (wm, s) in nums) + ")")
+        lost = n["lost"]
+        out.append(f"- {wm}: feature sharing loses ≤ 1 point of validation accuracy: "
+                   f"**{'reproduced' if lost is not None and lost <= 1.0 else 'NOT reproduced'}** ({_f(lost, '{:+.2f}')} points lost)")
+    fps = [(k, n["fp"]) for k, n in sorted(nums.items()) if n["fp"]]
+    out.append(f"- No independent model flagged by any scheme: **{'holds' if not fps else 'does NOT hold'}**"
+               + ("" if not fps else " (" + ", ".join(f"{s} {w}: {f}" for (w, s), f in fps) + ")"))
+    return out
+
+
+def _freeze_blocks(rep: Report, label: str) -> int | None:
+    s = rep.settings.get(label)
+    if s is None or "freeze" not in s:
+        return None
+    return 2 if s["freeze"] == -1 else int(s["freeze"])  # -1: the extractor, 2 parameterised blocks of cnn and mlp
+
+
+def plots(rep: Report, out: Path) -> list[str]:
+    """Watermark location vs transferability, and removal (pruning, fine-pruning, API output quantization) vs
+    the stolen model's watermark accuracy. Returns Markdown lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    md = []
+    loc = sorted((k, label) for label in rep.settings if label.startswith(("Baseline ID", "Feature sharing ID", "ID freeze"))
+                 for k in [_freeze_blocks(rep, label)] if k is not None)
+    if loc:
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        for theft in ("Source", STOLEN, "Label-query"):
+            pts = [(k, rep.wa(label, theft)) for k, label in loc if rep.wa(label, theft) is not None]
+            ax.plot([k for k, _ in pts], [w for _, w in pts], marker="o", label=theft)
+        ax.set_xlabel("blocks frozen in step 2 (0 = Baseline)")
+        ax.set_ylabel("watermark accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{rep.name}: watermark location (ID)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"feature_sharing_location_{rep.name}.png"
+        fig.savefig(HERE / name, dpi=110)
+        plt.close(fig)
+        md += [f"![watermark location]({name})", "",
+               "| blocks frozen | method entry | " + " | ".join(f"{t} WM acc." for t in ("Source", STOLEN, "Label-query")) + " |",
+               "|---|---|---|---|---|"]
+        md += [f"| {k} | {label} | " + " | ".join(_f(rep.wa(label, t)) for t in ("Source", STOLEN, "Label-query")) + " |"
+               for k, label in loc]
+        md.append("")
+    labels = [f"{s} {w}" for w in WATERMARKS for s in SCHEMES if (f"{s} {w}", "probabilities", "Source") in rep.ver]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for label in labels:
+        axes[0].plot([float(r) for r, _ in PRUNE], [rep.wa(label, t) for _, t in PRUNE], marker="o", label=label)
+        fp = rep.wa(label, "Fine-pruning 0.5")
+        if fp is not None:
+            axes[0].scatter([0.5], [fp], marker="x", s=40, color=axes[0].lines[-1].get_color())
+        axes[1].plot(range(len(QUANT)), [rep.wa(label, t) for _, t in QUANT], marker="o", label=label)
+    axes[0].set_xlabel("magnitude pruning rate (x: fine-pruning 0.5)")
+    axes[0].set_ylabel("watermark accuracy")
+    axes[1].set_xticks(range(len(QUANT)), [q for q, _ in QUANT])
+    axes[1].set_xlabel("API output the thief extracts from")
+    axes[1].set_ylabel("stolen watermark accuracy")
+    for ax in axes:
+        ax.set_ylim(-0.02, 1.02)
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"{rep.name}: removal attacks")
+    fig.tight_layout()
+    name = f"feature_sharing_removal_{rep.name}.png"
+    fig.savefig(HERE / name, dpi=110)
+    plt.close(fig)
+    md += [f"![removal attacks]({name})", "",
+           "| scheme | " + " | ".join(f"pruning {r}" for r, _ in PRUNE) + " | fine-pruning 0.5 | "
+           + " | ".join(f"extracted from {q}" for q, _ in QUANT) + " |",
+           "|---|" + "---|" * (len(PRUNE) + 1 + len(QUANT))]
+    md += [f"| {label} | " + " | ".join(_f(rep.wa(label, t)) for _, t in PRUNE) + f" | {_f(rep.wa(label, 'Fine-pruning 0.5'))} | "
+           + " | ".join(_f(rep.wa(label, t)) for _, t in QUANT) + " |" for label in labels]
+    return md + [""]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenarios", nargs="*", default=DEFAULT)
+    args = ap.parse_args(argv)
+    command = "python benchmarks/feature_sharing.py" + ("" if args.scenarios == DEFAULT else " " + " ".join(args.scenarios))
+    md = ["# Feature-sharing watermark: Tables 2 and 3 at CPU scale", "", stamp(command), "",
+          "Made from the harness reports of " + ", ".join(f"[{s}]({s}/report.md)" for s in args.scenarios)
+          + " (`python benchmarks/run.py SCENARIO`). Validation accuracy is the test-set accuracy; WM acc. is the "
+          "fraction of watermark inputs answered with the target class; WDR the fraction of 200 random tenths of the "
+          "watermark on which the Wilcoxon test (α_cert 0.3) rejects at 0.05; p the test on all watermark inputs. "
+          "Probabilities access unless said. Text models are the frozen all-MiniLM-L6-v2 encoder with an mlp on top "
+          "(the encoder is not fine-tuned: 'feature extractor' and 'Baseline' refer to the mlp's layers).", ""]
+    all_find = []
+    for sc in args.scenarios:
+        rep = Report(sc)
+        lines, nums = table(rep)
+        md += lines + [""]
+        f = findings(nums)
+        md += ["Paper's findings, checked:", "", *f, ""]
+        all_find += [f"{sc}: {x[2:]}" for x in f]
+        md += [f"#### {sc}: watermark location and removal attacks", "", *plots(rep, HERE)]
+    (HERE / "feature_sharing.md").write_text("\n".join(md).rstrip() + "\n")
+    write_section("feature_sharing", "\n".join([
+        "## Feature-sharing watermark (Tables 2 and 3)", "",
+        f"See [feature_sharing.md](feature_sharing.md): {stamp(command)}", "", *[f"- {x}" for x in all_find]]))
+    print(f"wrote {HERE / 'feature_sharing.md'}")
+
+
+if __name__ == "__main__":
+    main()
