@@ -96,7 +96,7 @@ def table(rep: Report) -> tuple[list[str], dict]:
             prot = rep.prot.get(label, {})
             src, st, lab, ind = (rep.row(label, s) for s in ("Source", STOLEN, "Label-query", "Independent"))
             nums[(wm, scheme)] = {"wa": rep.wa(label, STOLEN), "wdr": rep.wdr(label, STOLEN),
-                                  "lost": -float(prot["difference (points)"]) if prot else None,
+                                  "lost": 0.0 - float(prot["difference (points)"]) if prot else None,
                                   "p": float(st["p_value_max_or_min"]) if st else None,
                                   "fp": int(ind["flagged"]) if ind else None}
             lines.append(
@@ -111,20 +111,20 @@ def table(rep: Report) -> tuple[list[str], dict]:
 
 
 def findings(nums: dict) -> list[str]:
-    """The paper's claims, checked per watermark type: feature sharing's stolen WM acc. and WDR clearly beat both
-    baselines (by at least 0.1), with at most 1 point of validation accuracy lost; no independent model flagged."""
+    """The paper's claims, checked per watermark type: feature sharing's stolen WM acc. and WDR clearly beat each
+    baseline (by at least 0.1), with at most 1 point of validation accuracy lost; no independent model flagged."""
     out = []
     for (wm, scheme), n in sorted(nums.items()):
         if scheme != "Feature sharing":
             continue
-        others = [nums[(wm, s)] for s in ("Baseline", "EWE") if (wm, s) in nums]
-        beats = bool(others) and all(n["wa"] is not None and o["wa"] is not None and n["wa"] >= o["wa"] + 0.1
-                                     and n["wdr"] >= o["wdr"] + 0.1 for o in others)
-        out.append(f"- {wm}: feature sharing's stolen watermark accuracy and WDR beat Baseline and EWE by ≥ 0.1: "
-                   f"**{'reproduced' if beats else 'NOT reproduced'}** (stolen WM acc. / WDR: feature sharing "
-                   f"{_f(n['wa'], '{:.2f}')} / {_f(n['wdr'], '{:.2f}')}; "
-                   + "; ".join(f"{s} {_f(nums[(wm, s)]['wa'], '{:.2f}')} / {_f(nums[(wm, s)]['wdr'], '{:.2f}')}"
-                               for s in ("Baseline", "EWE") if (wm, s) in nums) + ")")
+        for base in ("Baseline", "EWE"):
+            o = nums.get((wm, base))
+            if o is None:
+                continue
+            beats = None not in (n["wa"], o["wa"], n["wdr"], o["wdr"]) and n["wa"] >= o["wa"] + 0.1 and n["wdr"] >= o["wdr"] + 0.1
+            out.append(f"- {wm}: feature sharing's stolen ({STOLEN}) watermark accuracy and WDR beat {base}'s by ≥ 0.1: "
+                       f"**{'reproduced' if beats else 'NOT reproduced'}** (feature sharing {_f(n['wa'], '{:.2f}')} / "
+                       f"{_f(n['wdr'], '{:.2f}')}, {base} {_f(o['wa'], '{:.2f}')} / {_f(o['wdr'], '{:.2f}')})")
         lost = n["lost"]
         out.append(f"- {wm}: feature sharing loses ≤ 1 point of validation accuracy: "
                    f"**{'reproduced' if lost is not None and lost <= 1.0 else 'NOT reproduced'}** ({_f(lost, '{:+.2f}')} points lost)")
@@ -132,6 +132,24 @@ def findings(nums: dict) -> list[str]:
     out.append(f"- No independent model flagged by any scheme: **{'holds' if not fps else 'does NOT hold'}**"
                + ("" if not fps else " (" + ", ".join(f"{s} {w}: {f}" for (w, s), f in fps) + ")"))
     return out
+
+
+def location_finding(rep: Report) -> list[str]:
+    """Paper Fig. 3/4: the stolen watermark accuracy rises as the watermark moves up (more blocks frozen), among the
+    entries whose protected model learned the watermark (WM acc. ≥ 0.8)."""
+    loc = [(k, rep.wa(label, STOLEN)) for k, label in _location_entries(rep)
+           if (rep.wa(label, "Source") or 0) >= 0.8 and rep.wa(label, STOLEN) is not None]
+    if len(loc) < 2:
+        return []
+    rises = all(b[1] >= a[1] for a, b in zip(loc, loc[1:])) and loc[-1][1] > loc[0][1]
+    return [f"- ID: the stolen watermark accuracy rises as the watermark moves to the top (Fig. 3/4), over the entries "
+            f"that learned it: **{'reproduced' if rises else 'NOT reproduced'}** ("
+            + ", ".join(f"{k} frozen: {w:.2f}" for k, w in loc) + ")"]
+
+
+def _location_entries(rep: Report) -> list[tuple[int, str]]:
+    return sorted((k, label) for label in rep.settings if label.startswith(("Baseline ID", "Feature sharing ID", "ID freeze"))
+                  for k in [_freeze_blocks(rep, label)] if k is not None)
 
 
 def _freeze_blocks(rep: Report, label: str) -> int | None:
@@ -150,8 +168,7 @@ def plots(rep: Report, out: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     md = []
-    loc = sorted((k, label) for label in rep.settings if label.startswith(("Baseline ID", "Feature sharing ID", "ID freeze"))
-                 for k in [_freeze_blocks(rep, label)] if k is not None)
+    loc = _location_entries(rep)
     if loc:
         fig, ax = plt.subplots(figsize=(5, 3.4))
         for theft in ("Source", STOLEN, "Label-query"):
@@ -173,7 +190,7 @@ def plots(rep: Report, out: Path) -> list[str]:
                for k, label in loc]
         md.append("")
     labels = [f"{s} {w}" for w in WATERMARKS for s in SCHEMES if (f"{s} {w}", "probabilities", "Source") in rep.ver]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
     for label in labels:
         axes[0].plot([float(r) for r, _ in PRUNE], [rep.wa(label, t) for _, t in PRUNE], marker="o", label=label)
         fp = rep.wa(label, "Fine-pruning 0.5")
@@ -187,7 +204,7 @@ def plots(rep: Report, out: Path) -> list[str]:
     axes[1].set_ylabel("stolen watermark accuracy")
     for ax in axes:
         ax.set_ylim(-0.02, 1.02)
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.suptitle(f"{rep.name}: removal attacks")
     fig.tight_layout()
     name = f"feature_sharing_removal_{rep.name}.png"
@@ -219,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         rep = Report(sc)
         lines, nums = table(rep)
         md += lines + [""]
-        f = findings(nums)
+        f = findings(nums) + location_finding(rep)
         md += ["Paper's findings, checked:", "", *f, ""]
         all_find += [f"{sc}: {x[2:]}" for x in f]
         md += [f"#### {sc}: watermark location and removal attacks", "", *plots(rep, HERE)]
