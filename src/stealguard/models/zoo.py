@@ -71,7 +71,10 @@ class ModelSpec:
         return (self.input_dim,) if self.input_dim else (self.in_channels, *self.image_size)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        d = asdict(self)
+        if not d["input_dim"]:  # image models: the same bytes (and SHA-256) as before text models existed
+            del d["input_dim"]
+        return json.dumps(d, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ModelSpec":
