@@ -101,3 +101,18 @@ def test_extracted_text_model_carries_the_watermark_independent_does_not(protect
     assert out.exit_code == 0, out.output
     v = json.loads(out.output)
     assert v["stolen"] is True and v["p_value"] == pytest.approx(stolen.p_value)
+
+
+def test_cli_schemes_baseline_and_ewe(sst2, tmp_path):
+    """``protect feature-sharing --scheme``: the paper's two baselines on the same watermark options."""
+    base = ["protect", "feature-sharing", "--dataset", DATASET, "--arch", "mlp", "--samples", "100"]
+    r = CliRunner().invoke(cli, base + ["--scheme", "ewe", "--out", str(tmp_path / "ewe")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "ewe" / "record.json").read_text())["method"] == "ewe"
+    r = CliRunner().invoke(cli, base + ["--scheme", "baseline", "--out", str(tmp_path / "bl")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "bl" / "record.json").read_text())["frozen_blocks"] == 0
+    for extra, msg in ((["--scheme", "ewe", "--freeze", "1"], "--freeze is a feature-sharing option"),
+                       (["--scheme", "baseline", "--freeze", "2"], "leave out --freeze")):
+        r = CliRunner().invoke(cli, base + extra + ["--out", str(tmp_path / "x")])
+        assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output

@@ -446,14 +446,37 @@ _FS_HELP = {
 }
 
 
+def _fs_scheme(scheme: str, options: dict) -> tuple[str, type, dict]:
+    """``protect feature-sharing --scheme``: feature-sharing as given, ``baseline`` (nothing frozen: the paper's
+    Baseline) or ``ewe`` (the EWE method with the same watermark options). Returns (method, settings class, options)."""
+    from .methods.ewe import EweSettings
+
+    fs_only = ("freeze", "step2_epochs", "step2_lr", "wm_share")
+    if scheme == "baseline":
+        if options.get("freeze") not in (None, 0):
+            raise ConfigError("--scheme baseline fine-tunes the whole network: leave out --freeze")
+        return "feature-sharing", FeatureSharingSettings, dict(options, freeze=0)
+    if scheme == "ewe":
+        given = [k for k in fs_only if options.get(k) is not None]
+        if given:
+            raise ConfigError(f"--{given[0].replace('_', '-')} is a feature-sharing option; --scheme ewe does not take it "
+                              "(use stealguard protect ewe for EWE's own options)")
+        return "ewe", EweSettings, {k: v for k, v in options.items() if k not in fs_only}
+    return "feature-sharing", FeatureSharingSettings, options
+
+
 def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc: str, victim: bool = False,
-                     repeatable: tuple[str, str, str] | None = None) -> None:
+                     repeatable: tuple[str, str, str] | None = None, schemes: tuple[str, ...] = ()) -> None:
     """``protect NAME``: a method that trains the protected model itself, or with ``victim`` starts from the model
     given by ``--victim`` when there is one (writes DIR/model.safetensors, DIR/kit/, DIR/record.json).
     ``repeatable = (OPTION, SETTING, help)``: a repeatable ``--OPTION`` whose values are joined by commas into the
     comma-separated setting ``SETTING`` (giving both is refused)."""
 
     def extra_options(f):
+        if schemes:
+            f = click.option("--scheme", type=click.Choice(schemes), default=schemes[0], show_default=True,
+                             help="feature-sharing, or a baseline of the paper on the same watermark: baseline "
+                                  "(the whole network fine-tuned on D + watermark) or ewe (entangled watermarks).")(f)
         if repeatable:
             f = click.option(f"--{repeatable[0]}", "repeated", multiple=True, help=repeatable[2])(f)
         if victim:
@@ -467,22 +490,26 @@ def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc:
     @data_dir_option
     @extra_options
     @_setting_options(settings_cls, helps)
-    def command(out, split_seed, data_dir, victim_path=None, repeated=(), **options):
+    def command(out, split_seed, data_dir, victim_path=None, repeated=(), scheme=None, **options):
         from .data import load_splits
         from .methods import get_method, settings_from
         from .models import load_model, save_model
+
+        method, cls = name, settings_cls
+        if scheme is not None:
+            method, cls, options = _fs_scheme(scheme, options)
 
         if repeated:
             option, setting = repeatable[0], repeatable[1]
             if options.get(setting) is not None:
                 raise ConfigError(f"give the {setting} with --{option} or with --{setting}, not both")
             options[setting] = ",".join(repeated)
-        s = settings_from(settings_cls, **options)
+        s = settings_from(cls, **options)
         out = Path(out)
         extra = {"victim": load_model(victim_path)} if victim_path else {}
-        res = get_method(name).protect(load_splits(s.dataset, data_dir, seed=split_seed), s, out / "kit",
+        res = get_method(method).protect(load_splits(s.dataset, data_dir, seed=split_seed), s, out / "kit",
                                        progress=sys.stderr.isatty(), echo=click.echo, **extra)
-        res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": name})
+        res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": method})
         (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
         click.echo(f"wrote {out / 'model.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
 
@@ -490,8 +517,9 @@ def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc:
 _trained_protect("feature-sharing", FeatureSharingSettings, _FS_HELP,
                  "Feature-sharing API watermark: decision layers trained on D + watermark, extractor frozen",
                  "Train the plain model, then its decision layers on the training data plus an ID or OOD watermark with "
-                 "the feature extractor frozen. Writes DIR/model.safetensors (the model to release), DIR/kit/ and "
-                 "DIR/record.json.")
+                 "the feature extractor frozen (--scheme baseline: nothing frozen; --scheme ewe: EWE on the same "
+                 "watermark). Writes DIR/model.safetensors (the model to release), DIR/kit/ and DIR/record.json.",
+                 schemes=("feature-sharing", "baseline", "ewe"))
 
 from .methods.ewe import EweSettings  # noqa: E402
 
