@@ -21,7 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import HERE, report_rows, stamp, write_section  # noqa: E402
 
-DEFAULT = ["fs-fmnist", "fs-sst2"]  # a CIFAR-10 scenario is still to come
+DEFAULT = ["fs-fmnist", "fs-cifar10", "fs-sst2"]
 SCHEMES = ("Baseline", "EWE", "Feature sharing")
 WATERMARKS = ("ID", "OOD")
 STOLEN = "Logit-query"  # the paper's extraction attack
