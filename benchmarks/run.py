@@ -41,6 +41,8 @@ def main() -> None:
             res = run_bench(sc, run, executor=args.executor, workers=args.workers)
         except StealguardError as e:
             sys.exit(f"{name}: {e}")
+        except KeyboardInterrupt:
+            sys.exit(f"{name}: interrupted; finished jobs are kept in {run / 'results.sqlite'}: rerun the same command to continue")
         if res["failed"]:
             print(f"{sc.name}: {len(res['failed'])} jobs failed (listed in the report)", file=sys.stderr)
         cmd = f"python benchmarks/run.py {sc.name}"

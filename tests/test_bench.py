@@ -107,6 +107,25 @@ def test_entries_share_a_protection_and_choose_their_attacks():
         "Source", "Label-query", *(s.label for s in parse_scenario(doc).independent)}
 
 
+def test_protections_that_start_from_the_plain_victim_wait_for_it():
+    """Several protections that each start from the plain victim (feature sharing, EWE, ...) get one victim job to
+    wait for, instead of all training the same model at once; MOVE, which trains from scratch, gets none."""
+    fs = {"watermark": "id", "samples": 20}
+    doc = dict(TINY, methods=[
+        {"method": "feature-sharing", "label": "FS", "access": ["probabilities"], "settings": fs},
+        {"method": "feature-sharing", "label": "Baseline", "access": ["probabilities"], "settings": dict(fs, freeze=0)}])
+    jobs = expand(parse_scenario(doc))
+    assert [j.key for j in jobs if j.kind == "victim"] == ["victim/s0"]
+    assert {j.deps for j in jobs if j.kind == "protect"} == {("victim/s0",)}
+    assert not any(j.key.startswith("steal/plain") for j in jobs)  # nothing is stolen from the plain victim itself
+    one = dict(doc, methods=doc["methods"][:1])
+    assert not [j for j in expand(parse_scenario(one)) if j.kind == "victim"]
+    move = {"style": "builtin:0", "rate": 0.1, "benign_models": 1, "references": 1}
+    two_moves = dict(TINY, methods=[{"method": "move", "label": "A", "access": ["probabilities"], "settings": move},
+                                    {"method": "move", "label": "B", "access": ["probabilities"], "settings": dict(move, rate=0.2)}])
+    assert not [j for j in expand(parse_scenario(two_moves)) if j.kind == "victim"]
+
+
 def test_sweep_groups_find_one_varying_setting():
     from stealguard.bench.report import _sweep_groups
 

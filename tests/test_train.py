@@ -1,11 +1,13 @@
 import json
 
+import pytest
 import torch
 from click.testing import CliRunner
 
 from stealguard.cli import cli
 from stealguard.models import load_model
 from stealguard.recipes import cpu_recipe, train_classifier
+from stealguard.errors import ConfigError
 from stealguard.train import TrainConfig, agreement, accuracy, fit
 
 from conftest import one_line_error
@@ -65,6 +67,32 @@ def test_fit_soft_targets_frozen_modules_and_metrics(fmnist_victim, fmnist):
     assert res.steps == 2 * src.batches_per_epoch and res.images == 4000
     fid = agreement(student, victim, fmnist.test.x[:1000])
     assert 0.5 < fid <= 1.0 and 0 <= accuracy(student, fmnist.test) <= 1
+
+
+def test_batches_stay_on_their_device_and_precision_is_not_in_the_recipe():
+    """GPU regressions seen on an H100: a batch taken from tensors already on the training device was copied back to
+    the CPU (``to_tensor``'s old default), and a batch source built for the CPU met a model on the GPU. ``meta``
+    tensors stand in for a second device here."""
+    from stealguard.data import to_tensor
+
+    x = torch.zeros(2, 4, 4, 3, dtype=torch.uint8, device="meta")
+    assert to_tensor(x).device.type == "meta" and to_tensor(x).shape == (2, 3, 4, 4)
+    assert to_tensor(torch.zeros(2, 4, 4, 3, dtype=torch.uint8).numpy()).device.type == "cpu"
+    assert TrainConfig(precision="bf16").recipe() == TrainConfig().recipe()  # how, not what: cache keys unchanged
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(precision="fp8")
+
+
+def test_bf16_training_runs_on_the_cpu_too(fmnist):
+    from stealguard.models import ModelSpec, build_model
+    from stealguard.train import ArrayBatches
+
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("cnn", 10, 1, (28, 28), 0.5, mean=(0.286,), std=(0.353,)))
+    src = ArrayBatches(fmnist.defender.x[:1024], fmnist.defender.y[:1024], 64, torch.device("cpu"), seed=0)
+    res = fit(model, src, TrainConfig(epochs=2, lr=0.05, progress=False, precision="bf16"))
+    assert res.steps == 32 and res.loss < 1.5 and all(p.dtype == torch.float32 for p in model.parameters())
+    assert accuracy(model, fmnist.test) > 0.6  # measured 0.70, as in fp32
 
 
 def test_bad_training_settings_are_one_line(tmp):

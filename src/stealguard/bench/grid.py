@@ -42,7 +42,10 @@ def expand(sc: Scenario) -> list[Job]:
     ind_keys = [(f"independent/{spec.label}", spec.label) for spec in sc.independent]
     independents = [Job(k, "independent", (), {"independent": dataclasses.asdict(spec)}) for (k, _), spec in zip(ind_keys, sc.independent)]
     verifies: list[Job] = []
-    needs_plain = any(not get_method(m.method).trains_victim for m in sc.methods)
+    # the plain victim is a job of its own when a method protects it, or when several protections start from it
+    # (trained once first, instead of by each of them at the same time)
+    from_plain = [m for m in sc.methods if get_method(m.method).trains_victim and get_method(m.method).starts_from_plain]
+    needs_plain = any(not get_method(m.method).trains_victim for m in sc.methods) or len(from_plain) > 1
     all_attacks = [a.label for a in sc.attacks]
     for seed in sc.seeds:
         groups = {}  # victim group -> key of the job that produces its model
@@ -59,7 +62,7 @@ def expand(sc: Scenario) -> list[Job]:
                 protect_keys[m.label], group_of[m.label] = protect_keys[owner.label], group_of[owner.label]
                 continue
             k = f"protect/{m.label}/s{seed}"
-            deps = () if trains else (groups[PLAIN],)
+            deps = (groups[PLAIN],) if needs_plain and (not trains or m in from_plain) else ()
             jobs.append(Job(k, "protect", deps, {"seed": seed, "method": dataclasses.asdict(m)}))
             protect_keys[m.label] = k
             group_of[m.label] = m.label if trains else PLAIN

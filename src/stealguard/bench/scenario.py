@@ -5,7 +5,7 @@ settings and access levels, the stealing attacks with theirs, the independent-mo
 
     name: fmnist-quick
     dataset: fashion-mnist
-    scale: cpu                 # cpu | paper (a label; the sizes below are what make it one or the other)
+    scale: cpu                 # cpu | gpu | paper (a label; the sizes below are what make it one or the other)
     seeds: [0]                 # one victim and one protection per method and seed
     victim: {arch: cnn, width: 1.0, limit: 12000, epochs: 3}
     methods:
@@ -46,7 +46,7 @@ from ..errors import ConfigError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ACCESS_LEVELS = ("white-box", "probabilities", "labels")
-SCALES = ("cpu", "paper")
+SCALES = ("cpu", "gpu", "paper")
 
 
 @dataclass(frozen=True)

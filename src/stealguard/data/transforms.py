@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 
-def to_tensor(x: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 (N, H, W, C) images -> float32 (N, C, H, W) in [0, 1] on ``device``; anything else (float images,
-    feature vectors) -> float32 as it is."""
+def to_tensor(x: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 (N, H, W, C) images -> float32 (N, C, H, W) in [0, 1] on ``device`` (None: where a tensor already is,
+    the CPU for an array); anything else (float images, feature vectors) -> float32 as it is."""
     t = torch.as_tensor(x, device=device)
     if t.dtype == torch.uint8:
         return t.permute(0, 3, 1, 2).float().div_(255.0)

@@ -56,6 +56,9 @@ class Method:
     levels: tuple[str, ...] = ()
     summary = ""
     trains_victim = False  # True: protect trains the protected model itself; False: it protects a trained one
+    # True: a protection that trains its own model starts from the plain victim (recipes.owner_plain_model), so the
+    # benchmark harness trains that victim once, before such protections, instead of each training it at once
+    starts_from_plain = True
     report_details: tuple[tuple[str, str], ...] = ()  # (verdict detail key, column title) shown in benchmark tables
     Settings: type = object
 

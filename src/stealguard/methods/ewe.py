@@ -74,7 +74,7 @@ class EweSettings(OwnModelSettings):
 def snnl(features: torch.Tensor, flags: torch.Tensor, temperature: float) -> torch.Tensor:
     """Soft nearest-neighbour loss of ``features`` (N, D) split by ``flags`` (N,): the mean over samples of
     -log(sum over same-flag neighbours of exp(-|a - b|^2 / T) / sum over all others). High = the groups are mixed."""
-    z = F.normalize(features.flatten(1), dim=1)
+    z = F.normalize(features.flatten(1).float(), dim=1)  # fp32 even when the forward pass ran in bf16
     d = torch.cdist(z, z).pow(2)
     sim = torch.exp(-d / temperature) * (1 - torch.eye(len(z), device=z.device))
     same = (flags[:, None] == flags[None, :]).float()
