@@ -14,10 +14,14 @@ from stealguard.attacks.base import AttackData
 from stealguard.cli import cli
 from stealguard.errors import AccessDenied, ConfigError
 from stealguard.models import save_model
+from stealguard.train import agreement
 
 from conftest import one_line_error
 
-SMALL = dict(epochs=2, limit=4000, progress=False)
+# 4 epochs on 4,000 images: at 2 epochs the soft-label copies beat the independent model by < 0.03 on a CPU and
+# fell below it under a GPU's bf16 (0.870-0.887 vs 0.901); at 4 the margins are +0.03 to +0.06 either way
+SMALL = dict(epochs=4, limit=4000, progress=False)
+ZERO_SHOT = dict(epochs=4, iterations=25, generator_width=16, progress=False)  # 100 generator steps, 76,800 queries
 CASES = {
     "direct-copy": {},
     "distill": SMALL,
@@ -26,6 +30,7 @@ CASES = {
     "adv-extract": dict(SMALL, adv_epochs=1, pgd_steps=2),
     "fine-tune": dict(SMALL, epochs=1),
     "prune": dict(rate=0.3),
+    "zero-shot": ZERO_SHOT,
 }
 
 
@@ -42,7 +47,8 @@ def test_attack_agrees_more_than_independent(name, fmnist_victim, fmnist, indepe
     model, rec = run_attack(name, victim, fmnist, **CASES[name])
     assert rec["attack"] == name and rec["fidelity"] > ind["fidelity"], (rec["fidelity"], ind["fidelity"])
     assert rec["victim_sha256"] and rec["seconds"] >= 0 and 0 <= rec["accuracy"] <= 1
-    expected_queries = {"distill": 4000, "label-query": 4000, "logit-query": 4000, "adv-extract": 4000}
+    expected_queries = {"distill": 4000, "label-query": 4000, "logit-query": 4000, "adv-extract": 4000,
+                        "zero-shot": 4 * 25 * (5 + 1) * 128}  # student and generator batches
     if name in expected_queries:
         assert rec["queries"] == expected_queries[name]
 
@@ -54,12 +60,24 @@ def test_independent_is_a_real_negative_control(fmnist_victim, independent):
     assert rec["accuracy"] > 0.6  # a working model, merely not a copy
 
 
-def test_fine_pruning_and_magnitude_pruning(fmnist_victim, fmnist):
+def test_fine_pruning_and_magnitude_pruning(fmnist_victim, fmnist, independent):
     victim, _ = fmnist_victim
     _, rec = run_attack("prune", victim, fmnist, method="magnitude", rate=0.5, use_cache=False)
     assert abs(rec["sparsity"] - 0.5) < 0.01
     model, rec = run_attack("prune", victim, fmnist, method="fine-pruning", rate=0.5, epochs=1, limit=1000, progress=False)
-    assert rec["pruned_channels"] > 0 and rec["fidelity"] > 0.8
+    assert rec["pruned_channels"] > 0 and rec["fidelity"] > independent[1]["fidelity"]
+
+
+def test_finetune_last_layer_and_clean_up_of_a_stolen_copy(fmnist_victim, fmnist, independent):
+    """Finetune-L, and the adaptive clean-up (fine-tuning a label-query copy on 10% of the attacker data): both
+    still agree with the victim more than an independent model does."""
+    victim, _ = fmnist_victim
+    _, last = run_attack("fine-tune", victim, fmnist, layers="last", **dict(SMALL, epochs=1))
+    stolen, _ = run_attack("label-query", victim, fmnist, **SMALL)
+    cleaned, rec = run_attack("fine-tune", stolen, fmnist, fraction=0.1, epochs=1, limit=4000, progress=False)
+    assert last["settings"]["layers"] == "last" and rec["settings"]["fraction"] == 0.1
+    # the record's fidelity is against the stage it attacked (the copy); the question is the original victim
+    assert min(last["fidelity"], agreement(cleaned, victim, fmnist.test.x)) > independent[1]["fidelity"]
 
 
 def test_transfer_reuses_features_on_a_new_label_space(fmnist_victim, fmnist):
@@ -88,14 +106,6 @@ def test_label_only_api_never_sees_a_probability(fmnist_victim, fmnist, monkeypa
                             adv_epochs=1 if name == "adv-extract" else None, use_cache=False)
         assert rec["access"]["level"] == "labels" and rec["queries"] == 500
     assert seen and all(o.dtype == np.int64 and o.ndim == 1 for o in seen)
-
-
-def test_zero_shot_learns_the_victim_without_data(fmnist_victim, fmnist):
-    """Data-free copying works, measurably: far above chance (0.1) agreement. At this tiny CPU budget it does not yet
-    reach the agreement of an independent model trained on real data (see benchmarks/attacks.md)."""
-    victim, _ = fmnist_victim
-    model, rec = run_attack("zero-shot", victim, fmnist, epochs=2, iterations=25, generator_width=16, progress=False)
-    assert rec["fidelity"] > 0.4 and rec["queries"] == 2 * 25 * (5 + 1) * 128  # student and generator batches
 
 
 def test_zero_shot_never_reads_a_real_image(fmnist_victim, fmnist, monkeypatch):
@@ -127,7 +137,7 @@ def test_query_attacks_cannot_reach_weights(fmnist_victim, fmnist, monkeypatch):
 
 def test_rounded_api_output(fmnist_victim, fmnist, independent):
     victim, _ = fmnist_victim
-    _, rec = run_attack("logit-query", victim, fmnist, api_output="rounded:2", **dict(SMALL, epochs=3))
+    _, rec = run_attack("logit-query", victim, fmnist, api_output="rounded:2", **SMALL)
     assert rec["access"]["decimals"] == 2
     assert rec["fidelity"] > independent[1]["fidelity"]  # rounding hides detail, the copy still works
 
@@ -147,6 +157,10 @@ def test_settings_are_validated():
         make_settings("prune", temperature=3)
     with pytest.raises(ConfigError, match="rate"):
         make_settings("prune", rate=1.5)
+    with pytest.raises(ConfigError, match="loss"):
+        make_settings("zero-shot", loss="l2")
+    with pytest.raises(ConfigError, match="balance"):
+        make_settings("zero-shot", balance=-1)
     with pytest.raises(ConfigError, match="unknown attack"):
         make_settings("steal-everything")
 

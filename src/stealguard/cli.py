@@ -168,6 +168,8 @@ _HELP = {
     "iterations": "Generator updates per epoch.", "student_steps": "Student updates per generator update.",
     "nz": "Generator noise dimension.", "generator_lr": "Generator learning rate (Adam).",
     "generator_width": "Generator channel width.",
+    "loss": "Zero-shot disagreement: kl (softmax) or l1 (logits, DFAD as published).",
+    "balance": "Zero-shot: weight of the generator's class-balance reward (0 = DFAD as published).",
     "eps": "PGD L-inf radius.", "step": "PGD step size.", "pgd_steps": "PGD iterations.", "adv_epochs": "Adversarial-training epochs.",
     "device": "auto (CUDA when present), cpu, cuda, ...", "seed": "Seed of the stolen model and its training.",
 }

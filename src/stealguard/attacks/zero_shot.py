@@ -1,7 +1,14 @@
 """zero-shot (model-accessible, data-free): data-free adversarial distillation (Fang et al. 2019).
 
-A generator synthesises queries that maximise the L1 disagreement between student and victim logits; the student
-minimises it. No real image is read: the attack is handed no data at all.
+A generator synthesises queries that maximise the disagreement between student and victim; the student minimises
+it. No real image is read: the attack is handed no data at all.
+
+``loss="l1", balance=0`` is DFAD as published (L1 distance between logits). The default adds two measured changes
+that make the copy far better at a small query budget (benchmarks/attacks.md: Fashion-MNIST fidelity 0.67 -> 0.83
+with 76,800 synthetic queries): the disagreement is the KL divergence between the victim's and the student's
+softmax, and the generator is also rewarded for a class-balanced batch (the entropy of the victim's mean prediction,
+the information-entropy term of DAFL, Chen et al. 2019), which stops it from spending its queries on two or three
+classes.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..train import fit, pick_device
-from .base import Attack, StealSettings, student
+from ..errors import ConfigError
+from .base import Attack, StealSettings, check_choice, student
 
 
 @dataclass
@@ -26,6 +34,25 @@ class ZeroShotSettings(StealSettings):
     nz: int = 100
     generator_lr: float = 1e-3
     generator_width: int = 64
+    loss: str = "kl"  # disagreement: "kl" (softmax KL) or "l1" (logits, DFAD as published)
+    balance: float = 1.0  # weight of the generator's class-balance reward (0: DFAD as published)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("loss", self.loss, ("kl", "l1"))
+        if not self.balance >= 0:
+            raise ConfigError(f"balance must be >= 0, got {self.balance}")
+        for name in ("iterations", "student_steps", "nz", "generator_width"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def disagreement(kind: str, student_logits: torch.Tensor, victim_logits: torch.Tensor) -> torch.Tensor:
+    """How far the student is from the victim on a batch: mean L1 between logits, or KL(victim || student)."""
+    if kind == "l1":
+        return F.l1_loss(student_logits, victim_logits)
+    return F.kl_div(F.log_softmax(student_logits, 1), F.log_softmax(victim_logits, 1), reduction="batchmean",
+                    log_target=True)
 
 
 class Generator(nn.Module):
@@ -75,11 +102,16 @@ class AdversarialQueries:
                     x = self.gen(self._z())
                     t = self.victim.logits(x).detach()
                 yield x, t
-            # generator step: maximise disagreement (victim and student weights are not updated here)
+            # generator step: maximise disagreement (victim and student weights are not updated here), plus a
+            # reward for batches the victim spreads over every class (negative entropy of its mean prediction)
             x = self.gen(self._z())
             was = self.student.training
             self.student.eval()
-            loss = -F.l1_loss(self.student(x), self.victim.logits(x))
+            v = self.victim.logits(x)
+            loss = -disagreement(self.s.loss, self.student(x), v)
+            if self.s.balance:
+                mean = F.softmax(v, 1).mean(0)
+                loss = loss + self.s.balance * (mean * mean.clamp_min(1e-8).log()).sum()
             self.student.train(was)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -101,5 +133,5 @@ class ZeroShot(Attack):
             p.requires_grad_(False)
         victim.module.eval()
         source = AdversarialQueries(victim, model, s, data.input_shape)
-        fit(model, source, s.train_config(), loss=lambda out, t: F.l1_loss(out, t), desc="zero-shot")
+        fit(model, source, s.train_config(), loss=lambda out, t: disagreement(s.loss, out, t), desc="zero-shot")
         return model, {"synthetic_queries": victim.queries}
