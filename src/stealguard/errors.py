@@ -23,3 +23,10 @@ class QueryBudgetExceeded(StealguardError):
 
 class ConfigError(StealguardError):
     """A setting is out of range or of the wrong kind."""
+
+
+def require_at_least_one(settings, *names: str) -> None:
+    """Raise a one-line ConfigError unless every field ``names`` of ``settings`` is >= 1 (counts, sizes, epochs)."""
+    for name in names:
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(settings, name)}")

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..train import fit, pick_device
-from ..errors import ConfigError
+from ..errors import ConfigError, require_at_least_one
 from .base import Attack, StealSettings, check_choice, student
 
 
@@ -42,9 +42,7 @@ class ZeroShotSettings(StealSettings):
         check_choice("loss", self.loss, ("kl", "l1"))
         if not self.balance >= 0:
             raise ConfigError(f"balance must be >= 0, got {self.balance}")
-        for name in ("iterations", "student_steps", "nz", "generator_width"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, "iterations", "student_steps", "nz", "generator_width")
 
 
 def disagreement(kind: str, student_logits: torch.Tensor, victim_logits: torch.Tensor) -> torch.Tensor:

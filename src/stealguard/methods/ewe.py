@@ -30,7 +30,7 @@ from ..access import Access
 from ..cache import array_digest, cached_model
 from ..data import Splits
 from ..data.transforms import random_crop_flip, to_tensor
-from ..errors import ConfigError
+from ..errors import ConfigError, require_at_least_one
 from ..kit import Kit
 from ..models import model_sha256
 from ..recipes import owner_plain_model
@@ -61,9 +61,7 @@ class EweSettings(OwnModelSettings):
     def __post_init__(self) -> None:
         if self.watermark not in ("id", "ood"):
             raise ConfigError(f"watermark must be id or ood, got {self.watermark!r}")
-        for name in ("samples", "ewe_epochs", "every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, "samples", "ewe_epochs", "every")
         for name in ("kappa", "temperature", "lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")

@@ -37,7 +37,7 @@ import torch
 from ..access import Access
 from ..cache import array_digest, cached_model
 from ..data import ArrayDataset, Splits
-from ..errors import ConfigError
+from ..errors import ConfigError, require_at_least_one
 from ..kit import Kit
 from ..models import Classifier, model_sha256
 from ..recipes import owner_plain_model
@@ -71,9 +71,7 @@ class FeatureSharingSettings(OwnModelSettings):
             raise ConfigError(f"watermark must be id or ood, got {self.watermark!r}")
         if self.ood not in ("auto", "digits", "tiny-imagenet-pool", "agnews"):
             raise ConfigError(f"ood must be auto, digits, tiny-imagenet-pool or agnews (text), got {self.ood!r}")
-        for name in ("samples", "step2_epochs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, "samples", "step2_epochs")
         if self.freeze < -1:
             raise ConfigError(f"freeze must be -1 (the extractor), 0 (nothing) or a number of blocks, got {self.freeze}")
         if not 0 <= self.alpha_cert < 1:

@@ -44,7 +44,7 @@ from ..access import Access, WhiteBox
 from ..cache import array_digest
 from ..data import ArrayDataset, Splits, to_tensor
 from ..data.transforms import view_family
-from ..errors import AccessDenied, ConfigError
+from ..errors import AccessDenied, ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, train_on, training_set
@@ -89,9 +89,8 @@ class MoveSettings:
     def __post_init__(self) -> None:
         if not 0 < self.rate < 1:
             raise ConfigError(f"rate must be in (0, 1), got {self.rate}")
-        for name in ("benign_models", "meta_samples", "verify_samples", "grad_features", "meta_hidden", "meta_epochs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, "benign_models", "meta_samples", "verify_samples", "grad_features", "meta_hidden",
+                             "meta_epochs")
         if self.references < 0:
             raise ConfigError(f"references must be >= 0, got {self.references}")
         if self.grad_layers not in ("last2", "all", "input"):

@@ -50,7 +50,7 @@ from .. import adversarial, gan, stats
 from ..access import Access
 from ..cache import array_digest, cached_array, cached_dir, cached_model
 from ..data import Splits, to_tensor, to_uint8
-from ..errors import ConfigError
+from ..errors import ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256, sha256_file
 from ..recipes import cpu_recipe, owner_plain_model, training_set
@@ -85,9 +85,7 @@ class NearBoundarySettings(OwnModelSettings):
             raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
         if not 0 < self.tau < 1:
             raise ConfigError(f"tau must be in (0, 1), got {self.tau}")
-        for name in ("n_boundaries", "seed_images", "cw_steps", "gan_steps", "private", "ft_epochs", "public"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, "n_boundaries", "seed_images", "cw_steps", "gan_steps", "private", "ft_epochs", "public")
         for name in ("eps", "cw_lr", "ft_lr", "ft_weight"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
