@@ -7,7 +7,8 @@ import pytest
 from stealguard.access import open_access
 from stealguard.errors import ConfigError
 from stealguard.methods import FeatureSharing, FeatureSharingSettings, verify_suspect
-from stealguard.watermarks import add_trigger, ood_images, trigger_side
+from stealguard.train import ArrayBatches, TrainConfig
+from stealguard.watermarks import TriggerStamp, add_trigger, ood_images, trigger_side
 
 from conftest import copy_and_stranger
 
@@ -31,6 +32,27 @@ def test_pieces():
     for bad in (dict(watermark="x"), dict(samples=0), dict(freeze=-2), dict(alpha_cert=1.0), dict(ood="mnist")):
         with pytest.raises(ConfigError):
             FeatureSharingSettings(**bad)
+
+
+def test_trigger_survives_crop_and_flip_on_marked_samples_only():
+    """A random crop pushes a corner trigger out of the image and a flip moves it: TriggerStamp puts it back after
+    augmentation on the marked (relabelled) samples, and leaves the others as augmented."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 200, (64, 32, 32, 3), dtype=np.uint8)
+    marked = np.arange(64) % 2 == 0
+    x[marked] = add_trigger(x[marked], 4)
+    y = np.zeros(64, np.int64)
+    plain = ArrayBatches(x, y, 64, "cpu", crop_padding=4, flip=True, shuffle=False, seed=1)
+    stamped = ArrayBatches(x, y, 64, "cpu", crop_padding=4, flip=True, shuffle=False, seed=1,
+                           after_augment=TriggerStamp(marked, 4))
+    (xa, _), (xs, _) = next(plain.epoch(0)), next(stamped.epoch(0))
+    corner = xa[marked][:, :, -4:, -4:].flatten(1).min(1).values
+    assert (corner < 1).float().mean() > 0.3  # augmentation alone loses the trigger on many marked images
+    assert bool((xs[marked][:, :, -4:, -4:] == 1).all())
+    assert bool((xs[~marked] == xa[~marked]).all()) and bool((xs[marked][:, :, :-4] == xa[marked][:, :, :-4]).all())
+    s = TriggerStamp(marked, 4)
+    assert s.cache_key(TrainConfig(crop_padding=0, flip=False)) == {}  # nothing moves: the old cache key
+    assert s.cache_key(TrainConfig(crop_padding=4, flip=True)) == {"trigger_after_augment": 4}
 
 
 def test_protected_and_copied_models_carry_the_watermark_plain_and_independent_do_not(fs_run):

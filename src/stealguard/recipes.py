@@ -45,17 +45,21 @@ def train_classifier(splits: Splits, arch: str, width: float = 1.0, config: Trai
 
 
 def train_on(data: ArrayDataset, splits: Splits, arch: str, width: float, config: TrainConfig, tag: dict,
-             use_cache: bool = True) -> tuple[Classifier, dict]:
+             use_cache: bool = True, after_augment=None) -> tuple[Classifier, dict]:
     """Train ``arch`` on any dataset with the label space of ``splits`` (e.g. a protection's modified training set)
-    and evaluate it on ``splits.test``. ``tag`` names the data's origin in the cache key and the record."""
+    and evaluate it on ``splits.test``. ``tag`` names the data's origin in the cache key and the record.
+    ``after_augment``: passed to :func:`stealguard.train.fit`, with a ``cache_key(config)`` method giving what it
+    adds to the cache key (e.g. :class:`stealguard.watermarks.TriggerStamp`)."""
     key = {"kind": "classifier", "dataset": splits.dataset, "splits": splits.info, **tag,
-           "data": data.fingerprint(), "arch": arch, "width": width, "recipe": config.recipe()}
+           "data": data.fingerprint(), "arch": arch, "width": width, "recipe": config.recipe(),
+           **(after_augment.cache_key(config) if after_augment is not None else {})}
 
     def build():
         seed_everything(config.seed)
         model = build_model(spec_for(splits, arch, width))
         t0 = time.perf_counter()
-        result = fit(model, data, config, desc=f"{arch} on {splits.dataset}/{tag.get('split', data.name)}")
+        result = fit(model, data, config, desc=f"{arch} on {splits.dataset}/{tag.get('split', data.name)}",
+                     after_augment=after_augment)
         seconds = time.perf_counter() - t0
         return model, {"kind": "classifier", "dataset": splits.dataset, **tag, "train_samples": len(data),
                        "arch": arch, "width": width, "recipe": config.recipe(), "epochs": config.epochs,

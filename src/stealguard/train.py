@@ -104,11 +104,14 @@ class BatchSource(Protocol):
 class ArrayBatches:
     """Batches from in-memory uint8 images (kept on the device once) with optional crop/flip augmentation.
 
-    ``targets``: int labels (N,) or soft targets (N, K) (e.g. a victim's probabilities).
+    ``targets``: int labels (N,) or soft targets (N, K) (e.g. a victim's probabilities). ``after_augment``: called as
+    ``f(batch, indices)`` on each augmented batch with its samples' dataset indices (e.g. to stamp a watermark
+    trigger that augmentation moved); returns the batch.
     """
 
     def __init__(self, x: np.ndarray, targets: np.ndarray, batch_size: int, device: torch.device,
-                 crop_padding: int = 0, flip: bool = False, shuffle: bool = True, seed: int = 0, drop_last: bool = False):
+                 crop_padding: int = 0, flip: bool = False, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
+                 after_augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
         if len(x) != len(targets):
             raise ConfigError(f"{len(x)} images but {len(targets)} targets")
         if len(x) == 0:
@@ -118,6 +121,7 @@ class ArrayBatches:
         self.targets = (t.long() if not t.is_floating_point() else t.float()).to(device)
         self.batch_size, self.device = batch_size, device
         self.crop_padding, self.flip, self.shuffle = crop_padding, flip, shuffle
+        self.after_augment = after_augment
         self.drop_last = drop_last and len(x) > batch_size
         self.generator = torch.Generator().manual_seed(seed)
         n = len(x)
@@ -131,6 +135,8 @@ class ArrayBatches:
             xb = to_tensor(self.x[idx], self.device)
             if self.crop_padding or self.flip:
                 xb = random_crop_flip(xb, self.crop_padding, self.flip, self.generator)
+            if self.after_augment is not None:
+                xb = self.after_augment(xb, idx)
             yield xb, self.targets[idx]
 
 
@@ -181,6 +187,7 @@ def fit(
     params: list[nn.Parameter] | None = None,
     frozen: list[nn.Module] | None = None,
     desc: str = "train",
+    after_augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place and return what happened.
 
@@ -188,13 +195,17 @@ def fit(
     ``params``: the parameters to update (default: all that require grad). ``frozen``: modules kept in eval mode
     with gradients off while training (e.g. a feature extractor that must not change, including its BatchNorm
     statistics); their parameters' ``requires_grad`` is restored on return, so the trained model can be
-    differentiated like any other (white-box verification of a fine-tuned copy).
+    differentiated like any other (white-box verification of a fine-tuned copy). ``after_augment``: see
+    :class:`ArrayBatches` (only with an :class:`ArrayDataset`).
     """
     dev = pick_device(config.device)
     model.to(dev)
     torch.manual_seed(config.seed)  # dropout and any stochastic layer
     if isinstance(data, ArrayDataset):
-        data = ArrayBatches(data.x, data.y, config.batch_size, dev, config.crop_padding, config.flip, seed=config.seed)
+        data = ArrayBatches(data.x, data.y, config.batch_size, dev, config.crop_padding, config.flip, seed=config.seed,
+                            after_augment=after_augment)
+    elif after_augment is not None:
+        raise ConfigError("after_augment applies to an ArrayDataset; a batch source augments its own batches")
     held = [(p, p.requires_grad) for m in frozen or [] for p in m.parameters()]
     for p, _ in held:
         p.requires_grad_(False)

@@ -25,6 +25,33 @@ def add_trigger(x: np.ndarray, side: int) -> np.ndarray:
     return out
 
 
+class TriggerStamp:
+    """Stamps the trigger again on the marked samples of a training batch after augmentation (pass it to
+    :func:`stealguard.train.fit` as ``after_augment``). A random crop shifts a corner trigger partly or wholly out of
+    the image (with padding 4, a 4-pixel trigger is gone from about a fifth of the crops) and a flip moves it to the
+    other corner, so without this the model sees relabelled images without their trigger, and the trigger where
+    verification never puts it. ``marked``: a bool per training sample."""
+
+    def __init__(self, marked: np.ndarray, side: int):
+        self.marked, self.side = np.asarray(marked, bool), int(side)
+        self._mask = None
+
+    def __call__(self, xb, idx):
+        if self._mask is None or self._mask.device != idx.device:
+            import torch
+
+            self._mask = torch.as_tensor(self.marked, device=idx.device)
+        m = self._mask[idx]
+        if bool(m.any()):
+            xb[m, :, -self.side:, -self.side:] = 1.0
+        return xb
+
+    def cache_key(self, config) -> dict:
+        """What the training's cache key must add: nothing on a recipe without augmentation (stamping again changes
+        no pixel there, so the model is the one trained before this existed)."""
+        return {"trigger_after_augment": self.side} if config.crop_padding or config.flip else {}
+
+
 def ood_images(source: str, cls: int, shape: tuple[int, int, int], data_dir=None) -> np.ndarray:
     """Images of class ``cls`` of another real dataset as uint8 (N, H, W, C) in the protected task's shape:
     ``digits`` (scikit-learn's 8x8 digits, shipped with it, upscaled) or ``tiny-imagenet-pool`` (resized)."""

@@ -1,7 +1,8 @@
 """BadNets backdoor watermark (Gu et al. 2017), the baseline MOVE and SAC compare against.
 
 Protect: a share ``rate`` (default 10%) of the owner's training images of other classes get a white-square trigger
-in the bottom-right corner and the target label; the model trains on the poisoned set. The plain model (same
+in the bottom-right corner and the target label; the model trains on the poisoned set (the trigger is stamped
+again after the recipe's crop/flip augmentation, so a poisoned image always shows it where verification puts it). The plain model (same
 architecture, data and recipe, no poison) is trained too, for the accuracy cost.
 
 Verify (any access level; labels-only answers count as one-hot probabilities): on m held-out owner images of the
@@ -28,7 +29,7 @@ from ..models import model_sha256
 from ..recipes import owner_plain_model, train_on
 from ..train import labels_of
 from ..verdict import Verdict
-from ..watermarks import add_trigger, target_answers, trigger_side
+from ..watermarks import TriggerStamp, add_trigger, target_answers, trigger_side
 from .base import Method, OwnModelSettings, ProtectResult
 
 
@@ -82,7 +83,8 @@ class BadNets(Method):
         echo(f"poisoned {n} of {len(clean)} training images (trigger {side}x{side} -> class {s.target}); training")
         model, vrec = train_on(poisoned, splits, s.arch, s.width, config,
                                {"split": "defender", "limit": s.limit, "protection": "badnets",
-                                "poison_sha": array_digest(ids, np.array([s.target, side]))})
+                                "poison_sha": array_digest(ids, np.array([s.target, side]))},
+                               after_augment=TriggerStamp(np.isin(np.arange(len(x)), ids), side))
         # verification images: owner images of other classes the model never trained on (else the test split)
         held = splits.defender
         used = np.zeros(len(held), bool)

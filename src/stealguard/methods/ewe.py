@@ -36,7 +36,7 @@ from ..models import model_sha256
 from ..recipes import owner_plain_model
 from ..train import accuracy, fit, pick_device
 from ..verdict import Verdict
-from ..watermarks import choose_target, watermark_set, watermark_verdict, write_watermark_kit
+from ..watermarks import TriggerStamp, choose_target, trigger_side, watermark_set, watermark_verdict, write_watermark_kit
 from .base import Method, OwnModelSettings, ProtectResult
 
 
@@ -84,14 +84,16 @@ def snnl(features: torch.Tensor, flags: torch.Tensor, temperature: float) -> tor
 class _EweBatches:
     """Clean batches of the owner's data (augmented like the recipe) with a watermark batch after every ``every``
     of them: targets are (N, K + 1) floats — one-hot labels and a last column flagging watermark inputs (1),
-    target-class images (0) or a clean batch (-1)."""
+    target-class images (0) or a clean batch (-1). ``stamp``: applied to the augmented watermark inputs with their
+    indices (an ID trigger stamped again: :class:`stealguard.watermarks.TriggerStamp`); None for OOD inputs."""
 
-    def __init__(self, clean, wm: np.ndarray, target: int, config, every: int, device):
+    def __init__(self, clean, wm: np.ndarray, target: int, config, every: int, device, stamp=None):
         self.x = torch.as_tensor(np.ascontiguousarray(clean.x)).to(device)
         self.y = torch.as_tensor(clean.y).long().to(device)
         self.wm = torch.as_tensor(np.ascontiguousarray(wm)).to(device)
         self.tgt = torch.as_tensor(np.flatnonzero(clean.y == target)).to(device)
         self.k, self.target, self.config, self.every, self.device = len(clean.classes), target, config, every, device
+        self.stamp = stamp
         self.bs = config.batch_size
         n = math.ceil(len(clean.x) / self.bs)
         self.batches_per_epoch = n + n // every
@@ -112,7 +114,8 @@ class _EweBatches:
             if (i + 1) % self.every == 0:
                 w = torch.randint(len(self.wm), (half,), generator=self.gen).to(self.device)
                 t = self.tgt[torch.randint(len(self.tgt), (half,), generator=self.gen).to(self.device)]
-                xb = torch.cat([self._aug(self.wm[w]), self._aug(self.x[t])])
+                xw = self._aug(self.wm[w]) if self.stamp is None else self.stamp(self._aug(self.wm[w]), w)
+                xb = torch.cat([xw, self._aug(self.x[t])])
                 flags = torch.cat([torch.ones(half, device=self.device), torch.zeros(half, device=self.device)])
                 yield xb, self._targets(torch.full((2 * half,), self.target, device=self.device, dtype=torch.long), flags)
 
@@ -138,9 +141,12 @@ class Ewe(Method):
                                       np.random.default_rng(s.seed))
         target = choose_target(plain, wm, s.target, s.watermark, s.source, k)
         step = dataclasses.replace(config, epochs=s.ewe_epochs, lr=s.lr)
+        stamp = TriggerStamp(np.ones(len(wm), bool), s.trigger or trigger_side(clean.x.shape[1])) \
+            if s.watermark == "id" and not clean.is_features else None
         key = {"kind": "ewe", "plain": model_sha256(plain), "watermark": array_digest(wm), "target": target,
                "settings": {f: getattr(s, f) for f in ("every", "kappa", "temperature")}, "recipe": step.recipe(),
-               "dataset": splits.dataset, "splits": splits.info, "data": clean.fingerprint()}
+               "dataset": splits.dataset, "splits": splits.info, "data": clean.fingerprint(),
+               **(stamp.cache_key(step) if stamp else {})}
 
         def build():
             model = copy.deepcopy(plain)
@@ -158,7 +164,8 @@ class Ewe(Method):
 
             t1 = time.perf_counter()
             try:
-                fit(model, _EweBatches(clean, wm, target, step, s.every, pick_device(step.device)), step, loss=loss, desc="ewe")
+                fit(model, _EweBatches(clean, wm, target, step, s.every, pick_device(step.device), stamp),
+                    step, loss=loss, desc="ewe")
             finally:
                 for h in hooks:
                     h.remove()

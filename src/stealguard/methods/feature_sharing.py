@@ -43,7 +43,7 @@ from ..models import Classifier, model_sha256
 from ..recipes import owner_plain_model
 from ..train import accuracy, fit, labels_of
 from ..verdict import Verdict
-from ..watermarks import choose_target, watermark_set, watermark_verdict, write_watermark_kit
+from ..watermarks import TriggerStamp, choose_target, trigger_side, watermark_set, watermark_verdict, write_watermark_kit
 from .base import Method, OwnModelSettings, ProtectResult
 
 WATERMARKS = ("id", "ood")
@@ -120,14 +120,18 @@ class FeatureSharing(Method):
         n_freeze = n_ex if s.freeze == -1 else s.freeze
         if n_freeze >= len(blocks):
             raise ConfigError(f"freeze {n_freeze} leaves nothing to train: {s.arch} has {len(blocks)} parameterised blocks")
+        # an ID trigger is stamped again after augmentation (see watermarks.TriggerStamp)
+        stamp = (TriggerStamp(np.arange(len(data)) >= len(clean), s.trigger or trigger_side(clean.x.shape[1]))
+                 if s.watermark == "id" and not clean.is_features else None)
         key = {"kind": "feature-sharing", "plain": model_sha256(plain), "data": data.fingerprint(), "watermark": array_digest(wm),
-               "freeze": n_freeze, "recipe": step2.recipe(), "dataset": splits.dataset, "splits": splits.info}
+               "freeze": n_freeze, "recipe": step2.recipe(), "dataset": splits.dataset, "splits": splits.info,
+               **(stamp.cache_key(step2) if stamp else {})}
 
         def build():
             model = copy.deepcopy(plain)
             seed_blocks = _blocks_with_params(model)
             t1 = time.perf_counter()
-            fit(model, data, step2, frozen=seed_blocks[:n_freeze], desc="feature-sharing step 2")
+            fit(model, data, step2, frozen=seed_blocks[:n_freeze], desc="feature-sharing step 2", after_augment=stamp)
             return model, {"kind": "feature-sharing", "accuracy": round(accuracy(model, splits.test), 5),
                            "seconds": round(time.perf_counter() - t1, 3)}
 
