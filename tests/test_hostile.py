@@ -170,6 +170,12 @@ def _other_version(d):
     (d / "manifest.json").write_text(json.dumps(m))
 
 
+def _other_method_version(d):
+    m = json.loads((d / "manifest.json").read_text())
+    m["method_version"] = 99
+    (d / "manifest.json").write_text(json.dumps(m))
+
+
 def _api(answer=None, extra=(), **kw):
     def build(tmp, kit):
         api = FakeApi(answer or _uniform, **kw)
@@ -222,6 +228,7 @@ CASES = {
     # kits
     "kit-tampered": ("does not match its SHA-256", _kit_case(_flip_byte)),
     "kit-other-version": ("kit format version 99", _kit_case(_other_version)),
+    "kit-other-method-version": ("version 99; this stealguard verifies version", _kit_case(_other_method_version)),
     "kit-missing-file": ("is missing", _kit_case(lambda d: _first_array(d).unlink())),
     "kit-extra-file": ("not in its manifest", _kit_case(lambda d: (d / "extra.npy").write_bytes(b"x"))),
     "kit-not-a-kit": ("is not a kit", _kit_case(lambda d: (d / "manifest.json").unlink())),

@@ -35,8 +35,9 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     """Verify ``suspect`` with whichever method made ``kit`` (a :class:`Kit` or a kit folder)."""
     kit = kit if isinstance(kit, Kit) else load_kit(kit)
     method = get_method(kit.method)
-    if kit.method_version != method.version:
-        raise ConfigError(f"kit made by {kit.method} version {kit.method_version}; this stealguard verifies version {method.version}")
+    if kit.method_version != method.version and kit.method_version not in method.kit_versions:
+        readable = ", ".join(str(v) for v in sorted({method.version, *method.kit_versions}))
+        raise ConfigError(f"kit made by {kit.method} version {kit.method_version}; this stealguard verifies version {readable}")
     accepted = method.verify_options()
     # options a method does not use (e.g. MOVE's m for SAC) are left out; unset ones (None) too
     verdict = method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})

@@ -53,7 +53,8 @@ class BadNetsSettings(OwnModelSettings):
 
 class BadNets(Method):
     name = "badnets"
-    version = 1
+    version = 2  # 2: the trigger is stamped again after augmentation while protecting
+    kit_versions = (1,)  # verification is unchanged
     levels = ("white-box", "probabilities", "labels")
     summary = "BadNets backdoor watermark: triggered images relabelled to a target class (baseline)"
     trains_victim = True

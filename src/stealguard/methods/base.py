@@ -52,7 +52,8 @@ class Method:
     """Base class. Subclasses set ``name``, ``version``, ``levels``, ``summary`` and a ``Settings`` dataclass."""
 
     name = ""
-    version = 1
+    version = 1  # of the protection: a change in what protect builds gets a new version (and new cache entries)
+    kit_versions: tuple[int, ...] = ()  # earlier versions whose kits ``verify`` still reads (kits of ``version`` always)
     levels: tuple[str, ...] = ()
     summary = ""
     trains_victim = False  # True: protect trains the protected model itself; False: it protects a trained one

@@ -122,7 +122,8 @@ class _EweBatches:
 
 class Ewe(Method):
     name = "ewe"
-    version = 1
+    version = 2  # 2: the ID trigger is stamped again after augmentation while protecting
+    kit_versions = (1,)  # verification is unchanged
     levels = ("white-box", "probabilities", "labels")
     summary = "EWE: watermark entangled with the target class by the soft nearest-neighbour loss (baseline)"
     trains_victim = True

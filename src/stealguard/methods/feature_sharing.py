@@ -89,7 +89,8 @@ def _blocks_with_params(model: Classifier) -> list[torch.nn.Module]:
 # --------------------------------------------------------------------------------------------------- method
 class FeatureSharing(Method):
     name = "feature-sharing"
-    version = 1
+    version = 2  # 2: the ID trigger is stamped again after augmentation while protecting
+    kit_versions = (1,)  # verification is unchanged
     levels = ("white-box", "probabilities", "labels")
     summary = "API watermark memorised by the decision layers on top of a frozen feature extractor (feature sharing)"
     trains_victim = True
