@@ -2,8 +2,8 @@
 
 Protect: a share ``rate`` (default 10%) of the owner's training images of other classes get a white-square trigger
 in the bottom-right corner and the target label; the model trains on the poisoned set (the trigger is stamped
-again after the recipe's crop/flip augmentation, so a poisoned image always shows it where verification puts it). The plain model (same
-architecture, data and recipe, no poison) is trained too, for the accuracy cost.
+again after the recipe's crop/flip augmentation, so a poisoned image always shows it where verification puts it).
+The plain model (same architecture, data and recipe, no poison) is trained too, for the accuracy cost.
 
 Verify (any access level; labels-only answers count as one-hot probabilities): on m held-out owner images of the
 other classes (not trained on), with p_t the suspect's probability of the target class on the triggered image and
