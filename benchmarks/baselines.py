@@ -98,10 +98,9 @@ def _checks(cells: dict, aucs: dict, prot: dict) -> list[tuple[str, str, bool | 
         out.append(("(stealguard's rule) no independent model is accused",
                     "accusations: " + (", ".join(f"{m} {f[0]} of {f[1]} verifications" for m, f in bad.items()) or "none")
                     + "; every other method 0 (independent verifications of all scenarios and access levels)", not bad))
-    theft_rows = ("Distillation", "Zero-shot", "Fine-tuning", "Label-query", "Logit-query")
     both = {key[0] for (key, _) in cells if key[1].startswith("BadNets + meta-classifier (")}
-    plain = [r for row in theft_rows for r in find("BadNets", row, scenarios=both)]
-    meta = [r for row in theft_rows for r in find("BadNets + meta-classifier", row, scenarios=both)]
+    plain = [r for row in steal_rows for r in find("BadNets", row, scenarios=both)]
+    meta = [r for row in steal_rows for r in find("BadNets + meta-classifier", row, scenarios=both)]
     if plain and meta:
         kp = sum(int(r["flagged"]) == int(r["verifications"]) for r in plain)
         km = sum(int(r["flagged"]) == int(r["verifications"]) for r in meta)

@@ -41,15 +41,22 @@ class TriggerStamp:
             import torch
 
             self._mask = torch.as_tensor(self.marked, device=idx.device)
-        m = self._mask[idx]
-        if bool(m.any()):
-            xb[m, :, -self.side:, -self.side:] = 1.0
+        xb[self._mask[idx], :, -self.side:, -self.side:] = 1.0  # no sample marked: nothing changes (no device sync)
         return xb
 
     def cache_key(self, config) -> dict:
         """What the training's cache key must add: nothing on a recipe without augmentation (stamping again changes
         no pixel there, so the model is the one trained before this existed)."""
         return {"trigger_after_augment": self.side} if config.crop_padding or config.flip else {}
+
+
+def id_trigger_stamp(clean, kind: str, trigger: int, marked: np.ndarray) -> TriggerStamp | None:
+    """The :class:`TriggerStamp` of a watermark made by :func:`watermark_set` on the training set ``clean``: the ID
+    trigger (``trigger`` 0: the default side) on the ``marked`` samples; None for OOD or text watermarks, which have
+    no trigger to move."""
+    if kind != "id" or clean.is_features:
+        return None
+    return TriggerStamp(marked, trigger or trigger_side(clean.x.shape[1]))
 
 
 def ood_images(source: str, cls: int, shape: tuple[int, int, int], data_dir=None) -> np.ndarray:

@@ -36,7 +36,7 @@ from ..models import model_sha256
 from ..recipes import owner_plain_model
 from ..train import accuracy, fit, pick_device
 from ..verdict import Verdict
-from ..watermarks import TriggerStamp, choose_target, trigger_side, watermark_set, watermark_verdict, write_watermark_kit
+from ..watermarks import choose_target, id_trigger_stamp, watermark_set, watermark_verdict, write_watermark_kit
 from .base import Method, OwnModelSettings, ProtectResult
 
 
@@ -142,8 +142,7 @@ class Ewe(Method):
                                       np.random.default_rng(s.seed))
         target = choose_target(plain, wm, s.target, s.watermark, s.source, k)
         step = dataclasses.replace(config, epochs=s.ewe_epochs, lr=s.lr)
-        stamp = TriggerStamp(np.ones(len(wm), bool), s.trigger or trigger_side(clean.x.shape[1])) \
-            if s.watermark == "id" and not clean.is_features else None
+        stamp = id_trigger_stamp(clean, s.watermark, s.trigger, np.ones(len(wm), bool))
         key = {"kind": "ewe", "plain": model_sha256(plain), "watermark": array_digest(wm), "target": target,
                "settings": {f: getattr(s, f) for f in ("every", "kappa", "temperature")}, "recipe": step.recipe(),
                "dataset": splits.dataset, "splits": splits.info, "data": clean.fingerprint(),

@@ -43,7 +43,7 @@ from ..models import Classifier, model_sha256
 from ..recipes import owner_plain_model
 from ..train import accuracy, fit, labels_of
 from ..verdict import Verdict
-from ..watermarks import TriggerStamp, choose_target, trigger_side, watermark_set, watermark_verdict, write_watermark_kit
+from ..watermarks import choose_target, id_trigger_stamp, watermark_set, watermark_verdict, write_watermark_kit
 from .base import Method, OwnModelSettings, ProtectResult
 
 WATERMARKS = ("id", "ood")
@@ -122,8 +122,7 @@ class FeatureSharing(Method):
         if n_freeze >= len(blocks):
             raise ConfigError(f"freeze {n_freeze} leaves nothing to train: {s.arch} has {len(blocks)} parameterised blocks")
         # an ID trigger is stamped again after augmentation (see watermarks.TriggerStamp)
-        stamp = (TriggerStamp(np.arange(len(data)) >= len(clean), s.trigger or trigger_side(clean.x.shape[1]))
-                 if s.watermark == "id" and not clean.is_features else None)
+        stamp = id_trigger_stamp(clean, s.watermark, s.trigger, np.arange(len(data)) >= len(clean))
         key = {"kind": "feature-sharing", "plain": model_sha256(plain), "data": data.fingerprint(), "watermark": array_digest(wm),
                "freeze": n_freeze, "recipe": step2.recipe(), "dataset": splits.dataset, "splits": splits.info,
                **(stamp.cache_key(step2) if stamp else {})}
