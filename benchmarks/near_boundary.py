@@ -79,7 +79,7 @@ def section(name: str) -> list[str]:
     order = ["Source"] + sorted((m["label"] for m in models if m["role"] == "stolen"), key=lambda x: rank.get(x, len(rank)))
     independents = [m["label"] for m in models if m["role"] == "independent"]
     head = "| model | " + " | ".join(f"CB{i + 1} Δµ / p" for i in range(len(cbs))) + " | all CBs: Δµ / p | inferred |"
-    out += ["**Table 2** — ownership inference on each model: Δµ = µ_other − µ_owner (mean distance of the other "
+    out += ["**Table 2** (the paper's rule) — ownership inference on each model: Δµ = µ_other − µ_owner (mean distance of the other "
             "party's near-boundary samples minus the owner's private samples) and the p-value of H0: µ_owner ≥ µ_other "
             f"(one-sided Welch t-test, m = {draws['m']} per side, {draws['repeats']} draws, harmonic-mean p); "
             "the owner's claim holds iff p < 0.05. The other party is simulated on each suspect: public test images and "
@@ -103,6 +103,7 @@ def section(name: str) -> list[str]:
     ind = [by[s]["NB all CBs"] for s in independents if "NB all CBs" in by.get(s, {})]
     out += ["", f"Derived models inferred as the owner's: **{sum(v['stolen'] for v in derived)}/{len(derived)}**; "
             f"independent models inferred (false accusations): **{sum(v['stolen'] for v in ind)}/{len(ind)}**.", ""]
+    out += _calibrated_table(by, order, independents, kinds, meta)
     # Fig. 4
     ms = sorted({int(lbl.split("=")[1]) for v in verdicts for lbl in [v["method_label"]] if lbl.startswith("NB m=")})
     if ms:
@@ -120,6 +121,37 @@ def section(name: str) -> list[str]:
         png = _plot(name, sizes, series, kinds)
         out += [f"![p-value against m]({png})", ""]
     return out
+
+
+def _calibrated_table(by: dict, order: list, independents: list, kinds: dict, meta: dict) -> list[str]:
+    """Table 2 under the calibrated rule: per boundary and all combined, Δµ = the reference models' mean distance
+    minus the suspect's, and the p-value of the one-sided t prediction test."""
+    rows = {s: by.get(s, {}).get("NB calibrated") for s in order + independents}
+    if not any(v and v["applicable"] for v in rows.values()):
+        return []
+    refs = meta.get("references", [])
+    n = len(meta["boundaries"])
+    out = ["**Table 2, calibrated rule** (stealguard's, probabilities only) — the suspect's mean distance d of the "
+           f"owner's private samples against the mean distances of {len(refs)} independent reference models the owner "
+           "trained (" + ", ".join(f"{r['arch']} w{r['width']:g}: {r['mean_distance']:.3f}" for r in refs) + "); "
+           "Δµ = references' mean − suspect's, p of the one-sided t prediction test (H0: the suspect is one more "
+           "independent model); stolen iff p < 0.05. Per boundary the same test on that boundary's samples.", "",
+           "| model | suspect d | " + " | ".join(f"CB{i + 1} Δµ / p" for i in range(n)) + " | all CBs: Δµ / p | stolen |",
+           "|---|---|" + "---|" * (n + 2)]
+    for s in order + independents:
+        v = rows[s]
+        label = s if kinds.get(s) != "independent" else f"*Independent* {s}"
+        if v is None or not v["applicable"]:
+            out.append(f"| {label} | – |" + " – |" * (n + 2))
+            continue
+        d = json.loads(v["details"])
+        cells = [f"{b['delta_mu']:+.3f} / {_fmt_p(b['p_value'])}" for b in d["boundaries"]]
+        out.append(f"| {label} | {d['owner_distance']:.3f} | " + " | ".join(cells)
+                   + f" | {v['effect']:+.3f} / {_fmt_p(v['p_value'])} | {'**yes**' if v['stolen'] else 'no'} |")
+    derived = [rows[s] for s in order if rows[s] and rows[s]["applicable"]]
+    ind = [rows[s] for s in independents if rows[s] and rows[s]["applicable"]]
+    return ["", *out, "", f"Calibrated rule: derived models flagged **{sum(v['stolen'] for v in derived)}/{len(derived)}**; "
+            f"independent models flagged (false accusations): **{sum(v['stolen'] for v in ind)}/{len(ind)}**.", ""]
 
 
 def _plot(name: str, sizes: list[int], series: dict, kinds: dict) -> str:
@@ -157,7 +189,7 @@ def main() -> None:
     for name in args.scenarios:
         sec = section(name)
         lines += sec
-        summary += [f"- {name}: " + x for x in sec if x.startswith("Derived models inferred")]
+        summary += [f"- {name}: " + x for x in sec if x.startswith(("Derived models inferred", "Calibrated rule:"))]
     (HERE / "near_boundary.md").write_text("\n".join(lines) + "\n")
     write_section("near_boundary", "\n".join(["## near_boundary", "", f"[near_boundary.md](near_boundary.md) — {stamp(cmd)}", ""] + summary))
     print(HERE / "near_boundary.md")

@@ -18,8 +18,9 @@ from stealguard.methods import NearBoundary, NearBoundarySettings, verify_suspec
 from stealguard.methods.near_boundary import boundary_distance, is_near_boundary, parse_boundaries
 from stealguard.models import save_model
 
+# the three reference models are those of conftest.SAC_TINY (same architecture, data and recipe: cache shared)
 NB_TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=2000, epochs=3, n_boundaries=2, seed_images=100,
-               gan_steps=300, cw_steps=40, private=64, public=60, ft_epochs=2, ft_weight=10.0)
+               gan_steps=300, cw_steps=40, private=64, public=60, ft_epochs=2, ft_weight=10.0, references=3)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +52,21 @@ def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_no
         assert b["distance_after"] < 0.02 < b["distance_before"]
     pruned, _ = run_attack("prune", res.model, fmnist, method="magnitude", rate=0.3, progress=False)
     _, independent = copy_and_stranger(res.model, fmnist)
-    v = {name: verify_suspect(res.kit, open_access(m, "white-box")) for name, m in
-         [("protected", res.model), ("pruned", pruned), ("independent", independent)]}
+    fine_tuned, _ = run_attack("fine-tune", res.model, fmnist, limit=3000, epochs=1, lr=0.001, progress=False)
+    suspects = [("protected", res.model), ("pruned", pruned), ("fine-tuned", fine_tuned), ("independent", independent)]
+    v = {name: verify_suspect(res.kit, open_access(m, "white-box"), rule="paper") for name, m in suspects}
     assert v["protected"].stolen and v["pruned"].stolen, (v["protected"].p_value, v["pruned"].p_value)
     assert v["pruned"].effect > 0
     assert not v["independent"].stolen and v["independent"].effect < 0
-    one = verify_suspect(res.kit, open_access(pruned, "white-box"), boundary=1, repeats=5, m=16)
+    one = verify_suspect(res.kit, open_access(pruned, "white-box"), boundary=1, repeats=5, m=16, rule="paper")
     assert len(one.details["boundaries"]) == 1 and one.details["repeats"] == 5
+    # the calibrated rule (the default with reference models), black-box: a gently fine-tuned copy (one epoch at
+    # step 0.001), which the paper's inference misses, is flagged too; the independent model is not
+    c = {name: verify_suspect(res.kit, open_access(m, "probabilities")) for name, m in suspects}
+    assert all(x.details["rule"] == "calibrated" for x in c.values())
+    assert c["protected"].stolen and c["pruned"].stolen and c["fine-tuned"].stolen, {k: x.p_value for k, x in c.items()}
+    assert not c["independent"].stolen and c["independent"].p_value > 0.2, c["independent"].p_value
+    assert c["fine-tuned"].effect > 0 and len(c["fine-tuned"].details["boundaries"]) == 2
 
 
 def test_claimant_set_file_and_bad_input(nb_run, tmp):
@@ -68,8 +77,10 @@ def test_claimant_set_file_and_bad_input(nb_run, tmp):
     v = verify_suspect(res.kit, open_access(res.model, "probabilities"), claimant_set=str(tmp / "same.npz"))
     assert not v.stolen and v.details["other_party"] == "file"
     with pytest.raises(ConfigError, match="white-box"):
-        verify_suspect(res.kit, open_access(res.model, "probabilities"))
-    for bad in (dict(tau=0), dict(generator="pgd"), dict(private=0)):
+        verify_suspect(res.kit, open_access(res.model, "probabilities"), rule="paper")
+    with pytest.raises(ConfigError, match="rule paper"):
+        verify_suspect(res.kit, open_access(res.model, "probabilities"), rule="calibrated", claimant_set=str(tmp / "same.npz"))
+    for bad in (dict(tau=0), dict(generator="pgd"), dict(private=0), dict(references=1), dict(reference_archs="cnn:x")):
         with pytest.raises(ConfigError):
             NearBoundarySettings(**bad)
     with pytest.raises(ConfigError, match="two different classes"):

@@ -84,6 +84,19 @@ def test_empirical_p_and_auc():
     assert fpr[-1] == 1.0 and tpr[-1] == 1.0
 
 
+def test_prediction_t_hand_computed():
+    # references 1, 2, 3: mean 2, sd 1; score 0: T = -2 / sqrt(1 + 1/3) = -sqrt(3); with 2 degrees of freedom the
+    # t distribution's CDF has the closed form 1/2 + t / (2 sqrt(2 + t^2)) = 1/2 - sqrt(3) / (2 sqrt(5))
+    r = stats.prediction_t(0.0, [1, 2, 3])
+    assert r.statistic == pytest.approx(-3 ** 0.5) and r.n == 3 and r.mean_difference == pytest.approx(-2)
+    assert r.p_value == pytest.approx(0.5 - 3 ** 0.5 / (2 * 5 ** 0.5))
+    assert stats.prediction_t(4.0, [1, 2, 3], "greater").p_value == pytest.approx(r.p_value)
+    assert stats.prediction_t(2.0, [1, 2, 3]).p_value == pytest.approx(0.5)
+    assert stats.prediction_t(0.1, [0.5, 0.5]).p_value == 0.0  # identical references: decided, not NaN
+    with pytest.raises(ConfigError, match="at least 2"):
+        stats.prediction_t(0.1, [0.5])
+
+
 def test_matching_rate_bound_and_binomial_test():
     # no hit in n trials: the one-sided 95% Clopper-Pearson bound has the closed form 1 - 0.05 ** (1 / n)
     assert stats.rate_upper_bound(0.0, 10) == pytest.approx(1 - 0.05 ** 0.1)

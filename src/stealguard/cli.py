@@ -559,10 +559,13 @@ _trained_protect("near-boundary", NearBoundarySettings, {
     "gan_steps": "DCGAN training steps per boundary.", "private": "Private samples per boundary kept in the kit.",
     "ft_epochs": "Epochs of boundary fine-tuning.", "ft_lr": "Learning rate of boundary fine-tuning.",
     "ft_weight": "Weight of the boundary loss.", "public": "Public test images per boundary kept for the simulated other party.",
+    "references": "Independent reference models the owner trains for the calibrated rule (0: none, the paper's rule only).",
+    "reference_archs": "Architectures of the reference models, ARCH[:WIDTH] comma-separated, used in turn (default: the victim's).",
 }, "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries (ownership inference)",
     "Take the model (--victim, or train the plain one), make near-boundary seed data by targeted CW-L2 per boundary, "
-    "privatise it with a DCGAN, and fine-tune the model so that the generator's samples sit on its boundaries. "
-    "Writes DIR/model.safetensors, DIR/kit/ (private set, boundaries, generators) and DIR/record.json.", victim=True,
+    "privatise it with a DCGAN, and fine-tune the model so that the generator's samples sit on its boundaries; train "
+    "the reference models of the calibrated rule. Writes DIR/model.safetensors, DIR/kit/ (private set, boundaries, "
+    "generators, the references' distances) and DIR/record.json.", victim=True,
     repeatable=("boundary", "boundaries", "A target boundary SOURCE:TARGET; repeat for more (same as --boundaries S:T,S:T)."))
 
 
@@ -601,9 +604,11 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
-@click.option("--rule", type=click.Choice(["calibrated", "paper"]), default="calibrated", show_default=True,
+@click.option("--rule", type=click.Choice(["calibrated", "paper"]), default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
-                   "below the nearest one); paper: the paper's rule alone.")
+                   "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
+                   "paper: the paper's rule alone. Default: calibrated (near-boundary: paper for a kit without references "
+                   "or with --claimant-set).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
@@ -616,7 +621,7 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
     --rule, --seed; SAC: --threshold, --rule; feature-sharing, ewe, ipguard and cae: --alpha; badnets: --m, --alpha, --seed;
     dataset-inference: --m, --repeats, --alpha, --seed;
-    near-boundary: --m, --repeats, --alpha, --seed, --boundary, --claimant-set). A remote suspect's answers are
+    near-boundary: --m, --repeats, --alpha, --seed, --boundary, --claimant-set, --rule). A remote suspect's answers are
     appended to an audit log before they are used;
     a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
     from .access import open_access

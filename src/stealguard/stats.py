@@ -155,6 +155,27 @@ def empirical_p(score: float, reference, higher_is_stolen: bool = True) -> float
     return float((1 + extreme.sum()) / (1 + r.size))
 
 
+def prediction_t(score: float, reference, alternative: str = "less") -> TestResult:
+    """Test of one new value against a sample of reference values (the t prediction-interval test): H0: ``score``
+    is another draw from the normal population of ``reference``; with ``less``, H1: it lies below it.
+    T = (score - mean) / (sd * sqrt(1 + 1/n)) with n - 1 degrees of freedom (n >= 2 references). Near-boundary's
+    calibrated rule: a suspect's mean distance against those of the owner's independent reference models."""
+    _check_alternative(alternative)
+    r = _vector(reference, "reference values")
+    x = _vector([score], "score")[0]
+    if r.size < 2:
+        raise ConfigError(f"a prediction test needs at least 2 reference values, got {r.size}")
+    diff = float(x - r.mean())
+    sd = float(r.std(ddof=1))
+    if sd == 0:
+        return TestResult("prediction-t", math.copysign(math.inf, diff) if diff else 0.0, _constant_p(diff, alternative),
+                          r.size, diff)
+    t = diff / (sd * math.sqrt(1 + 1 / r.size))
+    lo, hi = float(_st.t.cdf(t, r.size - 1)), float(_st.t.sf(t, r.size - 1))
+    p = {"less": lo, "greater": hi, "two-sided": min(1.0, 2 * min(lo, hi))}[alternative]
+    return TestResult("prediction-t", float(t), p, r.size, diff)
+
+
 def rate_upper_bound(rate: float, n: int, level: float = 0.95) -> float:
     """One-sided Clopper-Pearson upper bound at ``level`` of a rate ``rate`` measured on ``n`` trials."""
     if n < 1 or not 0 <= rate <= 1:

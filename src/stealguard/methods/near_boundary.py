@@ -31,6 +31,17 @@ The other party: a set given as a file (``claimant_set``: an .npz with ``x`` uin
 them, each kept only where it meets the near-boundary definition on the suspect. Keeping the adversarial examples
 unfiltered (FGSM overshoots into confident class T) made the claimant's set so far from the boundary that an
 independent model was 'inferred' as the owner's in our runs (p ~ 1e-5 on Fashion-MNIST), so the simulation filters.
+
+Calibrated rule (our addition; ``rule="calibrated"``, the default when the kit has reference models and no claimant
+set is given): the paper's inference compares the owner's inherited closeness with samples made fresh on the
+suspect, which any update of the decision layers loses (a fine-tuned or distilled copy was never inferred in our
+runs, benchmarks/near_boundary.md). Protect therefore also trains ``references`` independent reference models (the
+owner's data, other seeds and subsets, :func:`stealguard.recipes.owner_references`) and keeps each one's distance of
+every private sample in the kit. Verify: the suspect's mean distance of the private samples (of the boundaries
+tested) against the references' means, one-sided t prediction test (:func:`stealguard.stats.prediction_t`) of H0:
+the suspect is one more independent model; Δµ = mean of the references - the suspect. It needs only probabilities.
+The test assumes the references' means are roughly normal and representative of independent models; its
+false-positive rate on unseen independent models is measured in benchmarks/near_boundary.md.
 """
 
 from __future__ import annotations
@@ -53,12 +64,13 @@ from ..data import Splits, to_tensor, to_uint8
 from ..errors import ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256, sha256_file
-from ..recipes import cpu_recipe, owner_plain_model, training_set
+from ..recipes import cpu_recipe, owner_plain_model, owner_references, training_set
 from ..train import accuracy, fit, pick_device, predict_logits
 from ..verdict import Verdict
-from .base import Method, OwnModelSettings, ProtectResult
+from .base import Method, OwnModelSettings, ProtectResult, arch_specs
 
 GENERATORS = ("cw", "fgsm", "bim", "rfgsm")
+RULES = ("calibrated", "paper")
 
 
 @dataclass
@@ -79,6 +91,8 @@ class NearBoundarySettings(OwnModelSettings):
     ft_lr: float = 0.01
     ft_weight: float = 10.0  # weight of Loss_FT on boundary batches (1.0 left pruned copies uninferred: nb-fmnist)
     public: int = 100  # public images of class S per boundary kept for the simulated claimant
+    references: int = 4  # independent reference models of the calibrated rule (0: none, the paper's rule only)
+    reference_archs: str = ""  # comma-separated ARCH[:WIDTH] of the references, used in turn (default: the victim's)
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:
@@ -86,6 +100,9 @@ class NearBoundarySettings(OwnModelSettings):
         if not 0 < self.tau < 1:
             raise ConfigError(f"tau must be in (0, 1), got {self.tau}")
         require_at_least_one(self, "n_boundaries", "seed_images", "cw_steps", "gan_steps", "private", "ft_epochs", "public")
+        if self.references < 0 or self.references == 1:
+            raise ConfigError(f"references must be 0 or at least 2 (the calibrated test needs a spread), got {self.references}")
+        arch_specs(self.reference_archs, 1, "", 1.0)  # validates the ARCH[:WIDTH] list before any training
         for name in ("eps", "cw_lr", "ft_lr", "ft_weight"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -256,11 +273,12 @@ def _boundary_loss(k: int, weight: float):
 # ------------------------------------------------------------------------------------------------ the method
 class NearBoundary(Method):
     name = "near-boundary"
-    version = 1
+    version = 2  # 2: the kit also holds the reference models' distances (calibrated rule)
+    kit_versions = (1,)  # version-1 kits verify with the paper's rule
     levels = ("white-box", "probabilities")
     summary = "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries; ownership inference"
     trains_victim = True
-    report_details = (("owner_distance", "owner d"), ("other_distance", "other d"))
+    report_details = (("owner_distance", "owner d"), ("other_distance", "other d"), ("reference_distance", "reference d"))
     Settings = NearBoundarySettings
 
     def protect(self, splits: Splits, settings: NearBoundarySettings, out_kit, modes: tuple[str, ...] = (),
@@ -349,10 +367,20 @@ class NearBoundary(Method):
             pool = np.flatnonzero(splits.test.y == src)
             public.append(splits.test.x[np.sort(rng.choice(pool, min(s.public, len(pool)), replace=False))])
             public_pairs.append(np.tile([src, tgt], (len(public[-1]), 1)))
+        v = victim.spec
+        specs = arch_specs(s.reference_archs, s.references, v.arch, v.width)
+        refs = owner_references(splits, specs, s.limit, s.epochs, progress, echo) if s.references else []
+        ref_d = np.array([boundary_distance(_probs(r.to(dev).eval(), xp), pp) for r in refs]).reshape(len(refs), len(xp))
+        references = [{"arch": r.spec.arch, "width": r.spec.width, "mean_distance": round(float(d.mean()), 5)}
+                      for r, d in zip(refs, ref_d)]
+        if refs:
+            echo("reference models' mean distance of the private samples: "
+                 + ", ".join(f"{x['mean_distance']:.3f}" for x in references))
         kw = KitWriter(self.name, self.version, model_sha256(model), meta={
             "settings": s.to_dict(), "dataset": splits.dataset, "num_classes": k, "boundaries": [list(p) for p in pairs],
             "tau": s.tau, "input_shape": [clean.x.shape[3], *clean.x.shape[1:3]], "public_source": "test",
-            "per_boundary": per_boundary})
+            "per_boundary": per_boundary, "references": references})
+        kw.add_array("reference_distances", ref_d.astype(np.float64))
         kw.add_array("private", xp)
         kw.add_array("private_pairs", pp.astype(np.int64))
         kw.add_array("public", np.concatenate(public))
@@ -363,19 +391,32 @@ class NearBoundary(Method):
         echo(f"protected model: accuracy {rec['accuracy']:.4f} (before {base_acc:.4f}); mean distance of the private "
              f"samples {d_before.mean():.3f} -> {d_after.mean():.3f}")
         record = {"method": self.name, "settings": s.to_dict(), "boundaries": [list(p) for p in pairs],
-                  "per_boundary": per_boundary, "private": int(len(xp)),
+                  "per_boundary": per_boundary, "private": int(len(xp)), "references": references,
                   "victim": {"accuracy": rec["accuracy"], "arch": victim.spec.arch, "width": victim.spec.width},
                   "benign": [{"accuracy": base_acc, "role": "the model before boundary fine-tuning"}],
                   "kit_id": kit.kit_id, "seconds": round(time.perf_counter() - t0, 3)}
         return ProtectResult(model, kit, record, {"plain": victim})
 
     def verify(self, kit: Kit, suspect: Access, m: int | None = None, repeats: int = 30, alpha: float = 0.05,
-               boundary: int | None = None, claimant_set: str | None = None, seed: int = 0,
+               boundary: int | None = None, claimant_set: str | None = None, rule: str | None = None, seed: int = 0,
                suspect_id: str | None = None) -> Verdict:
-        """Owner's private set vs the other party's near-boundary set on the suspect (see the module docstring).
-        ``m``: samples per set and draw (default 64); ``boundary``: test CB<boundary> only (1-based; default all)."""
+        """The owner's private samples on the suspect, judged by ``rule`` (see the module docstring): ``paper``
+        compares them with the other party's near-boundary set, ``calibrated`` with the kit's reference models.
+        Default: calibrated when the kit has reference models and no ``claimant_set`` is given, else paper.
+        ``m``, ``repeats``: samples per set and draws of the paper's rule (default 64, 30); ``boundary``: test
+        CB<boundary> only (1-based; default all)."""
         t0 = time.perf_counter()
         self.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
+        n_refs = len(kit.meta.get("references", []))
+        if rule is None:
+            rule = "calibrated" if n_refs >= 2 and claimant_set is None else "paper"
+        if rule not in RULES:
+            raise ConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+        if rule == "calibrated" and n_refs < 2:
+            raise ConfigError(f"this kit has {n_refs} reference models; the calibrated rule needs at least 2 (protect with "
+                              "--references 2 or more), or use --rule paper")
+        if rule == "calibrated" and claimant_set is not None:
+            raise ConfigError("a claimant set is judged by the paper's rule: add --rule paper")
         m = 64 if m is None else m
         if m < 2 or repeats < 1:
             raise ConfigError(f"m must be >= 2 and repeats >= 1, got m={m}, repeats={repeats}")
@@ -391,6 +432,9 @@ class NearBoundary(Method):
         d_owner = boundary_distance(suspect.predict_proba(xp[sel]), pp[sel])
         owner_pairs = pp[sel]
         owner_queries = suspect.queries - q0
+        if rule == "calibrated":
+            return self._calibrated(kit, suspect, d_owner, kit.array("reference_distances")[:, sel], owner_pairs,
+                                    [pairs[i] for i in chosen], alpha, t0, q0, suspect_id)
         xo, po, source = self._other_party(kit, suspect, [pairs[i] for i in chosen], claimant_set)
         d_other = boundary_distance(suspect.predict_proba(xo), po) if len(xo) else np.zeros(0)
         rng = np.random.default_rng(seed)
@@ -418,7 +462,7 @@ class NearBoundary(Method):
         p = stats.combine(ps) if len(ps) > 1 else ps[0]
         deltas = [x["delta_mu"] for x in per if x["delta_mu"] is not None]
         effect = float(np.mean(deltas)) if deltas else 0.0
-        details = {"boundaries": per, "m": m, "repeats": repeats, "other_party": source,
+        details = {"rule": "paper", "boundaries": per, "m": m, "repeats": repeats, "other_party": source,
                    "owner_distance": round(float(d_owner.mean()), 5),
                    "other_distance": round(float(d_other.mean()), 5) if len(d_other) else None,
                    "owner_queries": owner_queries}
@@ -427,6 +471,30 @@ class NearBoundary(Method):
                        "per boundary, one-sided Welch t-test of H0: mean distance of the owner's private samples >= that "
                        "of the other party's near-boundary samples, on repeated draws (harmonic-mean p), boundaries "
                        "combined by the harmonic mean; the owner's claim holds iff p < alpha", kit.kit_id, suspect_id, details)
+
+    def _calibrated(self, kit: Kit, suspect: Access, d_owner: np.ndarray, d_refs: np.ndarray, owner_pairs: np.ndarray,
+                    pairs: list[tuple[int, int]], alpha: float, t0: float, q0: int, suspect_id: str | None) -> Verdict:
+        """The calibrated rule: the suspect's mean distance of the owner's private samples (of the boundaries
+        tested) against the reference models' means on the same samples, one-sided t prediction test; per boundary
+        the same test, reported in the details."""
+        test = stats.prediction_t(float(d_owner.mean()), d_refs.mean(1), "less")
+        per = []
+        for pair in pairs:
+            rows = np.all(owner_pairs == pair, axis=1)
+            tb = stats.prediction_t(float(d_owner[rows].mean()), d_refs[:, rows].mean(1), "less")
+            per.append({"boundary": list(pair), "owner_samples": int(rows.sum()),
+                        "owner_distance": round(float(d_owner[rows].mean()), 5),
+                        "reference_distance": round(float(d_refs[:, rows].mean()), 5),
+                        "delta_mu": round(-tb.mean_difference, 5), "p_value": tb.p_value})
+        details = {"rule": "calibrated", "boundaries": per, "owner_distance": round(float(d_owner.mean()), 5),
+                   "reference_distance": round(float(d_refs.mean()), 5),
+                   "reference_distances": [round(float(x), 5) for x in d_refs.mean(1)],
+                   "references": kit.meta["references"], "statistic": test.statistic}
+        return Verdict(self.name, suspect.level, bool(test.p_value < alpha), test.p_value, -test.mean_difference, alpha,
+                       suspect.queries - q0, round(time.perf_counter() - t0, 3),
+                       "one-sided t prediction test of H0: the suspect's mean distance of the owner's private samples "
+                       "to their boundaries is another draw from the reference models' (independent models the owner "
+                       "trained); stolen iff it is lower with p < alpha", kit.kit_id, suspect_id, details)
 
     @staticmethod
     def _other_party(kit: Kit, suspect: Access, pairs: list[tuple[int, int]], claimant_set: str | None):
@@ -458,10 +526,12 @@ class NearBoundary(Method):
                     kept.append(c[is_near_boundary(pr, np.tile([src, tgt], (len(c), 1)), tau)])
                 return np.concatenate(kept)
 
-            # deterministic given the kit, the suspect's weights and the boundary: computed once per suspect, so
-            # verifications that change only m, repeats or the boundaries tested reuse it
-            c = cached_array({"kind": "near-boundary-other-party", "kit": kit.kit_id, "suspect": suspect_sha,
-                              "boundary": [int(src), int(tgt)], "device": str(dev)}, simulate)
+            # deterministic given the public images, the attack settings, the suspect's weights and the boundary:
+            # computed once per suspect, so verifications that change only m, repeats or the boundaries tested (or
+            # a kit re-made with the same public images) reuse it
+            c = cached_array({"kind": "near-boundary-other-party", "public": array_digest(x), "tau": tau,
+                              "eps": settings["eps"], "cw_steps": settings["cw_steps"], "cw_lr": settings["cw_lr"],
+                              "suspect": suspect_sha, "boundary": [int(src), int(tgt)], "device": str(dev)}, simulate)
             out_x.append(c)
             out_p.append(np.tile([src, tgt], (len(c), 1)))
         x, p = np.concatenate(out_x), np.concatenate(out_p)
