@@ -105,6 +105,17 @@ def test_entries_share_a_protection_and_choose_their_attacks():
     assert len(shared) == 1 + 2 + 2 and {j.spec["protect_job"] for j in shared} == {"protect/MOVE/s0"}
     assert {j.spec["suspect"] for j in jobs if j.key.startswith("verify/MOVE γ=0.2/")} == {
         "Source", "Label-query", *(s.label for s in parse_scenario(doc).independent)}
+    # a method whose protection does not depend on the access levels (near-boundary) shares it across levels;
+    # MOVE, which trains one meta-classifier per level, does not
+    nb = {"boundaries": "0:1"}
+    doc = dict(TINY, methods=[
+        {"method": "near-boundary", "label": "NB", "access": ["white-box"], "settings": nb},
+        {"method": "near-boundary", "label": "NB calibrated", "access": ["probabilities"], "settings": nb},
+        {"method": "move", "label": "MOVE wb", "access": ["white-box"], "settings": move},
+        {"method": "move", "label": "MOVE bb", "access": ["probabilities"], "settings": move}])
+    jobs = expand(parse_scenario(doc))
+    assert [j.key for j in jobs if j.kind == "protect"] == ["protect/NB/s0", "protect/MOVE wb/s0", "protect/MOVE bb/s0"]
+    assert {j.spec["protect_job"] for j in jobs if j.key.startswith("verify/NB calibrated/")} == {"protect/NB/s0"}
 
 
 def test_protections_that_start_from_the_plain_victim_wait_for_it():

@@ -55,9 +55,9 @@ def expand(sc: Scenario) -> list[Job]:
             groups[PLAIN] = k
         protect_keys, group_of = {}, {}
         for i, m in enumerate(sc.methods):
-            trains = get_method(m.method).trains_victim
+            trains, by_mode = get_method(m.method).trains_victim, get_method(m.method).protect_uses_modes
             owner = next((e for e in sc.methods[:i] if e.method == m.method and e.settings == m.settings
-                          and set(m.access) <= set(e.access)), None)
+                          and (not by_mode or set(m.access) <= set(e.access))), None)
             if owner is not None:  # same protection as an earlier method entry: share its kit, model and thefts
                 protect_keys[m.label], group_of[m.label] = protect_keys[owner.label], group_of[owner.label]
                 continue

@@ -60,6 +60,9 @@ class Method:
     # True: a protection that trains its own model starts from the plain victim (recipes.owner_plain_model), so the
     # benchmark harness trains that victim once, before such protections, instead of each training it at once
     starts_from_plain = True
+    # True: what protect builds depends on the access levels it is asked for (MOVE trains one meta-classifier per
+    # level); False: one protection serves every level, so the benchmark harness builds it once for all of them
+    protect_uses_modes = False
     report_details: tuple[tuple[str, str], ...] = ()  # (verdict detail key, column title) shown in benchmark tables
     Settings: type = object
 

@@ -194,6 +194,7 @@ class Move(Method):
     levels = ("white-box", "probabilities")
     trains_victim = True
     starts_from_plain = False  # the protected and benign models train from scratch on their own data
+    protect_uses_modes = True  # one meta-classifier per access level
     report_details = (("p_paper", "p (paper: vs benign)"), ("p_calibrated", "p (calibrated: vs references)"))
     summary = "external features embedded by style transfer, detected by a meta-classifier (Li et al. 2022)"
     Settings = MoveSettings
