@@ -215,6 +215,16 @@ def test_rerun_is_a_no_op_and_another_scenario_is_refused(reference_run, tiny_pa
     other = parse_scenario(dict(TINY, name="other", seeds=[1]))
     with pytest.raises(ConfigError, match="another scenario"):
         run_bench(other, out, "inline", progress=False)
+    # a job an earlier stealguard planned and this one does not is forgotten, with its rows, on the next run
+    db = ResultsDB(out / "results.sqlite")
+    with db.con:
+        db.con.execute("INSERT INTO jobs SELECT 'steal/gone/s0/x', kind, status, result, error, seconds, finished "
+                       "FROM jobs WHERE kind = 'steal' LIMIT 1")
+        db.con.execute("INSERT INTO models SELECT 'steal/gone/s0/x', role, grp, seed, label, attack, arch, width, "
+                       "accuracy, fidelity, queries, sha256, path, seconds FROM models WHERE role = 'stolen' LIMIT 1")
+    assert db.snapshot() != before
+    s = run_bench(load_scenario(str(tiny_path)), out, "inline", progress=False)
+    assert s["new"] == 0 and ResultsDB(out / "results.sqlite").snapshot() == before
     edited = parse_scenario(dict(TINY, seeds=[1]))  # the same scenario name, its file changed
     with pytest.raises(ConfigError, match="an earlier version of scenario"):
         run_bench(edited, out, "inline", progress=False)

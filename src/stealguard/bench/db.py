@@ -90,6 +90,17 @@ class ResultsDB:
     def failed(self) -> dict[str, str]:
         return dict(self.con.execute("SELECT key, error FROM jobs WHERE status = 'failed'"))
 
+    def keep_only(self, keys) -> int:
+        """Forget the jobs (and their model and verdict rows) whose keys are not in ``keys``: jobs an earlier
+        stealguard planned for the same scenario and this one does not (a job shared differently, say), which
+        would otherwise appear in the report beside the current ones. Returns how many were forgotten."""
+        keys = set(keys)
+        stale = [k for (k,) in self.con.execute("SELECT key FROM jobs") if k not in keys]
+        with self.con:
+            for table, col in (("jobs", "key"), ("models", "job"), ("verdicts", "job")):
+                self.con.executemany(f"DELETE FROM {table} WHERE {col} = ?", [(k,) for k in stale])
+        return len(stale)
+
     def record(self, job, result: dict) -> None:
         """Store a finished job and the rows it derives, atomically."""
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -71,7 +71,8 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     (out / "scenario.yaml").write_text(yaml.safe_dump(sc, sort_keys=False))
     jobs = expand(scenario)
     by_key = {j.key: j for j in jobs}
-    done = {k: r for k, r in db.done().items() if k in by_key}
+    db.keep_only(by_key)
+    done = db.done()
     failed: dict[str, str] = {}
     blocked: set[str] = set()
     ex, threads = make_executor(executor, workers, threads, address)
