@@ -1,10 +1,12 @@
 """Near-boundary data: the paper's tables at CPU scale, from benchmark-harness runs.
 
-Run: ``.venv/bin/python benchmarks/run.py nb-fmnist`` (the grid: protection, thefts, independent models,
-verifications), then ``.venv/bin/python benchmarks/near_boundary.py [nb-fmnist ...]`` — reads
+Run: ``.venv/bin/python benchmarks/run.py nb-fmnist nb-fmnist-w10 nb-cifar10 nb-cifar10-w1`` (the grids:
+protection, thefts, independent models, verifications), then ``.venv/bin/python benchmarks/near_boundary.py``
+(those four scenarios by default, or the ones named) — reads
 ``runs/bench/SCENARIO/results.sqlite`` and the run's kit and writes benchmarks/near_boundary.md (and
-near_boundary_m.png): Table 1 (accuracy before and after boundary fine-tuning), the near-boundary fraction of each
-seed generator, Table 2 (Δµ and p per derived model and boundary CB1-CB5, and all boundaries combined), the
+near_boundary_m_SCENARIO.png): Table 1 (accuracy before and after boundary fine-tuning), the near-boundary fraction of each
+seed generator, Table 2 under the paper's rule and under the calibrated rule (Δµ and p per derived model and boundary CB1-CB5,
+and all boundaries combined), the
 independent models (the irrelevant-model control) and Fig. 4 (p-value against the set size m).
 """
 
@@ -180,7 +182,7 @@ def _plot(name: str, sizes: list[int], series: dict, kinds: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("scenarios", nargs="*", default=["nb-fmnist"])
+    ap.add_argument("scenarios", nargs="*", default=["nb-fmnist", "nb-fmnist-w10", "nb-cifar10", "nb-cifar10-w1"])
     args = ap.parse_args()
     cmd = "python benchmarks/run.py " + " ".join(args.scenarios) + " && python benchmarks/near_boundary.py " + " ".join(args.scenarios)
     lines = ["# Near-boundary data: ownership inference at CPU scale", "", stamp(cmd), "",
