@@ -41,6 +41,11 @@ def _rows(db: Path):
     return verdicts, jobs, models, scenario
 
 
+def _row_label(suspect: str, kinds: dict) -> str:
+    """A table row's model name: independent models marked as such."""
+    return f"*Independent* {suspect}" if kinds.get(suspect) == "independent" else suspect
+
+
 def section(name: str) -> list[str]:
     run = Path("runs/bench") / name
     db = run / "results.sqlite"
@@ -98,7 +103,7 @@ def section(name: str) -> list[str]:
     for s in order + independents:
         cols = by.get(s, {})
         allv = cols.get("NB all CBs")
-        label = s if kinds.get(s) != "independent" else f"*Independent* {s}"
+        label = _row_label(s, kinds)
         verdict = "–" if allv is None or not allv["applicable"] else ("**yes**" if allv["stolen"] else "no")
         out.append(f"| {label} | " + " | ".join(cell(cols.get(c)) for c in cbs) + f" | {cell(allv)} | {verdict} |")
     derived = [by[s]["NB all CBs"] for s in order if "NB all CBs" in by.get(s, {})]
@@ -117,7 +122,7 @@ def section(name: str) -> list[str]:
         for s in order + independents:
             row = [by.get(s, {}).get(c) for c in cols]
             series[s] = [r["p_value"] if r and r["applicable"] else None for r in row]
-            label = s if kinds.get(s) != "independent" else f"*Independent* {s}"
+            label = _row_label(s, kinds)
             out.append(f"| {label} | " + " | ".join(_fmt_p(p) for p in series[s]) + " |")
         out.append("")
         png = _plot(name, sizes, series, kinds)
@@ -142,7 +147,7 @@ def _calibrated_table(by: dict, order: list, independents: list, kinds: dict, me
            "|---|---|" + "---|" * (n + 2)]
     for s in order + independents:
         v = rows[s]
-        label = s if kinds.get(s) != "independent" else f"*Independent* {s}"
+        label = _row_label(s, kinds)
         if v is None or not v["applicable"]:
             out.append(f"| {label} | – |" + " – |" * (n + 2))
             continue
