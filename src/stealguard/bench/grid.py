@@ -55,7 +55,8 @@ def expand(sc: Scenario) -> list[Job]:
             groups[PLAIN] = k
         protect_keys, group_of = {}, {}
         for i, m in enumerate(sc.methods):
-            trains, by_mode = get_method(m.method).trains_victim, get_method(m.method).protect_uses_modes
+            meth = get_method(m.method)
+            trains, by_mode = meth.trains_victim, meth.protect_uses_modes
             owner = next((e for e in sc.methods[:i] if e.method == m.method and e.settings == m.settings
                           and (not by_mode or set(m.access) <= set(e.access))), None)
             if owner is not None:  # same protection as an earlier method entry: share its kit, model and thefts
@@ -154,7 +155,8 @@ def _victim(job, sc, splits, run, up) -> dict:
 
 def _protect(job, sc, splits, run, up) -> dict:
     """Protect through the artifact cache: the kit (and the protected model of methods that train one) is built once
-    per method, version, settings, access levels and victim, then copied into the run folder."""
+    per method, version, settings, victim and (for a method whose protection depends on them) access levels, then
+    copied into the run folder."""
     import shutil
 
     from ..cache import cached_dir
@@ -170,7 +172,7 @@ def _protect(job, sc, splits, run, up) -> dict:
     settings = settings_from(method.Settings, **m["settings"], **{k: fill[k] for k in victim_fields(method)})
     victim = None if method.trains_victim else up[job.deps[0]]
     key = {"kind": "protection", "method": method.name, "version": method.version, "settings": dataclasses.asdict(settings),
-           "modes": list(m["access"]), "dataset": sc["dataset"], "splits": splits.info,
+           "modes": list(m["access"]) if method.protect_uses_modes else None, "dataset": sc["dataset"], "splits": splits.info,
            "victim": victim and victim["sha256"], "device": sc["device"]}
 
     def build(folder: Path) -> dict:
