@@ -251,6 +251,8 @@ CASES = {
                                                                 info=dict(INFO, output="top1"))),
     "api-bad-info": ("invalid input_shape", _api(info=dict(INFO, input_shape=[1, -28, 28]))),
     "api-wrong-input-size": ("the suspect takes inputs of shape (3, 32, 32)", _api(info=dict(INFO, input_shape=[3, 32, 32]))),
+    "api-unknown-input": ("declares an unknown input 'audio'", _api(info=dict(INFO, input="audio"))),
+    "api-text-for-image-kit": ("the suspect takes inputs of shape (384,)", _api(info=dict(INFO, input="text"))),
     "api-http-404": ("HTTP 404", _api(status=404)),
     "api-http-500-always": ("no answer after 2 attempts (last: HTTP 500", _api(status=500)),
     "api-timeout": ("last: timed out", _api(delay=3.0)),
@@ -339,13 +341,20 @@ SERVER_CASES = {
                           "data": base64.b64encode(np.zeros(28 * 28, np.float32).tobytes()).decode()}, 400, "needs 6272"),
     "serve-too-many-images": ({"shape": [9, 1, 28, 28], "dtype": "uint8",
                                "data": base64.b64encode(np.zeros(9 * 28 * 28, np.uint8).tobytes()).decode()}, 413, "at most 8 images"),
+    # a text model's API (serve-text-*): sentences only
+    "serve-text-images": ({"images": np.zeros((1, 1, 28, 28)).tolist()}, 400, "this is a text API"),
+    "serve-text-not-strings": ({"texts": ["fine", 7]}, 400, "a list of strings"),
+    "serve-text-too-many": ({"texts": ["a"] * 9}, 413, "at most 8 sentences"),
+    "serve-text-too-long": ({"texts": ["a" * 10001]}, 413, "at most 10000 characters"),
 }
 
 
 @pytest.mark.parametrize("case", list(SERVER_CASES))
 def test_server_refuses_hostile_requests(case):
     body, status, text = SERVER_CASES[case]
-    with PredictionServer(_model(), max_batch=8) as srv:
+    is_text = case.startswith("serve-text-")
+    model = build_model(ModelSpec(arch="mlp", num_classes=2, input_dim=384)).eval() if is_text else _model()
+    with PredictionServer(model, max_batch=8) as srv:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         req = urllib.request.Request(srv.url, data=data, method="POST", headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as e:
@@ -353,7 +362,7 @@ def test_server_refuses_hostile_requests(case):
         assert e.value.code == status
         err = json.loads(e.value.read())["error"]
         assert text in err and "\n" not in err, err
-        ok = {"images": np.zeros((2, 1, 28, 28)).tolist()}
+        ok = {"texts": ["a fine film", "dull"]} if is_text else {"images": np.zeros((2, 1, 28, 28)).tolist()}
         req = urllib.request.Request(srv.url, data=json.dumps(ok).encode(), method="POST")
         assert len(json.loads(urllib.request.urlopen(req, timeout=10).read())["probabilities"]) == 2  # still serving
 

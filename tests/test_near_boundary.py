@@ -54,7 +54,8 @@ def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_no
     _, independent = copy_and_stranger(res.model, fmnist)
     fine_tuned, _ = run_attack("fine-tune", res.model, fmnist, limit=3000, epochs=1, lr=0.001, progress=False)
     suspects = [("protected", res.model), ("pruned", pruned), ("fine-tuned", fine_tuned), ("independent", independent)]
-    v = {name: verify_suspect(res.kit, open_access(m, "white-box"), rule="paper") for name, m in suspects}
+    v = {name: verify_suspect(res.kit, open_access(m, "white-box"), rule="paper") for name, m in suspects
+         if name != "fine-tuned"}  # the paper's inference misses a fine-tuned copy (benchmarks/near_boundary.md)
     assert v["protected"].stolen and v["pruned"].stolen, (v["protected"].p_value, v["pruned"].p_value)
     assert v["pruned"].effect > 0
     assert not v["independent"].stolen and v["independent"].effect < 0
@@ -102,7 +103,7 @@ def test_claimant_set_file_and_bad_input(nb_run, tmp):
 
 def test_cli_protect_from_a_victim(fmnist_victim, tmp):
     save_model(fmnist_victim[0], tmp / "victim.safetensors")
-    small = {**NB_TINY, "seed_images": 60, "gan_steps": 100, "private": 16, "public": 20, "ft_epochs": 1}
+    small = {**NB_TINY, "seed_images": 30, "gan_steps": 40, "cw_steps": 20, "private": 16, "public": 20, "ft_epochs": 1}
     small.pop("n_boundaries")
     args = ["protect", "near-boundary", "--victim", str(tmp / "victim.safetensors"), "--out", str(tmp / "nb"),
             "--boundary", "0:6", "--boundary", "7:5"] + [f"--{k.replace('_', '-')}={v}" for k, v in small.items()]

@@ -116,3 +116,38 @@ def test_cli_schemes_baseline_and_ewe(sst2, tmp_path):
                        (["--scheme", "baseline", "--freeze", "2"], "leave out --freeze")):
         r = CliRunner().invoke(cli, base + extra + ["--out", str(tmp_path / "x")])
         assert r.exit_code != 0 and msg in r.output and "Traceback" not in r.output
+
+
+def test_live_text_api_stolen_over_http_and_verified_in_words(protected, sst2, tmp_path):
+    """A protected text model behind a live text API (sentences in, top-1 labels out) is extracted over HTTP with the
+    attacker's sentences; the kit alone (its sentences, nothing remembered from protecting) verifies the thief's own
+    text API — flagged — and an independent model's — not; an input that is no sentence is refused before sending."""
+    import dataclasses
+    import urllib.request
+
+    from stealguard.data import text
+    from stealguard.remote import HttpBackend, RemoteError
+    from stealguard.serve import PredictionServer
+
+    res, _, independent = protected
+    with PredictionServer(res.model, output="top1") as api:
+        victim = HttpBackend(api.url, audit_log=tmp_path / "theft.jsonl")
+        assert victim.text and victim.input_shape == (384,) and victim.kind == "labels"
+        small = dataclasses.replace(sst2, test=sst2.test.subset(np.arange(300)))  # fidelity on 300 sentences: fewer to embed
+        thief, rec = run_attack("label-query", victim, small, arch="mlp", epochs=10, limit=2000, seed=1, use_cache=False)
+        assert rec["queries"] == 2000 and victim.stats["sent"] > 0 and rec["accuracy"] > 0.75
+        req = urllib.request.Request(api.url, data=json.dumps({"images": [[[[0.0]]]]}).encode(), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        assert e.value.code == 400 and b"this is a text API" in e.value.read()
+    text._SENTENCES.clear()  # what verification knows of the watermark's words comes from the kit
+    for model, stolen in ((thief, True), (independent, False)):
+        with PredictionServer(model) as api:
+            out = CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", api.url, "--json",
+                                           "--audit-log", str(tmp_path / f"verify-{stolen}.jsonl")])
+            assert out.exit_code == 0, out.output
+            v = json.loads(out.output)
+            assert v["stolen"] is stolen and v["queries"] == 200, v
+            with pytest.raises(RemoteError, match="text API: input 0 is an embedding with no known sentence"):
+                open_access(api.url, "probabilities", remote={"audit_log": tmp_path / "x.jsonl"}).predict_proba(
+                    np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32))

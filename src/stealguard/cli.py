@@ -656,12 +656,13 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--output", default="probabilities", show_default=True,
               help="What the API returns: probabilities, rounded:K (K decimals) or top1 (labels only).")
-@click.option("--max-batch", type=int, default=1024, show_default=True, help="Most images per request.")
+@click.option("--max-batch", type=int, default=1024, show_default=True, help="Most images (or sentences) per request.")
 @click.option("--fail-rate", type=float, default=0.0, show_default=True, help="Testing: fail this share of requests (HTTP 500).")
 @click.option("--delay", type=float, default=0.0, show_default=True, help="Testing: seconds to wait before each answer.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the injected failures.")
 def serve(model, port, host, output, max_batch, fail_rate, delay, seed):
-    """Serve MODEL (.safetensors or .onnx) as an HTTP prediction API: GET /info, POST /predict.
+    """Serve MODEL (.safetensors or .onnx) as an HTTP prediction API: GET /info, POST /predict (a text model takes
+    sentences: {"texts": [...]}).
 
     A stand-in for a suspect deployed behind someone's API; verify it with --suspect http://HOST:PORT/predict."""
     from .serve import PredictionServer
@@ -671,7 +672,8 @@ def serve(model, port, host, output, max_batch, fail_rate, delay, seed):
     except OSError as e:
         raise StealguardError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     info = srv.info()
-    click.echo(f"serving {model} at {srv.url} (input {tuple(info['input_shape'])}, {info['num_classes']} classes, "
+    what = f"text ({info['encoder']} sentence embeddings)" if srv.text else str(tuple(info["input_shape"]))
+    click.echo(f"serving {model} at {srv.url} (input {what}, {info['num_classes']} classes, "
                f"output {info['output']}); Ctrl-C stops", err=True)
     try:
         srv.serve_forever()

@@ -7,6 +7,11 @@ API can be wrapped in):
   "output": "probabilities" | "rounded:K" | "top1"}``
 * ``POST <base>/predict`` with ``{"shape": [N, C, H, W], "dtype": "float32", "data": <base64 of the C-order
   bytes>}`` (or ``{"images": nested lists}``) -> ``{"probabilities": [[...] x N]}`` or ``{"labels": [...]}``.
+* A **text** API declares ``"input": "text"`` in ``/info`` (instead of ``input_shape``) and takes
+  ``{"texts": ["a sentence", ...]}``. stealguard's text models see sentences through the shared MiniLM encoder, so
+  the client sends the words of each embedding a method or an attack asks about (:func:`stealguard.data.text.sentences_of`:
+  the dataset's sentences, a kit's watermark sentences); an embedding with no sentence is refused before anything
+  is sent. The audit log then hashes the UTF-8 sentence where it hashes an image.
 
 What the client does about a hostile or unreliable API:
 
@@ -55,6 +60,11 @@ def image_sha256(x: np.ndarray) -> str:
     """SHA-256 of one image as sent (float32, C-order, shape included)."""
     a = np.ascontiguousarray(x, dtype=np.float32)
     return hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+def text_sha256(sentence: str) -> str:
+    """SHA-256 of one sentence as sent (UTF-8)."""
+    return hashlib.sha256(sentence.encode("utf-8")).hexdigest()
 
 
 def encode_images(x: np.ndarray) -> bytes:
@@ -117,7 +127,14 @@ def validate_info(obj, url: str) -> dict:
     if not isinstance(obj, dict):
         raise RemoteError(f"{url}: /info is not a JSON object")
     shape, k, output = obj.get("input_shape"), obj.get("num_classes"), obj.get("output", "probabilities")
-    if (not isinstance(shape, list) or len(shape) != 3
+    text = obj.get("input", "images") == "text"
+    if obj.get("input", "images") not in ("images", "text"):
+        raise RemoteError(f"{url}: /info declares an unknown input {obj.get('input')!r} (expected images or text)")
+    if text:
+        from .data.text import EMBEDDING_DIM
+
+        shape = [EMBEDDING_DIM]  # what stealguard's text models take: the shared encoder's sentence embeddings
+    elif (not isinstance(shape, list) or len(shape) != 3
             or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 4096 for d in shape) or shape[0] > 4):
         raise RemoteError(f"{url}: /info declares an invalid input_shape {shape!r} (expected [C, H, W], C <= 4)")
     if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= 100000:
@@ -128,7 +145,7 @@ def validate_info(obj, url: str) -> dict:
         parse_output(output if isinstance(output, str) else repr(output))
     except ConfigError:
         raise RemoteError(f"{url}: /info declares an unknown output {output!r}") from None
-    return {"input_shape": tuple(shape), "num_classes": k, "output": output}
+    return {"input_shape": tuple(shape), "num_classes": k, "output": output, "text": text}
 
 
 class AuditLog:
@@ -229,6 +246,7 @@ class HttpBackend(Backend):
         self.info = validate_info(self._request(base + "/info", None), url)
         self.input_shape, self.num_classes, self.output = self.info["input_shape"], self.info["num_classes"], self.info["output"]
         self.kind = "labels" if self.output in ("top1", "labels") else "probabilities"
+        self.text = self.info["text"]
         self.log = AuditLog(audit_log if audit_log is not None else default_audit_log(url), url)
 
     # ------------------------------------------------------------------ transport
@@ -271,14 +289,24 @@ class HttpBackend(Backend):
     # ------------------------------------------------------------------ backend
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        hashes = [image_sha256(img) for img in a]
+        if self.text:
+            from .data.text import sentences_of
+            from .errors import DataError
+
+            try:
+                a = sentences_of(a)
+            except DataError as e:
+                raise RemoteError(f"{self.url} is a text API: {e}") from None
+            hashes = [text_sha256(t) for t in a]
+        else:
+            hashes = [image_sha256(img) for img in a]
         todo = [i for i, h in enumerate(hashes) if h not in self.log.answers]
         seen: dict[str, int] = {}
         fresh = [i for i in todo if seen.setdefault(hashes[i], i) == i]  # duplicates inside the batch: sent once
         self.stats["from_log"] += len(a) - len(fresh)
         for s in range(0, len(fresh), self.batch_size):
             idx = fresh[s : s + self.batch_size]
-            body = encode_images(a[idx])
+            body = (json.dumps({"texts": [a[i] for i in idx]}).encode() if self.text else encode_images(a[idx]))
             answer = validate_answer(self._request(self.url, body), len(idx), self.num_classes, self.kind, self.output)
             self.log.append(self.kind, [hashes[i] for i in idx], answer, hashlib.sha256(body).hexdigest(), self._response_sha)
             self.stats["sent"] += len(idx)

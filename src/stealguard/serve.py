@@ -5,6 +5,10 @@ The server uses only the standard library (``http.server`` with one thread per r
 request — JSON of bounded size, a known encoding, the model's input shape, at most ``max_batch`` images, finite
 pixel values in [0, 1] — and answers a one-line ``{"error": ...}`` with HTTP 400/404/413 otherwise.
 
+A text model (one that takes sentence embeddings) is served as a **text** API: ``/info`` says ``"input": "text"``
+and ``/predict`` takes ``{"texts": [...]}`` — at most ``max_batch`` strings of at most 10,000 characters — which
+the server embeds with the shared MiniLM encoder before the model sees them.
+
 ``output`` mimics API-side defences: ``probabilities``, ``rounded:K`` (probabilities rounded to K decimals) or
 ``top1`` (labels only). For robustness tests, ``fail_rate`` makes a seeded random share of predict requests fail
 with HTTP 500 and ``delay`` slows every answer; ``answered`` counts how many times each image (by SHA-256) was
@@ -24,9 +28,10 @@ import numpy as np
 
 from .access import open_access, parse_output
 from .errors import ConfigError
-from .remote import PROTOCOL, image_sha256
+from .remote import PROTOCOL, image_sha256, text_sha256
 
 MAX_REQUEST_BYTES = 64 * 2**20
+MAX_SENTENCE_CHARS = 10000
 
 
 class _BadRequest(Exception):
@@ -57,6 +62,13 @@ class PredictionServer:
         self.output = "top1" if level == "labels" else output
         self.access = open_access(model, level, output=None if level == "labels" else output)
         self.fail_rate, self.delay, self.max_batch = fail_rate, delay, max_batch
+        self.text = len(self.access.input_shape) == 1
+        if self.text:
+            from .data.text import EMBEDDING_DIM
+
+            if self.access.input_shape[0] != EMBEDDING_DIM:
+                raise ConfigError(f"a model of {self.access.input_shape[0]}-d feature vectors is not a stealguard text "
+                                  f"model (those take {EMBEDDING_DIM}-d MiniLM sentence embeddings): it cannot be served")
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self.answered: collections.Counter[str] = collections.Counter()
@@ -70,8 +82,24 @@ class PredictionServer:
         return f"http://{host}:{port}/predict"
 
     def info(self) -> dict:
-        return {"protocol": PROTOCOL, "input_shape": list(self.access.input_shape), "num_classes": self.access.num_classes,
-                "output": self.output}
+        if self.text:
+            from .data.text import ENCODER
+
+            shape = {"input": "text", "encoder": ENCODER}
+        else:
+            shape = {"input_shape": list(self.access.input_shape)}
+        return {"protocol": PROTOCOL, **shape, "num_classes": self.access.num_classes, "output": self.output}
+
+    def decode_texts(self, obj: dict) -> list[str]:
+        """A text request -> its sentences; raises _BadRequest with a one-line reason."""
+        texts = obj.get("texts")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise _BadRequest(400, "this is a text API: the request needs 'texts', a list of strings")
+        if len(texts) > self.max_batch:
+            raise _BadRequest(413, f"at most {self.max_batch} sentences per request, got {len(texts)}")
+        if any(len(t) > MAX_SENTENCE_CHARS for t in texts):
+            raise _BadRequest(413, f"sentences of at most {MAX_SENTENCE_CHARS} characters")
+        return texts
 
     # ------------------------------------------------------------------ request handling
     def decode(self, body: bytes) -> np.ndarray:
@@ -82,6 +110,8 @@ class PredictionServer:
             raise _BadRequest(400, "the request body is not JSON") from None
         if not isinstance(obj, dict):
             raise _BadRequest(400, "the request must be a JSON object")
+        if self.text:
+            return self.decode_texts(obj)
         if "data" in obj:
             shape, dtype = obj.get("shape"), obj.get("dtype")
             if dtype not in ("float32", "uint8"):
@@ -114,14 +144,21 @@ class PredictionServer:
             raise _BadRequest(400, "pixel values must be finite and in [0, 1]")
         return x
 
-    def predict(self, x: np.ndarray) -> dict:
+    def predict(self, x) -> dict:
+        """Answer decoded images (or, for a text API, sentences)."""
         with self._lock:  # one model call at a time
+            if self.text:
+                from .data.text import encode
+
+                keys, x = [text_sha256(t) for t in x], encode(x, cache=False)
+            else:
+                keys = [image_sha256(img) for img in x]
             if self.output == "top1":
                 out = {"labels": self.access.predict_labels(x).tolist()}
             else:
                 out = {"probabilities": self.access.predict_proba(x).tolist()}
-            for img in x:
-                self.answered[image_sha256(img)] += 1
+            for key in keys:
+                self.answered[key] += 1
         return out
 
     def _handler(self):

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import stats
 from .errors import ConfigError
+from .kit import KitError
 
 TRIGGER_SIDE = {28: 3, 32: 4, 64: 6}  # the feature-sharing paper's trigger sizes
 
@@ -189,7 +190,8 @@ def choose_target(plain, wm: np.ndarray, target: int, kind: str, source: int, nu
 def write_watermark_kit(method, model, settings: dict, dataset: str, target: int, wm: np.ndarray,
                         originals: np.ndarray | None, out_kit, **meta):
     """The kit of a watermarking method: the watermark inputs (and their originals for an ID trigger), the target,
-    the settings (``kind`` = settings["watermark"]) and the protected model's SHA-256."""
+    the settings (``kind`` = settings["watermark"]) and the protected model's SHA-256. A text model's kit also holds
+    the sentences of those inputs (``texts.json``), so that a live text API can be verified in words."""
     from .kit import KitWriter
     from .models import model_sha256
 
@@ -199,7 +201,25 @@ def write_watermark_kit(method, model, settings: dict, dataset: str, target: int
     kw.add_array("watermark", wm)
     if originals is not None:
         kw.add_array("originals", originals)
+    if model.spec.input_dim:
+        from .data.text import sentences_of
+
+        kw.add_json("texts", {"watermark": sentences_of(wm), **({"originals": sentences_of(originals)} if originals is not None else {})})
     return kw.write(out_kit)
+
+
+def _kit_inputs(kit, name: str) -> np.ndarray:
+    """A kit's watermark inputs; for a text kit that holds their sentences, remembered with them (see
+    :func:`stealguard.data.text.sentences_of`)."""
+    x = kit.array(name)
+    if "texts.json" in kit.manifest["files"]:
+        from .data.text import remember_sentences
+
+        texts = kit.json("texts")
+        if not isinstance(texts, dict) or not isinstance(texts.get(name), list) or not all(isinstance(t, str) for t in texts[name]):
+            raise KitError(f"kit file texts.json has no list of sentences for {name!r} (incomplete kit)")
+        remember_sentences(texts[name], x)
+    return x
 
 
 def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_id: str | None):
@@ -213,7 +233,7 @@ def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_
     s = kit.meta["settings"]
     method.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
     q0 = suspect.queries
-    p, effect, details = wilcoxon_watermark_test(suspect, kit.array("watermark"), kit.array("originals") if s["watermark"] == "id" else None,
+    p, effect, details = wilcoxon_watermark_test(suspect, _kit_inputs(kit, "watermark"), _kit_inputs(kit, "originals") if s["watermark"] == "id" else None,
                                                  int(kit.meta["target"]), kit.meta["num_classes"], s["alpha_cert"], alpha, subsets)
     details["watermark"] = s["watermark"]
     return Verdict(method.name, suspect.level, bool(p < alpha), p, effect, alpha, suspect.queries - q0,

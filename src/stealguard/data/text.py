@@ -93,21 +93,59 @@ def _load():
     return _encoder
 
 
-def encode(texts: list[str], batch_size: int = 128) -> np.ndarray:
-    """float32 (N, 384) L2-normalised MiniLM embeddings of ``texts``, cached under the cache directory by content."""
+def encode(texts: list[str], batch_size: int = 128, cache: bool = True) -> np.ndarray:
+    """float32 (N, 384) L2-normalised MiniLM embeddings of ``texts``, cached under the cache directory by content
+    (``cache=False``: computed, never stored — a server's queries). Every embedding made here is remembered with its
+    sentence (:func:`sentences_of`), so a text API can be asked about it in words."""
     from .sources import _cached
 
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), np.float32)
+
+    def embed():
+        emb = _load().encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                             show_progress_bar=False)
+        return np.asarray(emb, np.float32)
+
+    if not cache:
+        return embed()
     key = hashlib.sha256(("\x00".join(texts) + f"|{ENCODER}|v1").encode()).hexdigest()[:16]
+    x = _cached("emb", key, lambda: ({"x": embed()}, {"encoder": ENCODER, "sentences": len(texts)}))["x"]
+    remember_sentences(texts, x)
+    return x
 
-    def build():
-        model = _load()
-        emb = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                           show_progress_bar=False)
-        return {"x": np.asarray(emb, np.float32)}, {"encoder": ENCODER, "sentences": len(texts)}
 
-    return _cached("emb", key, build)["x"]
+# ------------------------------------------------------------------------------------------ embeddings -> words
+# A text model's queries are embeddings, but a live text API takes sentences. The sentences behind every embedding
+# this process made (or read from a kit) are kept here, keyed by the embedding's bytes, so the one access interface
+# can send a text API the words of whatever a method or an attack asks it about — and refuse, by name, an input
+# that has no sentence (a synthetic point of embedding space, which no text API can be asked about).
+_SENTENCES: dict[bytes, str] = {}
+
+
+def _row_key(row: np.ndarray) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(row, dtype=np.float32).tobytes()).digest()
+
+
+def remember_sentences(texts: list[str], embeddings: np.ndarray) -> None:
+    """Record that ``embeddings[i]`` is the embedding of ``texts[i]`` (see :func:`sentences_of`)."""
+    if len(texts) != len(embeddings):
+        raise DataError(f"{len(texts)} sentences for {len(embeddings)} embeddings")
+    for t, row in zip(texts, embeddings):
+        _SENTENCES[_row_key(row)] = t
+
+
+def sentences_of(x: np.ndarray) -> list[str]:
+    """The sentences of embeddings (N, 384) made by :func:`encode` or recorded by :func:`remember_sentences`; an
+    embedding with no known sentence is a one-line :class:`~stealguard.errors.DataError`."""
+    out = []
+    for i, row in enumerate(np.asarray(x, np.float32)):
+        t = _SENTENCES.get(_row_key(row))
+        if t is None:
+            raise DataError(f"input {i} is an embedding with no known sentence: a text API can only be asked about "
+                            "sentences (not synthetic inputs, nor embeddings from a kit without its sentences)")
+        out.append(t)
+    return out
 
 
 def insert_trigger(texts: list[str], words: int, rng: np.random.Generator) -> list[str]:
