@@ -187,6 +187,56 @@ def train_meta(pos: np.ndarray, neg: np.ndarray, hidden: int, epochs: int, seed:
     return meta.eval()
 
 
+# ----------------------------------------------------------------------------------------- external features
+@dataclass
+class EmbeddedFeatures:
+    """The defender's training set with external features embedded: ``protected`` is ``clean`` with the images at
+    ``ids`` replaced by ``styled`` (labels kept, or ``relabel``); ``tag`` names it in the artifact cache; ``rng`` is
+    the protection's generator after choosing ``ids`` (protect goes on drawing from it)."""
+
+    clean: ArrayDataset
+    protected: ArrayDataset
+    ids: np.ndarray
+    styled: np.ndarray
+    tag: dict
+    rng: np.random.Generator
+    seconds: float
+
+
+def move_recipe(splits: Splits, s: "MoveSettings", progress: bool = False):
+    """The training recipe of the protected victim and its benign models (the dataset's CPU recipe, ``s.epochs``)."""
+    return cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
+
+
+def benign_tag(s: "MoveSettings") -> dict:
+    """The artifact-cache tag of a benign model: the defender's images, no protection."""
+    return {"split": "defender", "limit": s.limit}
+
+
+def embed_external_features(splits: Splits, s: "MoveSettings", stylizer: Stylizer) -> EmbeddedFeatures:
+    """Stylise ``s.rate`` of the defender's training images (seeded by ``s.seed``): the data the protected victim
+    trains on. Shared by :meth:`Move.protect` and benchmarks that study the embedding alone."""
+    clean = training_set(splits, "defender", s.limit, s.seed)
+    n_styled = int(round(s.rate * len(clean)))
+    if n_styled < 1:
+        raise ConfigError(f"rate {s.rate} of {len(clean)} images stylises none; raise --rate or --limit")
+    rng = np.random.default_rng(s.seed)
+    ids = np.sort(rng.choice(len(clean), n_styled, replace=False))
+    ts = time.perf_counter()
+    styled = stylize_cached(stylizer, clean.x[ids])
+    seconds = time.perf_counter() - ts
+    xv = clean.x.copy()
+    xv[ids] = styled
+    yv = clean.y.copy()
+    if s.relabel >= 0:
+        if s.relabel >= len(clean.classes):
+            raise ConfigError(f"relabel {s.relabel}: the dataset has classes 0..{len(clean.classes) - 1}")
+        yv[ids] = s.relabel
+    tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
+           "styled_sha": array_digest(styled, ids), **({"relabel": s.relabel} if s.relabel >= 0 else {})}
+    return EmbeddedFeatures(clean, ArrayDataset(xv, yv, clean.classes, f"{clean.name}+move"), ids, styled, tag, rng, seconds)
+
+
 # ------------------------------------------------------------------------------------------------------- method
 class Move(Method):
     name = "move"
@@ -212,34 +262,16 @@ class Move(Method):
             raise ConfigError(f"white-box verification compares weight gradients, so it needs reference models of the "
                               f"victim's architecture: add {s.arch}:{s.width} to --reference-archs")
         stylizer = stylizer or make_stylizer(s.style, s.style_work_size, s.style_strength)
-        config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
-        clean = training_set(splits, "defender", s.limit, s.seed)
-        n_styled = int(round(s.rate * len(clean)))
-        if n_styled < 1:
-            raise ConfigError(f"rate {s.rate} of {len(clean)} images stylises none; raise --rate or --limit")
-        rng = np.random.default_rng(s.seed)
-        ids = np.sort(rng.choice(len(clean), n_styled, replace=False))
-        ts = time.perf_counter()
-        styled = stylize_cached(stylizer, clean.x[ids])
-        style_seconds = time.perf_counter() - ts
-        xv = clean.x.copy()
-        xv[ids] = styled
-        yv = clean.y.copy()
-        if s.relabel >= 0:
-            if s.relabel >= len(clean.classes):
-                raise ConfigError(f"relabel {s.relabel}: the dataset has classes 0..{len(clean.classes) - 1}")
-            yv[ids] = s.relabel
-        protected_data = ArrayDataset(xv, yv, clean.classes, f"{clean.name}+move")
-        tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
-               "styled_sha": array_digest(styled, ids), **({"relabel": s.relabel} if s.relabel >= 0 else {})}
+        config = move_recipe(splits, s, progress)
+        emb = embed_external_features(splits, s, stylizer)
+        clean, ids, styled, rng = emb.clean, emb.ids, emb.styled, emb.rng
         pool_ids, pool_orig, y_pool, pool_styled, pool_source = _choose_pool(splits, s, clean, ids, styled, stylizer, rng)
-        echo(f"stylised {n_styled} of {len(clean)} training images ({style_seconds:.1f} s); training the protected model")
-        victim, vrec = train_on(protected_data, splits, s.arch, s.width, config, tag)
+        echo(f"stylised {len(ids)} of {len(clean)} training images ({emb.seconds:.1f} s); training the protected model")
+        victim, vrec = train_on(emb.protected, splits, s.arch, s.width, config, emb.tag)
         benign = []
         for k in range(s.benign_models):
             echo(f"training benign model {k + 1}/{s.benign_models}")
-            benign.append(train_on(clean, splits, s.arch, s.width, dataclasses.replace(config, seed=s.seed + k),
-                                   {"split": "defender", "limit": s.limit}))
+            benign.append(train_on(clean, splits, s.arch, s.width, dataclasses.replace(config, seed=s.seed + k), benign_tag(s)))
         # reference models never train on the pool images, like a stranger's model
         outside_pool = splits.defender.subset(np.setdiff1d(np.arange(len(splits.defender)), pool_ids), "defender-outside-pool")
         refs = []
@@ -264,8 +296,8 @@ class Move(Method):
         kw.add_array("meta_ids", pool_ids[meta_pos])
         styled_m, orig_m, y_m = pool_styled[meta_pos], pool_orig[meta_pos], y_pool[meta_pos]
         styled_v, orig_v, y_v = pool_styled[ver_pos], pool_orig[ver_pos], y_pool[ver_pos]
-        record = {"method": self.name, "settings": s.to_dict(), "style": stylizer.identity, "styled_images": n_styled, "pool": pool_source,
-                  "style_seconds": round(style_seconds, 3), "victim": _brief(vrec), "benign": [_brief(b[1]) for b in benign],
+        record = {"method": self.name, "settings": s.to_dict(), "style": stylizer.identity, "styled_images": int(len(ids)), "pool": pool_source,
+                  "style_seconds": round(emb.seconds, 3), "victim": _brief(vrec), "benign": [_brief(b[1]) for b in benign],
                   "victim_sha256": victim_sha}
         for mode in modes:
             tm = time.perf_counter()
