@@ -55,8 +55,8 @@ class Report:
                 self.acc[(model[len("**Victim** ("):].split(", seed")[0], "Source")] = float(r["test accuracy"])
             elif " (victim " in model:
                 theft, rest = model.split(" (victim ", 1)
-                self.acc[(rest.split(", seed")[0], theft)] = float(r["test accuracy"])
-                self.fid[(rest.split(", seed")[0], theft)] = float(r["fidelity to its victim"])
+                key = (rest.split(", seed")[0], theft)
+                self.acc[key], self.fid[key] = float(r["test accuracy"]), float(r["fidelity to its victim"])
         doc = yaml.safe_load((HERE.parent / "scenarios" / f"{scenario}.yaml").read_text())
         self.settings = {m.get("label", m["method"]): m.get("settings", {}) for m in doc["methods"]}
         self.dataset = doc["dataset"]

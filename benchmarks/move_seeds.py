@@ -10,6 +10,7 @@ and its README section. The reference models, meta-classifiers and thefts are no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -18,9 +19,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import HERE, stamp, write_section  # noqa: E402
 
-from stealguard.bench.scenario import load_scenario, victim_fields  # noqa: E402
+from stealguard.bench.scenario import entry_settings, load_scenario  # noqa: E402
 from stealguard.data import load_splits  # noqa: E402
-from stealguard.methods import Move, settings_from  # noqa: E402
+from stealguard.methods import Move  # noqa: E402
 from stealguard.methods.move import benign_tag, embed_external_features, move_recipe  # noqa: E402
 from stealguard.recipes import train_on  # noqa: E402
 from stealguard.style import make_stylizer  # noqa: E402
@@ -39,8 +40,7 @@ def main() -> None:
     v = sc.victim
     rows = []
     for seed in args.seeds:
-        fill = {"dataset": sc.dataset, "seed": seed, "arch": v.arch, "width": v.width, "limit": v.limit, "epochs": v.epochs}
-        s = settings_from(Move.Settings, **spec.settings, **{k: fill[k] for k in victim_fields(Move)})
+        s = entry_settings(Move, spec.settings, sc.dataset, seed, dataclasses.asdict(v))
         emb = embed_external_features(splits, s, make_stylizer(s.style, s.style_work_size, s.style_strength))
         config = move_recipe(splits, s)
         _, vrec = train_on(emb.protected, splits, s.arch, s.width, config, emb.tag)

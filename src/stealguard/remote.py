@@ -127,9 +127,10 @@ def validate_info(obj, url: str) -> dict:
     if not isinstance(obj, dict):
         raise RemoteError(f"{url}: /info is not a JSON object")
     shape, k, output = obj.get("input_shape"), obj.get("num_classes"), obj.get("output", "probabilities")
-    text = obj.get("input", "images") == "text"
-    if obj.get("input", "images") not in ("images", "text"):
-        raise RemoteError(f"{url}: /info declares an unknown input {obj.get('input')!r} (expected images or text)")
+    kind = obj.get("input", "images")
+    if kind not in ("images", "text"):
+        raise RemoteError(f"{url}: /info declares an unknown input {kind!r} (expected images or text)")
+    text = kind == "text"
     if text:
         from .data.text import EMBEDDING_DIM
 

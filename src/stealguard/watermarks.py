@@ -208,18 +208,19 @@ def write_watermark_kit(method, model, settings: dict, dataset: str, target: int
     return kw.write(out_kit)
 
 
-def _kit_inputs(kit, name: str) -> np.ndarray:
-    """A kit's watermark inputs; for a text kit that holds their sentences, remembered with them (see
-    :func:`stealguard.data.text.sentences_of`)."""
-    x = kit.array(name)
+def _kit_inputs(kit, names: tuple[str, ...]) -> list[np.ndarray]:
+    """A kit's watermark inputs ``names``; for a text kit that holds their sentences (``texts.json``, read once),
+    remembered with them (see :func:`stealguard.data.text.sentences_of`)."""
+    xs = [kit.array(name) for name in names]
     if "texts.json" in kit.manifest["files"]:
         from .data.text import remember_sentences
 
         texts = kit.json("texts")
-        if not isinstance(texts, dict) or not isinstance(texts.get(name), list) or not all(isinstance(t, str) for t in texts[name]):
-            raise KitError(f"kit file texts.json has no list of sentences for {name!r} (incomplete kit)")
-        remember_sentences(texts[name], x)
-    return x
+        for name, x in zip(names, xs):
+            if not isinstance(texts, dict) or not isinstance(texts.get(name), list) or not all(isinstance(t, str) for t in texts[name]):
+                raise KitError(f"kit file texts.json has no list of sentences for {name!r} (incomplete kit)")
+            remember_sentences(texts[name], x)
+    return xs
 
 
 def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_id: str | None):
@@ -233,7 +234,8 @@ def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_
     s = kit.meta["settings"]
     method.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
     q0 = suspect.queries
-    p, effect, details = wilcoxon_watermark_test(suspect, _kit_inputs(kit, "watermark"), _kit_inputs(kit, "originals") if s["watermark"] == "id" else None,
+    wm, *originals = _kit_inputs(kit, ("watermark", "originals") if s["watermark"] == "id" else ("watermark",))
+    p, effect, details = wilcoxon_watermark_test(suspect, wm, originals[0] if originals else None,
                                                  int(kit.meta["target"]), kit.meta["num_classes"], s["alpha_cert"], alpha, subsets)
     details["watermark"] = s["watermark"]
     return Verdict(method.name, suspect.level, bool(p < alpha), p, effect, alpha, suspect.queries - q0,

@@ -160,16 +160,14 @@ def _protect(job, sc, splits, run, up) -> dict:
     import shutil
 
     from ..cache import cached_dir
-    from ..methods import get_method, settings_from
+    from ..methods import get_method
     from ..models import load_model, save_model
-    from .scenario import victim_fields
+    from .scenario import entry_settings
 
     m = job.spec["method"]
     method = get_method(m["method"])
     seed = job.spec["seed"]
-    v = sc["victim"]
-    fill = {"dataset": sc["dataset"], "seed": seed, "arch": v["arch"], "width": v["width"], "limit": v["limit"], "epochs": v["epochs"]}
-    settings = settings_from(method.Settings, **m["settings"], **{k: fill[k] for k in victim_fields(method)})
+    settings = entry_settings(method, m["settings"], sc["dataset"], seed, sc["victim"])
     victim = None if method.trains_victim else up[job.deps[0]]
     key = {"kind": "protection", "method": method.name, "version": method.version, "settings": dataclasses.asdict(settings),
            "modes": list(m["access"]) if method.protect_uses_modes else None, "dataset": sc["dataset"], "splits": splits.info,

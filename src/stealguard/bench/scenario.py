@@ -256,6 +256,17 @@ def victim_fields(method) -> tuple[str, ...]:
     return tuple(k for k in wanted if k in names)
 
 
+def entry_settings(method, settings: dict, dataset: str, seed: int, victim: dict):
+    """A method entry's settings as the runner builds them: the entry's own ``settings`` plus the scenario's dataset
+    and ``seed`` and, for a method that trains its protected model, the ``victim``'s (a mapping with ``arch``,
+    ``width``, ``limit``, ``epochs``) architecture, width, training images and epochs."""
+    from ..methods import settings_from
+
+    fill = {"dataset": dataset, "seed": seed, "arch": victim["arch"], "width": victim["width"], "limit": victim["limit"],
+            "epochs": victim["epochs"]}
+    return settings_from(method.Settings, **settings, **{k: fill[k] for k in victim_fields(method)})
+
+
 def _victim_fill(method) -> dict:
     """Placeholder values of the fields the runner fills in, so settings are validated the way they will be used."""
     placeholder = {"dataset": "fashion-mnist", "arch": "cnn", "width": 1.0, "seed": 0, "limit": None, "epochs": None}
