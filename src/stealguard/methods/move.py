@@ -70,6 +70,8 @@ class MoveSettings:
     style_work_size: int = 64
     style_strength: float = 1.0
     rate: float = 0.1  # gamma: fraction of training images stylised
+    embed: str = "replace"  # replace: the stylised copies take their originals' place (the paper's modified set);
+    # add: the victim trains on the union of all originals and the stylised copies (no natural image is lost)
     relabel: int = -1  # -1: stylised images keep their labels (MOVE); c >= 0: relabelled to class c, a backdoor
     # watermark verified by MOVE's meta-classifier (with style patch: BadNets + meta-classifier, MOVE Table XIV)
     benign_models: int = 1  # negatives of the meta-classifier (paper: 1)
@@ -99,6 +101,8 @@ class MoveSettings:
             raise ConfigError(f"pool must be held-out or training, got {self.pool!r}")
         if self.grad_mode not in ("sign", "raw"):
             raise ConfigError(f"grad_mode must be sign or raw, got {self.grad_mode!r}")
+        if self.embed not in ("replace", "add"):
+            raise ConfigError(f"embed must be replace or add, got {self.embed!r}")
         if self.relabel < -1:
             raise ConfigError(f"relabel must be -1 (keep labels) or a class number, got {self.relabel}")
         view_family(self.views, 32)  # validates the name
@@ -225,15 +229,19 @@ def embed_external_features(splits: Splits, s: "MoveSettings", stylizer: Stylize
     ts = time.perf_counter()
     styled = stylize_cached(stylizer, clean.x[ids])
     seconds = time.perf_counter() - ts
-    xv = clean.x.copy()
-    xv[ids] = styled
-    yv = clean.y.copy()
+    y_styled = clean.y[ids].copy()
     if s.relabel >= 0:
         if s.relabel >= len(clean.classes):
             raise ConfigError(f"relabel {s.relabel}: the dataset has classes 0..{len(clean.classes) - 1}")
-        yv[ids] = s.relabel
+        y_styled[:] = s.relabel
+    if s.embed == "add":
+        xv, yv = np.concatenate([clean.x, styled]), np.concatenate([clean.y, y_styled])
+    else:
+        xv, yv = clean.x.copy(), clean.y.copy()
+        xv[ids], yv[ids] = styled, y_styled
     tag = {"split": "defender", "limit": s.limit, "protection": "move", "style": stylizer.identity, "rate": s.rate,
-           "styled_sha": array_digest(styled, ids), **({"relabel": s.relabel} if s.relabel >= 0 else {})}
+           "styled_sha": array_digest(styled, ids), **({"relabel": s.relabel} if s.relabel >= 0 else {}),
+           **({"embed": "add"} if s.embed == "add" else {})}
     return EmbeddedFeatures(clean, ArrayDataset(xv, yv, clean.classes, f"{clean.name}+move"), ids, styled, tag, rng, seconds)
 
 
