@@ -53,6 +53,13 @@ def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
         verify_suspect(res.kit, open_access(other, "labels"))
     with pytest.raises(ConfigError, match="m must be between"):
         verify_suspect(res.kit, open_access(other, "probabilities"), m=1000)
+    # rule "guarded": a model weaker than every reference (one epoch on 500 images) is outside what the references
+    # calibrate, so it is not accused whatever its score; one label query per verification image more
+    plain = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3)
+    weak = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3, rule="guarded")
+    q = weak.details["quality"]
+    assert q["suspect_accuracy"] < q["weakest_reference_accuracy"] and not weak.stolen and weak.p_value == 1.0
+    assert weak.queries == plain.queries + weak.details["images"] and "quality" not in plain.details
 
 
 def test_cli_verify_and_tampered_kit(move_run, tmp):

@@ -122,6 +122,10 @@ class Kit:
             raise KitError(f"kit file {name} does not match its SHA-256 in the manifest (tampered)")
         return data
 
+    def has_array(self, name: str) -> bool:
+        """Whether the kit holds the array ``name`` (kits of older method versions may lack newer ones)."""
+        return f"{name}.npy" in self.manifest["files"]
+
     def array(self, name: str) -> np.ndarray:
         try:
             return np.load(io.BytesIO(self._read(f"{name}.npy")), allow_pickle=False)

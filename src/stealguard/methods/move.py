@@ -53,7 +53,7 @@ from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs
 
 MODES = ("white-box", "probabilities")
-RULES = ("calibrated", "paper")
+RULES = ("calibrated", "paper", "guarded")
 
 
 @dataclass
@@ -248,7 +248,8 @@ def embed_external_features(splits: Splits, s: "MoveSettings", stylizer: Stylize
 # ------------------------------------------------------------------------------------------------------- method
 class Move(Method):
     name = "move"
-    version = 1
+    version = 2  # 2: the kit holds the reference models' accuracies (rule "guarded")
+    kit_versions = (1,)  # verification of version-1 kits is unchanged (they cannot use rule "guarded")
     levels = ("white-box", "probabilities")
     trains_victim = True
     starts_from_plain = False  # the protected and benign models train from scratch on their own data
@@ -327,6 +328,9 @@ class Move(Method):
             mode_refs = [r for r in refs if mode != "white-box" or s.grad_layers == "input" or _same_arch(r, victim)]
             ref_scores = np.stack([scores(r) for r in mode_refs]) if mode_refs else np.zeros((0, len(ver_pos)))
             kw.add_array(f"reference_scores_{_slug(mode)}", ref_scores)
+            # each reference's accuracy on the verification originals: the model quality its scores calibrate for
+            kw.add_array(f"reference_accuracy_{_slug(mode)}",
+                         np.array([_accuracy(WhiteBox(r), orig_v, y_v) for r in mode_refs], dtype=np.float64))
             victim_scores = scores(victim)
             record[f"meta_{_slug(mode)}"] = {
                 "feature_dim": int(pos.shape[1]), "seconds": round(time.perf_counter() - tm, 3),
@@ -376,8 +380,11 @@ class Move(Method):
         meta = MetaClassifier(int(meta_info["dim"]), int(meta_info["hidden"]))
         meta.load_state_dict(tensors)
         benign_scores, ref_scores = kit.array(f"benign_scores_{slug}"), kit.array(f"reference_scores_{slug}")
-        if rule == "calibrated" and len(ref_scores) == 0:
+        if rule in ("calibrated", "guarded") and len(ref_scores) == 0:
             raise ConfigError("this kit has no reference models, so only rule='paper' is possible")
+        if rule == "guarded" and not kit.has_array(f"reference_accuracy_{slug}"):
+            raise ConfigError("rule 'guarded' needs the reference models' accuracies, which kits of MOVE version 1 "
+                              "lack; use rule 'calibrated' or protect again")
         rng = np.random.default_rng(seed)
         draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
         needed = np.unique(np.concatenate(draws))
@@ -395,19 +402,36 @@ class Move(Method):
             tests.append({"paper": tp.to_dict(), "calibrated": tr.to_dict() if len(ref_scores) else None})
         p_paper = stats.combine(paper_p, combine) if repeats > 1 else paper_p[0]
         p_ref = (stats.combine(ref_p, combine) if repeats > 1 else ref_p[0]) if ref_p else None
-        p = max(p_paper, p_ref) if rule == "calibrated" else p_paper
+        p = max(p_paper, p_ref) if rule in ("calibrated", "guarded") else p_paper
+        # rule "guarded": the meta-classifier's score rises as a model's sensitivity to the style falls, and weak
+        # models are insensitive; below the weakest reference model the calibrated comparison is out of its range, so
+        # no accusation is made (costs one label query per verification image)
+        weaker = None
+        if rule == "guarded":
+            floor = float(kit.array(f"reference_accuracy_{slug}").min())
+            suspect_acc = _accuracy(suspect, original[needed], labels[needed])
+            weaker = {"suspect_accuracy": round(suspect_acc, 4), "weakest_reference_accuracy": round(floor, 4)}
+            if suspect_acc < floor:
+                p = 1.0
         used = np.concatenate(draws)
         delta = float(np.mean(score[used] - benign_scores[used]))
         details = {"mode": mode, "m": m, "repeats": repeats, "images": int(len(needed)), "combine": combine, "rule": rule, "seed": seed,
                    "p_paper": p_paper, "p_calibrated": p_ref, "mu_suspect": float(np.mean(score[used])),
                    "mu_benign": float(np.mean(benign_scores[used])),
                    "mu_reference_max": float(np.mean(ref_scores[:, used].max(0))) if len(ref_scores) else None,
-                   "references": int(len(ref_scores)), "tests": tests[:20]}
+                   "references": int(len(ref_scores)), "tests": tests[:20], **({"quality": weaker} if weaker else {})}
         decision = ("stolen iff the paper's paired t-test (suspect vs benign) and the calibrated one (suspect vs the "
                     "per-image maximum of the reference models) both give p < alpha" if rule == "calibrated"
+                    else "as the calibrated rule, and the suspect is at least as accurate on the verification originals "
+                    "as the weakest reference model" if rule == "guarded"
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
+
+
+def _accuracy(access: Access, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of ``access`` on ``x`` (its queries are counted like any other)."""
+    return float((access.predict_labels(x) == y).mean())
 
 
 def _same_arch(a: Classifier, b: Classifier) -> bool:
