@@ -65,9 +65,8 @@ def main() -> None:
              f"Victim {v.arch} (width {v.width}), {v.limit} defender images on {sc.dataset}; style "
              f"`{spec.settings.get('style', 'builtin:0')}`, rate {s.rate}; the scenario trains {v.epochs} epochs with "
              f"embed `{main_setting[1]}`. Embed `replace`: the stylised copies take their originals' place (the "
-             "paper's modified training set); `add`: the victim trains on all the images plus the stylised copies (so each of its epochs has that many more "
-             "images). "
-             "Per seed: the protected victim (its stylised images keep their labels) against the benign model trained "
+             "paper's modified training set); `add`: the victim trains on all the images plus the stylised copies "
+             "(so each of its epochs has that many more images). Per seed: the protected victim (its stylised images keep their labels) against the benign model trained "
              "on the same images without the style, same recipe and seed — the two models MOVE's harmlessness "
              "compares. Seeds change the image subset, the stylised images and the initialisation.", "",
              "| epochs | embed | seed | stylised images | protected accuracy | benign accuracy | difference (points) |",

@@ -50,7 +50,7 @@ from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, train_on, training_set
 from ..style import Stylizer, make_stylizer, stylize_cached
 from ..verdict import Verdict
-from .base import Method, ProtectResult, arch_specs
+from .base import Method, ProtectResult, arch_specs, matching_rate
 
 MODES = ("white-box", "probabilities")
 RULES = ("calibrated", "paper", "guarded")
@@ -330,7 +330,7 @@ class Move(Method):
             kw.add_array(f"reference_scores_{_slug(mode)}", ref_scores)
             # each reference's accuracy on the verification originals: the model quality its scores calibrate for
             kw.add_array(f"reference_accuracy_{_slug(mode)}",
-                         np.array([_accuracy(WhiteBox(r), orig_v, y_v) for r in mode_refs], dtype=np.float64))
+                         np.array([matching_rate(WhiteBox(r), orig_v, y_v) for r in mode_refs], dtype=np.float64))
             victim_scores = scores(victim)
             record[f"meta_{_slug(mode)}"] = {
                 "feature_dim": int(pos.shape[1]), "seconds": round(time.perf_counter() - tm, 3),
@@ -380,7 +380,8 @@ class Move(Method):
         meta = MetaClassifier(int(meta_info["dim"]), int(meta_info["hidden"]))
         meta.load_state_dict(tensors)
         benign_scores, ref_scores = kit.array(f"benign_scores_{slug}"), kit.array(f"reference_scores_{slug}")
-        if rule in ("calibrated", "guarded") and len(ref_scores) == 0:
+        against_refs = rule != "paper"  # calibrated and guarded both decide against the reference models
+        if against_refs and len(ref_scores) == 0:
             raise ConfigError("this kit has no reference models, so only rule='paper' is possible")
         if rule == "guarded" and not kit.has_array(f"reference_accuracy_{slug}"):
             raise ConfigError("rule 'guarded' needs the reference models' accuracies, which kits of MOVE version 1 "
@@ -402,14 +403,14 @@ class Move(Method):
             tests.append({"paper": tp.to_dict(), "calibrated": tr.to_dict() if len(ref_scores) else None})
         p_paper = stats.combine(paper_p, combine) if repeats > 1 else paper_p[0]
         p_ref = (stats.combine(ref_p, combine) if repeats > 1 else ref_p[0]) if ref_p else None
-        p = max(p_paper, p_ref) if rule in ("calibrated", "guarded") else p_paper
+        p = max(p_paper, p_ref) if against_refs else p_paper
         # rule "guarded": the meta-classifier's score rises as a model's sensitivity to the style falls, and weak
         # models are insensitive; below the weakest reference model the calibrated comparison is out of its range, so
         # no accusation is made (costs one label query per verification image)
         weaker = None
         if rule == "guarded":
             floor = float(kit.array(f"reference_accuracy_{slug}").min())
-            suspect_acc = _accuracy(suspect, original[needed], labels[needed])
+            suspect_acc = matching_rate(suspect, original[needed], labels[needed])
             weaker = {"suspect_accuracy": round(suspect_acc, 4), "weakest_reference_accuracy": round(floor, 4)}
             if suspect_acc < floor:
                 p = 1.0
@@ -427,11 +428,6 @@ class Move(Method):
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
-
-
-def _accuracy(access: Access, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of ``access`` on ``x`` (its queries are counted like any other)."""
-    return float((access.predict_labels(x) == y).mean())
 
 
 def _same_arch(a: Classifier, b: Classifier) -> bool:
