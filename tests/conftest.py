@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-_cache = os.environ.get("STEALGUARD_TEST_CACHE") or tempfile.mkdtemp(prefix="stealguard-test-cache-")
-os.environ["STEALGUARD_CACHE"] = _cache
+# the session's artifact cache (a test that switches to a cache of its own can switch back to share this one)
+SESSION_CACHE = os.environ.get("STEALGUARD_TEST_CACHE") or tempfile.mkdtemp(prefix="stealguard-test-cache-")
+os.environ["STEALGUARD_CACHE"] = SESSION_CACHE
 os.environ.pop("STEALGUARD_NO_CACHE", None)
 
 

@@ -18,6 +18,8 @@ from stealguard.bench import ResultsDB, load_scenario, parse_scenario, run_bench
 from stealguard.bench.grid import expand
 from stealguard.errors import ConfigError
 
+from conftest import SESSION_CACHE
+
 TINY = {
     "name": "tiny",
     "dataset": "fashion-mnist",
@@ -301,14 +303,17 @@ def test_ray_executor_gives_the_same_results_as_local(reference_run, tiny_path, 
     assert ResultsDB(tmp_path / "ray" / "results.sqlite").snapshot() == ResultsDB(out_ref / "results.sqlite").snapshot()
 
 
-def test_demo_story_at_tiny_scale(tmp_path):
+def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     """`stealguard demo` is the fmnist-quick scenario plus an HTTP verification; here the same code on a tiny
     scenario: the MOVE-protected model's fine-tuned copy is flagged, the independent model is not, and the
     logit-query thief served over HTTP (20% of requests failing) is verified there."""
     from stealguard.demo import run_demo
 
     # the session's cache: MOVE's settings, the fine-tuned copy and the independent model are those of the MOVE
-    # tests (conftest.MOVE_TINY, copy_and_stranger), so whichever test comes first trains them for both
+    # tests (conftest.MOVE_TINY, copy_and_stranger), so whichever test comes first trains them for both. Set
+    # explicitly: this module's reference_run switches to a cache of its own for the module's lifetime, and without
+    # this the demo trained them there and test_move trained them again (about 40 s of the suite)
+    monkeypatch.setenv("STEALGUARD_CACHE", SESSION_CACHE)
     doc = dict(TINY, name="tiny-demo", victim={"arch": "cnn", "width": 0.5, "limit": 3000, "epochs": 3},
                methods=[{"method": "move", "label": "MOVE", "access": ["probabilities"], "verify": {"repeats": 2},
                          "settings": {"rate": 0.2, "meta_samples": 200, "verify_samples": 200, "references": 3,

@@ -54,14 +54,16 @@ def test_owner_model_and_copy_flagged_independent_not(di_run, fmnist):
     assert res.record["fit"]["blind"]["score_gap"] > 0.03
     stolen, _ = run_attack("fine-tune", res.model, fmnist, limit=1000, epochs=1, progress=False)
     v = {name: verify_suspect(res.kit, open_access(m, "labels"), **ALL)
-         for name, m in (("owner", res.model), ("fine-tuned", stolen), ("independent", independent))}
-    assert v["owner"].stolen and v["fine-tuned"].stolen, {k: x.details for k, x in v.items()}
-    assert not v["independent"].stolen and v["independent"].p_value > 0.2
-    assert v["owner"].effect > 0 and v["owner"].details["embedding"] == "blind"
-    assert v["owner"].queries > 1000  # blind walks cost many label queries, all counted
-    # the paper's m = 10 per draw is weaker at this scale: the same embeddings, the verdict's p_all is unchanged
+         for name, m in (("fine-tuned", stolen), ("independent", independent))}
+    assert v["fine-tuned"].stolen and not v["independent"].stolen and v["independent"].p_value > 0.2, \
+        {k: x.details for k, x in v.items()}
+    assert np.isclose(v["fine-tuned"].details["p_all"], v["fine-tuned"].p_value)  # m = all images: p is p_all
+    # the owner's model with the paper's m = 10 per draw (weaker at this scale), whose verdict also reports p_all, the
+    # test on every verification image at once: the owner's model is shown there
     paper = verify_suspect(res.kit, open_access(res.model, "labels"))
-    assert paper.details["m"] == 10 and np.isclose(paper.details["p_all"], v["owner"].p_value)
+    assert paper.details["m"] == 10 and paper.details["p_all"] < 0.05 and paper.effect > 0, paper.details
+    assert paper.details["embedding"] == "blind"
+    assert paper.queries > 1000  # blind walks cost many label queries, all counted
     with pytest.raises(ConfigError, match="no mingd regressor"):
         verify_suspect(res.kit, open_access(res.model, "white-box"), embedding="mingd")
 
