@@ -26,6 +26,9 @@ seeds and subsets, never shown to the meta-classifier), and the calibrated test 
 the per-image maximum of those reference scores: the suspect must look more like the victim than every reference
 model does. The suspect is called stolen only if both tests reject at ``alpha``; the verdict's p-value is the larger
 of the two (an intersection-union test, so it is valid). ``rule="paper"`` uses the paper's test alone.
+``rule="guarded"`` is the calibrated rule plus no accusation of a suspect less accurate on the verification
+originals than the weakest reference model; not recommended: on benchmarks/move-fmnist it cleared a fine-tuned theft
+(README, "How MOVE decides").
 """
 
 from __future__ import annotations
