@@ -40,6 +40,9 @@ def test_stolen_copy_flagged_and_independent_model_not(move_run, level):
     assert theft.queries > 0 and theft.kit_id == res.kit.kit_id
     per_image = 1 if level == "white-box" else 10  # one gradient, or 5 views of the stylised image and its original
     assert theft.queries == per_image * theft.details["images"]
+    # reported beside the verdict: the suspect's mean score as one more draw from the references' mean scores
+    assert len(theft.details["reference_mean_scores"]) == theft.details["references"]
+    assert theft.details["p_model_level"] < 0.05 < honest.details["p_model_level"], (theft.details, honest.details)
 
 def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     out, res, _, _ = move_run
