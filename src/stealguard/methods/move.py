@@ -428,9 +428,9 @@ class Move(Method):
             # reported, not decided on: the tests above sample images; this one samples models — the suspect's mean
             # score as one more draw from the reference models' mean scores (t prediction test). With few references
             # it cannot reach small p-values, and it shows how far a suspect sits outside the independent models seen
-            model_level = stats.prediction_t(details["mu_suspect"], ref_scores[:, used].mean(1), "greater")
-            details |= {"p_model_level": model_level.p_value,
-                        "reference_mean_scores": [round(float(x), 5) for x in ref_scores[:, used].mean(1)]}
+            ref_means = ref_scores[:, used].mean(1)
+            details |= {"p_model_level": stats.prediction_t(details["mu_suspect"], ref_means, "greater").p_value,
+                        "reference_mean_scores": [round(float(x), 5) for x in ref_means]}
         decision = ("stolen iff the paper's paired t-test (suspect vs benign) and the calibrated one (suspect vs the "
                     "per-image maximum of the reference models) both give p < alpha" if rule == "calibrated"
                     else "as the calibrated rule, and the suspect is at least as accurate on the verification originals "
