@@ -91,7 +91,7 @@ def section(name: str) -> list[str]:
             f"(one-sided Welch t-test, m = {draws['m']} per side, {draws['repeats']} draws, harmonic-mean p); "
             "the owner's claim holds iff p < 0.05. The other party is simulated on each suspect: public test images and "
             "targeted FGSM and CW-L2 examples computed on the suspect, kept where near-boundary on the suspect."
-            + ("" if all(any(c in by[s] for s in by) for c in cbs) else
+            + ("" if set(cbs) <= {v["method_label"] for v in verdicts} else
                " Per boundary: that boundary's part of the all-boundaries verification (its own draws and test)."), "",
             head, "|---|" + "---|" * (len(cbs) + 2)]
 
@@ -102,23 +102,24 @@ def section(name: str) -> list[str]:
             return "n/a"
         return f"{v['effect']:+.3f} / {_fmt_p(v['p_value'])}"
 
-    def boundary_cell(cols: dict, k: int) -> str:
+    def boundary_cell(cols: dict, parts: list, k: int) -> str:
         """Boundary k alone: its own verification where the scenario has one (label "NB CBk"), else boundary k's
-        part of the all-boundaries verdict (the same test on that boundary's draws)."""
+        part of the all-boundaries verdict (``parts``: the same test on that boundary's draws)."""
         if cbs[k] in cols:
             return cell(cols[cbs[k]])
+        if k < len(parts):
+            return f"{parts[k]['delta_mu']:+.3f} / {_fmt_p(parts[k]['p_value'])}"
         allv = cols.get("NB all CBs")
-        parts = json.loads(allv["details"]).get("boundaries", []) if allv and allv["applicable"] else []
-        if k >= len(parts):
-            return cell(allv)
-        return f"{parts[k]['delta_mu']:+.3f} / {_fmt_p(parts[k]['p_value'])}"
+        return cell(allv) if allv is not None and not allv["applicable"] else "not run"
 
     for s in order + independents:
         cols = by.get(s, {})
         allv = cols.get("NB all CBs")
+        parts = json.loads(allv["details"]).get("boundaries", []) if allv and allv["applicable"] else []
         label = _row_label(s, kinds)
         verdict = "–" if allv is None or not allv["applicable"] else ("**yes**" if allv["stolen"] else "no")
-        out.append(f"| {label} | " + " | ".join(boundary_cell(cols, k) for k in range(len(cbs))) + f" | {cell(allv)} | {verdict} |")
+        out.append(f"| {label} | " + " | ".join(boundary_cell(cols, parts, k) for k in range(len(cbs)))
+                   + f" | {cell(allv)} | {verdict} |")
     derived = [by[s]["NB all CBs"] for s in order if "NB all CBs" in by.get(s, {})]
     ind = [by[s]["NB all CBs"] for s in independents if "NB all CBs" in by.get(s, {})]
     out += ["", f"Derived models inferred as the owner's: **{sum(v['stolen'] for v in derived)}/{len(derived)}**; "
