@@ -1,7 +1,8 @@
 """Method benchmarks through the benchmark harness: run shipped scenarios and write their reports under benchmarks/.
 
 Run: ``.venv/bin/python benchmarks/run.py SCENARIO [SCENARIO ...] [--executor local|ray|inline] [--workers N]``
-(e.g. ``move-fmnist move-cifar10``); ``--fresh`` starts a run folder afresh after its scenario file changed. Each
+(e.g. ``move-fmnist move-cifar10``); ``--fresh`` starts a run folder afresh after its scenario file changed;
+``--report-only`` writes the report from the jobs already in the run folder (after a run was cut short). Each
 scenario runs into ``runs/bench/SCENARIO`` (its results database and the owner's kits stay there, out of the
 tracked files) and its report — tables as Markdown and CSV, plots as PNG — is written to ``benchmarks/SCENARIO/``,
 with the command, the machine and the date on the page and in
@@ -20,8 +21,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import HERE, stamp, write_section  # noqa: E402
 
-from stealguard.bench import load_scenario, run_bench, write_report  # noqa: E402
+from stealguard.bench import ResultsDB, load_scenario, run_bench, write_report  # noqa: E402
+from stealguard.bench.grid import expand  # noqa: E402
 from stealguard.errors import StealguardError  # noqa: E402
+
+
+def run_status(sc, run: Path) -> dict:
+    """What ``run_bench`` would report about ``run`` without running anything (for ``--report-only``)."""
+    if not (run / "results.sqlite").exists():
+        raise StealguardError(f"no run folder {run}: nothing to report")
+    jobs = expand(sc)
+    db = ResultsDB(run / "results.sqlite")
+    try:
+        done, failed = db.done(), db.failed()
+    finally:
+        db.close()
+    n_done = sum(j.key in done for j in jobs)
+    return {"jobs": len(jobs), "done": n_done, "failed": failed, "complete": n_done == len(jobs)}
 
 
 def main() -> None:
@@ -31,6 +47,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--fresh", action="store_true",
                     help="start the scenario's run folder afresh (after its file changed); trained models stay cached")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: write the report from the jobs the run folder holds (marked incomplete if some are missing)")
     args = ap.parse_args()
     for name in args.scenarios:
         try:
@@ -38,7 +56,7 @@ def main() -> None:
             run = Path("runs/bench") / sc.name
             if args.fresh and run.exists():
                 shutil.rmtree(run)
-            res = run_bench(sc, run, executor=args.executor, workers=args.workers)
+            res = run_status(sc, run) if args.report_only else run_bench(sc, run, executor=args.executor, workers=args.workers)
         except StealguardError as e:
             sys.exit(f"{name}: {e}")
         except KeyboardInterrupt:
