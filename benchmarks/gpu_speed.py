@@ -98,7 +98,13 @@ def render(res: dict) -> str:
              f"'{k} at once' is the summed rate of {k} processes training the same case side by side on the one device "
              "(the harness's local executor runs jobs so).", "",
              f"| dataset | model | batch | one process | {k} at once |", "|---|---|---|---|---|"]
-    for r in res["rows"]:
+    measured = {(r["dataset"], r["arch"]) for r in res["rows"]}
+    rows = res["rows"] + [{"dataset": d, "arch": a, "batch": b, "missing": True} for d, a, _, b in CASES
+                          if (d, a) not in measured]
+    for r in rows:
+        if r.get("missing"):
+            lines.append(f"| {r['dataset']} | {r['arch']} | {r['batch']} | not measured: the run's time ran out first | |")
+            continue
         if "error" in r:
             lines.append(f"| {r['dataset']} | {r['arch']} | {r['batch']} | failed: {r['error']} | |")
             continue

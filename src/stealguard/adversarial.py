@@ -1,6 +1,7 @@
 """Adversarial-example generators shared by attacks and methods (written once, used everywhere).
 
-All work on float images in [0, 1] (NCHW) and a differentiable ``model`` returning logits.
+All work on float images in [0, 1] (NCHW) and a differentiable ``model`` returning logits. They compute on the
+model's device and return the examples on the device the images came from.
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def _on_model(model: nn.Module, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    """``tensors`` moved (detached) to the device of ``model``'s parameters (as they are for a parameterless model)."""
+    p = next(model.parameters(), None)
+    return [t.detach() if p is None else t.detach().to(p.device) for t in tensors]
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, targeted: bool = False) -> torch.Tensor:
@@ -22,7 +29,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: fl
 
     The model's train/eval mode is left as it is and its parameter gradients are not touched.
     """
-    x = x.detach()
+    home = x.device
+    x, y = _on_model(model, x, y)
     if random_start:
         noise = torch.rand(x.shape, generator=generator).to(x.device) * 2 - 1
         adv = (x + eps * noise).clamp(0, 1)
@@ -35,7 +43,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step: fl
         direction = -grad.sign() if targeted else grad.sign()
         adv = adv.detach() + step * direction
         adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
-    return adv.detach()
+    return adv.detach().to(home)
 
 
 def bim(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 10, targeted: bool = False) -> torch.Tensor:
@@ -61,7 +69,8 @@ def cw_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: float = 1.
     ``x + delta = (tanh(w) + 1) / 2`` with Adam, binary-searching ``c`` per image. Returns the smallest successful
     perturbation found per image (the input itself where none succeeded). Mode and parameter gradients of
     ``model`` are left as they are."""
-    x = x.detach()
+    home = x.device
+    x, target = _on_model(model, x, target)
     n = len(x)
     lo = torch.zeros(n, device=x.device)
     hi = torch.full((n,), 1e10, device=x.device)
@@ -96,7 +105,7 @@ def cw_l2(model: nn.Module, x: torch.Tensor, target: torch.Tensor, c: float = 1.
             hi = torch.where(success, torch.minimum(hi, cc), hi)
             lo = torch.where(success, lo, torch.maximum(lo, cc))
             cc = torch.where(hi < 1e9, (lo + hi) / 2, cc * 10)
-    return best.detach()
+    return best.detach().to(home)
 
 
 def boundary_points(model: nn.Module, x: torch.Tensor, first: torch.Tensor, second: torch.Tensor, k: float = 1.0,
@@ -106,7 +115,9 @@ def boundary_points(model: nn.Module, x: torch.Tensor, first: torch.Tensor, seco
     per image: the result is classified ``j`` with ``i`` the runner-up, ``k`` logits behind — close to the (i, j)
     boundary for a small ``k``. Stops early once every loss is zero. Mode and parameter gradients of ``model`` are
     left as they are."""
-    adv = x.detach().clone().requires_grad_(True)
+    home = x.device
+    x, first, second = _on_model(model, x, first, second)
+    adv = x.clone().requires_grad_(True)
     opt = torch.optim.Adam([adv], lr=lr)
     with torch.no_grad():
         k_classes = int(model(x[:1]).shape[1])
@@ -125,7 +136,7 @@ def boundary_points(model: nn.Module, x: torch.Tensor, first: torch.Tensor, seco
         opt.step()
         with torch.no_grad():
             adv.clamp_(0, 1)
-    return adv.detach()
+    return adv.detach().to(home)
 
 
 def conferrability(surrogate_probs: list[torch.Tensor], reference_probs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:

@@ -86,8 +86,8 @@ def train_dcgan(images: np.ndarray, steps: int, seed: int = 0, batch_size: int =
 @torch.no_grad()
 def sample(g: Generator, n: int, seed: int) -> np.ndarray:
     """``n`` generated images as uint8 (N, H, W, C) (quantised like any stored image)."""
-    z = torch.randn(n, g.latent, generator=torch.Generator().manual_seed(seed))
-    return to_uint8(g.eval()(z))
+    z = torch.randn(n, g.latent, generator=torch.Generator().manual_seed(seed))  # drawn on the CPU: same for a seed on any device
+    return to_uint8(g.eval()(z.to(next(g.parameters()).device)))
 
 
 def save_generator(g: Generator, path) -> None:

@@ -98,14 +98,14 @@ class AdversarialQueries:
             for _ in range(self.s.student_steps):
                 with torch.no_grad():
                     x = self.gen(self._z())
-                    t = self.victim.logits(x).detach()
+                    t = self.victim.logits(x).detach().to(self.device)
                 yield x, t
             # generator step: maximise disagreement (victim and student weights are not updated here), plus a
             # reward for batches the victim spreads over every class (negative entropy of its mean prediction)
             x = self.gen(self._z())
             was = self.student.training
             self.student.eval()
-            v = self.victim.logits(x)
+            v = self.victim.logits(x).to(self.device)  # the victim may sit on another device (autograd follows)
             loss = -disagreement(self.s.loss, self.student(x), v)
             if self.s.balance:
                 mean = F.softmax(v, 1).mean(0)
