@@ -138,3 +138,16 @@ def test_embedding_replaces_or_adds_the_stylised_copies(fmnist):
     assert add.tag["embed"] == "add" and "embed" not in rep.tag
     with pytest.raises(ConfigError, match="embed must be replace or add"):
         MoveSettings(embed="both")
+
+
+def test_meta_classifier_also_learns_from_the_owners_distilled_copies(move_run, fmnist, tmp):
+    """surrogates=1: the owner distils one copy of the victim (a positive) and one of the benign model (a negative)
+    and the meta-classifier learns from them too; the victim's copy scores above the benign model's. Without the
+    option the settings' dict, and so every cached protection's key, is what it was before the option existed."""
+    assert "surrogates" not in MoveSettings().to_dict() and MoveSettings(surrogates=2).to_dict()["surrogates"] == 2
+    with pytest.raises(ConfigError, match="surrogates must be >= 0"):
+        MoveSettings(surrogates=-1)
+    res = Move().protect(fmnist, MoveSettings(**dict(TINY, surrogates=1)), tmp / "k", modes=("probabilities",))
+    sur = res.record["meta_bb"]["surrogate_mean_scores"]
+    assert len(sur["victim"]) == len(sur["benign"]) == 1 and len(res.kit.meta["surrogate_sha256"]["victim"]) == 1
+    assert sur["victim"][0] > sur["benign"][0] + 0.1, sur

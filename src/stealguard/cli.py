@@ -317,6 +317,8 @@ _PROTECT_HELP = {
     "grad_features": "At most this many gradient coordinates (fixed random subset).", "grad_mode": "sign or raw gradients (ablation).",
     "views": "Black-box views: move, none, rotate, colour (ablation).", "meta_hidden": "Meta-classifier hidden units.",
     "meta_epochs": "Meta-classifier training epochs.",
+    "surrogates": "Distilled copies of the victim (positives) and of the benign model (negatives) the owner makes and "
+                  "the meta-classifiers also learn from (0: the paper's victim vs benign only).",
 }
 
 

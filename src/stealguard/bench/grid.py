@@ -169,7 +169,7 @@ def _protect(job, sc, splits, run, up) -> dict:
     seed = job.spec["seed"]
     settings = entry_settings(method, m["settings"], sc["dataset"], seed, sc["victim"])
     victim = None if method.trains_victim else up[job.deps[0]]
-    key = {"kind": "protection", "method": method.name, "version": method.version, "settings": dataclasses.asdict(settings),
+    key = {"kind": "protection", "method": method.name, "version": method.version, "settings": settings.to_dict(),
            "modes": list(m["access"]) if method.protect_uses_modes else None, "dataset": sc["dataset"], "splits": splits.info,
            "victim": victim and victim["sha256"], "device": sc["device"]}
 

@@ -15,6 +15,9 @@ Features of a model on a stylised image x (true label y):
   three translations), concatenated. Any architecture.
 
 A meta-classifier (an MLP; softmax only inside its loss) learns victim features (1) against benign ones (0).
+With ``surrogates=K`` (our addition, not the paper's) it also learns from K distilled copies of the victim (1) and
+K distilled copies of the benign model (0) that the owner makes itself (the ``distill`` attack on its own images,
+the victim's architecture): copies that carry the external feature only in part, as a thief's copy does.
 
 Verify: on m stylised images the paper's test is the one-sided paired t-test H0: mu_S <= mu_B, where mu_S and mu_B
 are the meta-classifier's 'stolen' probabilities on the suspect and on the benign model; delta-mu = mu_S - mu_B.
@@ -50,7 +53,7 @@ from ..data.transforms import view_family
 from ..errors import AccessDenied, ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
-from ..recipes import cpu_recipe, train_on, training_set
+from ..recipes import cpu_recipe, owner_surrogates, train_on, training_set
 from ..style import Stylizer, make_stylizer, stylize_cached
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
@@ -90,6 +93,7 @@ class MoveSettings:
     views: str = "move"  # move | none | rotate | colour (ablation)
     meta_hidden: int = 256
     meta_epochs: int = 60
+    surrogates: int = 0  # owner-made distilled copies of the victim (1) and of the benign model (0) the meta-classifier also learns from
 
     def __post_init__(self) -> None:
         if not 0 < self.rate < 1:
@@ -98,6 +102,8 @@ class MoveSettings:
                              "meta_epochs")
         if self.references < 0:
             raise ConfigError(f"references must be >= 0, got {self.references}")
+        if self.surrogates < 0:
+            raise ConfigError(f"surrogates must be >= 0, got {self.surrogates}")
         if self.grad_layers not in ("last2", "all", "input"):
             raise ConfigError(f"grad_layers must be last2, all or input, got {self.grad_layers!r}")
         if self.pool not in ("held-out", "training"):
@@ -116,7 +122,10 @@ class MoveSettings:
         return arch_specs(self.reference_archs, self.references, self.arch, self.width)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.surrogates:  # added later: without it a protection keeps the cache key it had before
+            del d["surrogates"]
+        return d
 
 
 # ------------------------------------------------------------------------------------------------------ features
@@ -294,13 +303,20 @@ class Move(Method):
                                  {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit,
                                   "role": "move-reference", "pool_sha": array_digest(pool_ids)})[0])
 
+        # the owner's own distilled copies of the victim and of the benign model (same seeds, images and recipe)
+        specs = [(s.arch, s.width)] * s.surrogates
+        sur_pos = owner_surrogates(victim, splits, specs, s.limit, s.epochs, progress, echo) if specs else []
+        sur_neg = owner_surrogates(benign[0][0], splits, specs, s.limit, s.epochs, progress, echo) if specs else []
+
         order = rng.permutation(len(pool_ids))
         meta_pos, ver_pos = order[: s.meta_samples], order[s.meta_samples :]
         victim_sha = model_sha256(victim)
         kw = KitWriter(self.name, self.version, victim_sha, meta={
             "settings": s.to_dict(), "style": stylizer.identity, "dataset": splits.dataset, "classes": list(clean.classes),
             "victim_spec": _spec_dict(victim), "modes": list(modes), "references": s.references, "pool": pool_source,
-            "benign_sha256": [model_sha256(b[0]) for b in benign]})
+            "benign_sha256": [model_sha256(b[0]) for b in benign],
+            **({"surrogate_sha256": {"victim": [model_sha256(m) for m in sur_pos],
+                                     "benign": [model_sha256(m) for m in sur_neg]}} if specs else {})})
         kw.add_array("verify_styled", pool_styled[ver_pos])
         kw.add_array("verify_original", pool_orig[ver_pos])
         kw.add_array("verify_labels", y_pool[ver_pos])
@@ -316,8 +332,8 @@ class Move(Method):
             feats = _Featurizer.create(mode, s, victim)
             kw.meta.setdefault("featurizers", {})[mode] = feats.describe()
             feats.store(kw)
-            pos = feats(WhiteBox(victim), styled_m, orig_m, y_m)
-            neg = np.concatenate([feats(WhiteBox(b), styled_m, orig_m, y_m) for b, _ in benign])
+            pos = np.concatenate([feats(WhiteBox(v), styled_m, orig_m, y_m) for v in [victim, *sur_pos]])
+            neg = np.concatenate([feats(WhiteBox(b), styled_m, orig_m, y_m) for b in [*(b for b, _ in benign), *sur_neg]])
             meta = train_meta(pos, neg, s.meta_hidden, s.meta_epochs, s.seed)
             kw.add_tensors(f"meta_{_slug(mode)}", meta.state_dict(), {"dim": pos.shape[1], "hidden": s.meta_hidden})
 
@@ -340,6 +356,9 @@ class Move(Method):
                 "victim_mean_score": round(float(victim_scores.mean()), 5),
                 "benign_mean_score": round(float(benign_scores.mean()), 5),
                 "reference_mean_scores": [round(float(r.mean()), 5) for r in ref_scores],
+                **({"surrogate_mean_scores": {"victim": [round(float(scores(v).mean()), 5) for v in sur_pos],
+                                              "benign": [round(float(scores(b).mean()), 5) for b in sur_neg]}}
+                   if specs else {}),
                 **_theorem1(victim_scores, benign_scores, ref_scores)}
             echo(f"{mode} meta-classifier: victim scores {victim_scores.mean():.3f}, benign "
                  f"{record[f'meta_{_slug(mode)}']['benign_mean_score']:.3f}, references "
