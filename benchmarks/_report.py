@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as _dt
 import re
@@ -33,3 +34,19 @@ def report_rows(scenario: str, name: str) -> list[dict]:
         sys.exit(f"{path} is missing: run `python benchmarks/run.py {scenario}` first")
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def aggregator_args(script: str, doc: str, default: list[str], argv: list[str] | None = None) -> tuple[list[str], str]:
+    """The scenarios a page-assembling script (``benchmarks/SCRIPT``) was given on its command line (default:
+    ``default``) and the command that reproduces the page."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("scenarios", nargs="*", default=default)
+    scenarios = ap.parse_args(argv).scenarios
+    return scenarios, f"python benchmarks/{script}" + ("" if scenarios == default else " " + " ".join(scenarios))
+
+
+def page_head(title: str, command: str, scenarios: list[str], what: str) -> list[str]:
+    """A page's title, stamp and the reports it is made from, then ``what`` (its own reading notes)."""
+    return [f"# {title}", "", stamp(command), "",
+            "Made from the harness reports of " + ", ".join(f"[{s}]({s}/report.md)" for s in scenarios)
+            + f" (`python benchmarks/run.py SCENARIO`). {what}", ""]

@@ -13,7 +13,6 @@ statement on the paper's findings is computed from them and printed as reproduce
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import HERE, report_rows, stamp, write_section  # noqa: E402
+from _report import HERE, aggregator_args, page_head, report_rows, stamp, write_section  # noqa: E402
 
 DEFAULT = ["fs-fmnist", "fs-cifar10", "fs-sst2"]
 SCHEMES = ("Baseline", "EWE", "Feature sharing")
@@ -242,19 +241,15 @@ def plots(rep: Report, out: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("scenarios", nargs="*", default=DEFAULT)
-    args = ap.parse_args(argv)
-    command = "python benchmarks/feature_sharing.py" + ("" if args.scenarios == DEFAULT else " " + " ".join(args.scenarios))
-    md = ["# Feature-sharing watermark: Tables 2 and 3 at CPU scale", "", stamp(command), "",
-          "Made from the harness reports of " + ", ".join(f"[{s}]({s}/report.md)" for s in args.scenarios)
-          + " (`python benchmarks/run.py SCENARIO`). Validation accuracy is the test-set accuracy; WM acc. is the "
-          "fraction of watermark inputs answered with the target class; WDR the fraction of 200 random tenths of the "
-          "watermark on which the Wilcoxon test (α_cert 0.3) rejects at 0.05; p the test on all watermark inputs. "
-          "Probabilities access unless said. Text models are the frozen all-MiniLM-L6-v2 encoder with an mlp on top "
-          "(the encoder is not fine-tuned: 'feature extractor' and 'Baseline' refer to the mlp's layers).", ""]
+    scenarios, command = aggregator_args("feature_sharing.py", __doc__, DEFAULT, argv)
+    md = page_head("Feature-sharing watermark: Tables 2 and 3 at CPU scale", command, scenarios,
+                   "Validation accuracy is the test-set accuracy; WM acc. is the fraction of watermark inputs answered "
+                   "with the target class; WDR the fraction of 200 random tenths of the watermark on which the Wilcoxon "
+                   "test (α_cert 0.3) rejects at 0.05; p the test on all watermark inputs. Probabilities access unless "
+                   "said. Text models are the frozen all-MiniLM-L6-v2 encoder with an mlp on top (the encoder is not "
+                   "fine-tuned: 'feature extractor' and 'Baseline' refer to the mlp's layers).")
     all_find = []
-    for sc in args.scenarios:
+    for sc in scenarios:
         rep = Report(sc)
         lines, nums = table(rep)
         md += lines + [""]

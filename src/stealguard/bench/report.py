@@ -154,7 +154,8 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                 lines.append(f"| {row} | {len(app)} | {'1.000' if row == 'Source' else _num(float(np.mean(fid)) if fid else None)} | "
                              f"{eff:+.3f} | {_p(max(ps)) if ps else '–'} | " + "".join(c + " | " for c in cells) + f"{word} |")
                 ver_rows.append([label, level, row, len(app), round(eff, 5), max(ps) if ps else None, k,
-                                 json.dumps({key: round(float(np.mean(x)), 5) for key, x in
+                                 json.dumps({key: float(f"{max(x):.5g}") if key.startswith("p_") else round(float(np.mean(x)), 5)
+                                             for key, x in
                                              ((key, [v["_details"][key] for v in app if v["_details"].get(key) is not None])
                                               for key, _ in extra) if x})])
             ind = [v for v in vs if v["suspect_kind"] == "independent" and v["applicable"]]
@@ -164,23 +165,26 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                 eff = [v["effect"] for v in ind]
                 ps = [v["p_value"] for v in ind if v["p_value"] is not None]
                 fid = [v["fidelity"] for v in ind if v["fidelity"] is not None]
-                cells = []
+                cells, ind_det = [], {}
                 for key, _ in extra:  # p-values (keys p_*): the smallest and how many fall below alpha; else the range
                     x = [(v["_details"][key], v["alpha"]) for v in ind if v["_details"].get(key) is not None]
                     if not x:
                         cells.append("–")
-                    elif key.startswith("p_"):
-                        cells.append(f"min {_p(min(p for p, _ in x))}, {sum(p < a for p, a in x)} below α")
+                        continue
+                    lo, hi = min(p for p, _ in x), max(p for p, _ in x)
+                    ind_det[key] = round(float(hi), 5)
+                    if key.startswith("p_"):
+                        below = sum(p < a for p, a in x)
+                        ind_det[f"{key}_min"], ind_det[f"{key}_below_alpha"] = float(f"{lo:.5g}"), below
+                        cells.append(f"min {_p(lo)}, {below} below α")
                     else:
-                        cells.append(f"{min(p for p, _ in x):.3f}–{max(p for p, _ in x):.3f}")
+                        cells.append(f"{lo:.3f}–{hi:.3f}")
                 lines.append(f"| *Independent* | {len(ind)} | "
                              f"{_num(min(fid)) + '–' + _num(max(fid)) if fid else '–'} | "
                              f"{np.median(eff):+.3f} ({min(eff):+.3f}…{max(eff):+.3f}) | min {_p(min(ps)) if ps else '–'} | "
                              + "".join(c + " | " for c in cells) + f"**{fp}/{len(ind)} flagged** |")
                 ver_rows.append([label, level, "Independent", len(ind), round(float(np.median(eff)), 5), min(ps) if ps else None, fp,
-                                 json.dumps({key: round(float(max(x)), 5) for key, x in
-                                             ((key, [v["_details"][key] for v in ind if v["_details"].get(key) is not None])
-                                              for key, _ in extra) if x})])
+                                 json.dumps(ind_det)])
             if na:
                 lines.append(f"| *Independent, not applicable* | {len(na)} | – | – | – | " + "– | " * len(extra) + f"{na[0]['note']} |")
             lines.append("")
@@ -189,7 +193,9 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                             _num(det[0] / det[1] if det[1] else None, "{:.2f}"), _num(fp / len(ind) if ind else None, "{:.2f}")])
     with open(folder / "verification.csv", "w", newline="") as f:
         w = csv.writer(f)
-        # details: the method's detail columns as JSON, the mean over a theft row, the largest over independent models
+        # details: the method's detail columns as JSON: over a theft row the mean (p-values: the largest, 5 significant
+        # digits); over independent models the largest, and for p-values also KEY_min, the smallest, and
+        # KEY_below_alpha, how many fall below alpha
         w.writerow(["method", "access", "suspect", "verifications", "effect_median", "p_value_max_or_min", "flagged", "details"])
         w.writerows(ver_rows)
     (folder / "verification.md").write_text("\n".join(ver_md) + "\n")
