@@ -1,3 +1,5 @@
+import lzma
+import struct
 import time
 
 import numpy as np
@@ -18,6 +20,35 @@ def test_fashion_mnist_counts_and_balance():
     assert np.bincount(b.train.y, minlength=10).tolist() == [6000] * 10
     assert np.bincount(b.test.y, minlength=10).tolist() == [1000] * 10
     assert 0.27 < b.mean[0] < 0.30  # the known Fashion-MNIST pixel mean
+
+
+def _idx(arr: np.ndarray) -> bytes:
+    magic = 0x800 | arr.ndim  # unsigned bytes, then the dimension count
+    return struct.pack(">I", magic) + struct.pack(">" + "I" * arr.ndim, *arr.shape) + arr.astype(np.uint8).tobytes()
+
+
+def test_fashion_mnist_from_xz_files_and_bad_ones(tmp_path):
+    """A fashion-mnist/ folder in the data directory may hold the IDX files xz-compressed (smaller to carry to
+    another machine than the package's gzip files); a damaged one is a one-line error."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "fashion-mnist"
+    d.mkdir()
+    want = {}
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        x, y = rng.integers(0, 256, (n, 28, 28)), np.arange(n) % 10
+        (d / f"{prefix}-images-idx3-ubyte.xz").write_bytes(lzma.compress(_idx(x)))
+        (d / f"{prefix}-labels-idx1-ubyte.xz").write_bytes(lzma.compress(_idx(y)))
+        want[prefix] = (x, y)
+    b = load_dataset("fashion-mnist", tmp_path)
+    assert np.array_equal(b.train.x[..., 0], want["train"][0]) and np.array_equal(b.test.y, want["t10k"][1])
+    assert b.train.x.shape == (20, 28, 28, 1) and b.num_classes == 10
+    (d / "t10k-labels-idx1-ubyte.xz").write_bytes(b"not xz at all")
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.xz is not a readable xz file") as e:
+        load_dataset("fashion-mnist", tmp_path)
+    assert "\n" not in str(e.value)
+    line = one_line_error(CliRunner().invoke(cli, ["train", "--dataset", "fashion-mnist", "--arch", "cnn",
+                                                   "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)]))
+    assert "not a readable xz file" in line
 
 
 def test_cifar10_counts_and_cached_reload():

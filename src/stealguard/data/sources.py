@@ -4,7 +4,7 @@ Names understood by :func:`load_dataset`:
 
 ``fashion-mnist``
     IDX ``.gz`` files of the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``), or a
-    ``fashion-mnist/`` folder in the data directory.
+    ``fashion-mnist/`` folder in the data directory with those files, gzip- or xz-compressed (``.gz`` or ``.xz``).
 ``cifar10``
     ``cifar10-jpg.tar.gz`` (``train|test/<class>/*.jpg``) or that tree extracted as ``cifar10/`` or ``cifar10-jpg/``.
 ``tiny-imagenet-20``
@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import lzma
 import os
 import struct
 import tarfile
@@ -148,13 +149,15 @@ def _cached(name: str, key: str, build) -> dict[str, np.ndarray]:
 
 # --------------------------------------------------------------------------------------------------- fashion-mnist
 def _read_idx(path: Path, expect_magic: int) -> np.ndarray:
+    """An IDX array from a gzip (``.gz``, the Debian package's) or xz (``.xz``, smaller to carry) file."""
     if not path.exists():
         raise DataError(f"missing file {path}")
+    kind, opener = ("xz", lzma.open) if path.suffix == ".xz" else ("gzip", gzip.open)
     try:
-        with gzip.open(path, "rb") as f:
+        with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path} is not a readable gzip file: {e}") from None
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise DataError(f"{path} is not a readable {kind} file: {e}") from None
     if len(raw) < 8:
         raise DataError(f"{path} is too short to be an IDX file")
     magic = struct.unpack(">I", raw[:4])[0]
@@ -175,7 +178,7 @@ def _fashion_dir(data_dir) -> Path:
         candidates.append(base / "fashion-mnist")
     candidates.append(FASHION_MNIST_SYSTEM_DIR)
     for c in candidates:
-        if (c / "train-images-idx3-ubyte.gz").exists():
+        if (c / "train-images-idx3-ubyte.gz").exists() or (c / "train-images-idx3-ubyte.xz").exists():
             return c
     raise DataError(
         "Fashion-MNIST not found: install it with 'apt-get install -y dataset-fashion-mnist' "
@@ -185,10 +188,11 @@ def _fashion_dir(data_dir) -> Path:
 
 def _load_fashion_mnist(data_dir) -> DatasetBundle:
     d = _fashion_dir(data_dir)
+    ext = ".gz" if (d / "train-images-idx3-ubyte.gz").exists() else ".xz"
     parts = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
-        x = _read_idx(d / f"{prefix}-images-idx3-ubyte.gz", 2051)
-        y = _read_idx(d / f"{prefix}-labels-idx1-ubyte.gz", 2049).astype(np.int64)
+        x = _read_idx(d / f"{prefix}-images-idx3-ubyte{ext}", 2051)
+        y = _read_idx(d / f"{prefix}-labels-idx1-ubyte{ext}", 2049).astype(np.int64)
         if len(x) != len(y):
             raise DataError(f"{d}: {len(x)} {split} images but {len(y)} labels")
         parts[split] = ArrayDataset(x[:, :, :, None].copy(), y, list(FASHION_MNIST_CLASSES), f"fashion-mnist/{split}")
