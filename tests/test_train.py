@@ -40,7 +40,7 @@ def test_training_is_deterministic_on_cpu(fmnist):
 
 
 def test_cli_train_cifar10_resnet8(tmp):
-    r = CliRunner().invoke(cli, ["train", "--dataset", "cifar10", "--arch", "resnet8", "--epochs", "2",
+    r = CliRunner().invoke(cli, ["train", "--dataset", "cifar10", "--arch", "resnet8", "--width", "0.5", "--epochs", "2",
                                  "--limit", "4000", "--out", str(tmp / "c"), "--onnx"])
     assert r.exit_code == 0, r.output
     m = json.loads((tmp / "c" / "metrics.json").read_text())
