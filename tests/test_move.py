@@ -91,10 +91,11 @@ def test_cli_protect_move_writes_model_benign_kit_and_record(move_run, tmp):
     args = ["protect", "move", "--out", str(tmp / "p")]
     for k, v in TINY.items():
         args += [f"--{k.replace('_', '-')}", str(v)]
-    r = CliRunner().invoke(cli, args)  # every model comes from the cache the fixture filled
+    r = CliRunner().invoke(cli, args)  # every model and both meta-classifiers come from the cache the fixture filled
     assert r.exit_code == 0, r.output
     rec = json.loads((tmp / "p" / "record.json").read_text())
     assert rec["victim"]["cached"] and rec["kit_id"] == load_kit(tmp / "p" / "kit").kit_id
+    assert rec["meta_cached"] == {"white-box": True, "probabilities": True}, rec["meta_cached"]
     assert (tmp / "p" / "model.safetensors").exists() and (tmp / "p" / "benign.safetensors").exists()
     bad = CliRunner().invoke(cli, ["protect", "move", "--out", str(tmp / "q"), "--rate", "1.5"])
     assert "rate must be in (0, 1)" in one_line_error(bad)

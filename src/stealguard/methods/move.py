@@ -47,7 +47,7 @@ import torch.nn.functional as F
 
 from .. import stats
 from ..access import Access, WhiteBox
-from ..cache import array_digest
+from ..cache import array_digest, cached_dir
 from ..data import ArrayDataset, Splits, to_tensor
 from ..data.transforms import view_family
 from ..errors import AccessDenied, ConfigError, require_at_least_one
@@ -203,6 +203,29 @@ def train_meta(pos: np.ndarray, neg: np.ndarray, hidden: int, epochs: int, seed:
     return meta.eval()
 
 
+def train_meta_cached(pos: np.ndarray, neg: np.ndarray, hidden: int, epochs: int, seed: int) -> tuple[MetaClassifier, bool]:
+    """:func:`train_meta` through the artifact cache, keyed by the features' digest and the settings: its training
+    is deterministic, and protecting again with the same models (another kit's references or rule, the CLI after a
+    benchmark) would otherwise repeat it. Returns the meta-classifier and whether it came from the cache."""
+    from safetensors.torch import load_file, save_file
+
+    config = {"kind": "move-meta", "features": array_digest(pos, neg), "shapes": [list(pos.shape), list(neg.shape)],
+              "hidden": hidden, "epochs": epochs, "seed": seed}
+    built = {}
+
+    def build(folder):
+        built["meta"] = train_meta(pos, neg, hidden, epochs, seed)
+        save_file(built["meta"].state_dict(), str(folder / "meta.safetensors"))
+        return {}
+
+    d, record = cached_dir(config, build)
+    if "meta" in built:
+        return built["meta"], False
+    meta = MetaClassifier(pos.shape[1], hidden)
+    meta.load_state_dict(load_file(str(d / "meta.safetensors")))
+    return meta.eval(), bool(record.get("cached"))
+
+
 # ----------------------------------------------------------------------------------------- external features
 @dataclass
 class EmbeddedFeatures:
@@ -334,7 +357,8 @@ class Move(Method):
             feats.store(kw)
             pos = np.concatenate([feats(WhiteBox(v), styled_m, orig_m, y_m) for v in [victim, *sur_pos]])
             neg = np.concatenate([feats(WhiteBox(b), styled_m, orig_m, y_m) for b in [*(b for b, _ in benign), *sur_neg]])
-            meta = train_meta(pos, neg, s.meta_hidden, s.meta_epochs, s.seed)
+            meta, cached = train_meta_cached(pos, neg, s.meta_hidden, s.meta_epochs, s.seed)
+            record.setdefault("meta_cached", {})[mode] = cached
             kw.add_tensors(f"meta_{_slug(mode)}", meta.state_dict(), {"dim": pos.shape[1], "hidden": s.meta_hidden})
 
             def scores(model):
