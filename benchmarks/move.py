@@ -42,7 +42,7 @@ class Report:
         self.acc, self.fid = {}, {}
         for r in report_rows(scenario, "attacks.csv"):
             model = r["model"]
-            if " (victim " in model and model.startswith(tuple(THEFTS) + ("Distillation", "Label-query", "Logit-query")):
+            if " (victim " in model and model.startswith(THEFTS):  # the paper's thefts and stronger variants of them
                 theft, rest = model.split(" (victim ", 1)
                 if rest.startswith(f"{MAIN},"):
                     self.acc[theft], self.fid[theft] = float(r["test accuracy"]), float(r["fidelity to its victim"])
