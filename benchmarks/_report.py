@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import json
 import re
 import sys
 from pathlib import Path
@@ -50,3 +51,42 @@ def page_head(title: str, command: str, scenarios: list[str], what: str) -> list
     return [f"# {title}", "", stamp(command), "",
             "Made from the harness reports of " + ", ".join(f"[{s}]({s}/report.md)" for s in scenarios)
             + f" (`python benchmarks/run.py SCENARIO`). {what}", ""]
+
+
+def verification_rows(scenario: str) -> dict[tuple[str, str, str], dict]:
+    """A report's verification.csv rows by (method, access, suspect), each with its ``details`` parsed."""
+    out = {}
+    for r in report_rows(scenario, "verification.csv"):
+        if "details" not in r:
+            sys.exit(f"{scenario}/verification.csv has no details column: rerun `python benchmarks/run.py {scenario}`")
+        r["details"] = json.loads(r["details"] or "{}")
+        out[(r["method"], r["access"], r["suspect"])] = r
+    return out
+
+
+def model_rows(scenario: str) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    """From a report's attacks.csv: test accuracy by (method, "Source") for each protected victim and by
+    (method, theft) for each stolen copy, and the copies' fidelity to their victim by (method, theft)."""
+    acc, fid = {}, {}
+    for r in report_rows(scenario, "attacks.csv"):
+        model = r["model"]
+        if model.startswith("**Victim** ("):
+            acc[(model[len("**Victim** ("):].split(", seed")[0], "Source")] = float(r["test accuracy"])
+        elif " (victim " in model:
+            theft, rest = model.split(" (victim ", 1)
+            key = (rest.split(", seed")[0], theft)
+            acc[key], fid[key] = float(r["test accuracy"]), float(r["fidelity to its victim"])
+    return acc, fid
+
+
+def fmt_p(x) -> str:
+    """A p-value cell: '–' when missing, scientific below 0.001."""
+    if x in (None, ""):
+        return "–"
+    v = float(x)
+    return f"{v:.1e}" if v < 1e-3 else f"{v:.3f}"
+
+
+def fmt(x, spec="{:.3f}") -> str:
+    """A number cell: '–' when missing."""
+    return "–" if x is None else spec.format(x)

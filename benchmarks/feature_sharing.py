@@ -13,14 +13,14 @@ statement on the paper's findings is computed from them and printed as reproduce
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import HERE, aggregator_args, page_head, report_rows, stamp, write_section  # noqa: E402
+from _report import (HERE, aggregator_args, fmt, fmt_p, model_rows, page_head, report_rows, stamp,  # noqa: E402
+                     verification_rows, write_section)
 
 DEFAULT = ["fs-fmnist", "fs-cifar10", "fs-sst2"]
 SCHEMES = ("Baseline", "EWE", "Feature sharing")
@@ -34,30 +34,14 @@ QUANT = (("probabilities", "Logit-query"), ("rounded:2", "Logit-query rounded:2"
 PRUNE = (("0", "Source"), ("0.5", "Pruning 0.5"), ("0.9", "Pruning 0.9"))
 
 
-_csv = report_rows
-
-
 class Report:
     """One scenario's report: verification rows by (method, access, suspect), accuracies by method and theft."""
 
     def __init__(self, scenario: str):
         self.name = scenario
-        self.ver = {}
-        for r in _csv(scenario, "verification.csv"):
-            if "details" not in r:
-                sys.exit(f"{scenario}/verification.csv has no details column: rerun `python benchmarks/run.py {scenario}`")
-            r["details"] = json.loads(r["details"] or "{}")
-            self.ver[(r["method"], r["access"], r["suspect"])] = r
-        self.prot = {r["method"]: r for r in _csv(scenario, "protection.csv")}
-        self.acc, self.fid = {}, {}
-        for r in _csv(scenario, "attacks.csv"):
-            model = r["model"]
-            if model.startswith("**Victim** ("):
-                self.acc[(model[len("**Victim** ("):].split(", seed")[0], "Source")] = float(r["test accuracy"])
-            elif " (victim " in model:
-                theft, rest = model.split(" (victim ", 1)
-                key = (rest.split(", seed")[0], theft)
-                self.acc[key], self.fid[key] = float(r["test accuracy"]), float(r["fidelity to its victim"])
+        self.ver = verification_rows(scenario)
+        self.prot = {r["method"]: r for r in report_rows(scenario, "protection.csv")}
+        self.acc, self.fid = model_rows(scenario)
         doc = yaml.safe_load((HERE.parent / "scenarios" / f"{scenario}.yaml").read_text())
         self.settings = {m.get("label", m["method"]): m.get("settings", {}) for m in doc["methods"]}
         self.dataset = doc["dataset"]
@@ -74,15 +58,7 @@ class Report:
         return None if r is None else r["details"].get("wdr")
 
 
-def _f(x, fmt="{:.3f}") -> str:
-    return "–" if x is None else fmt.format(x)
-
-
-def _p(x: str | None) -> str:
-    if x in (None, ""):
-        return "–"
-    v = float(x)
-    return f"{v:.1e}" if v < 1e-3 else f"{v:.3f}"
+_f, _p = fmt, fmt_p
 
 
 def table(rep: Report) -> tuple[list[str], dict]:

@@ -11,12 +11,12 @@ reproduced or not.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import HERE, aggregator_args, page_head, report_rows, stamp, write_section  # noqa: E402
+from _report import (HERE, aggregator_args, fmt, fmt_p, model_rows, page_head, report_rows, stamp,  # noqa: E402
+                     verification_rows, write_section)
 
 DEFAULT = ["move-fmnist", "move-fmnist-strong", "move-cifar10", "move-cifar10-strong"]
 MAIN = "MOVE"  # the method entry of the main tables
@@ -26,26 +26,15 @@ ALPHA_PAPER, ALPHA_INDEPENDENT = 0.01, 0.05  # the paper's claims: stolen p < 0.
 
 
 class Report:
-    """One scenario's report: verification rows by (method, access, suspect), accuracy and fidelity by theft."""
+    """One scenario's report: verification rows by (method, access, suspect), fidelity by theft."""
 
     def __init__(self, scenario: str):
         self.name = scenario
-        self.ver, self.order = {}, []
-        for r in report_rows(scenario, "verification.csv"):
-            if "details" not in r:
-                sys.exit(f"{scenario}/verification.csv has no details column: rerun `python benchmarks/run.py {scenario}`")
-            r["details"] = json.loads(r["details"] or "{}")
-            self.ver[(r["method"], r["access"], r["suspect"])] = r
-            if r["method"] not in self.order:
-                self.order.append(r["method"])
+        self.ver = verification_rows(scenario)
+        self.order = list(dict.fromkeys(m for m, _, _ in self.ver))  # method entries in the report's order
         self.prot = {r["method"]: r for r in report_rows(scenario, "protection.csv")}
-        self.acc, self.fid = {}, {}
-        for r in report_rows(scenario, "attacks.csv"):
-            model = r["model"]
-            if " (victim " in model and model.startswith(THEFTS):  # the paper's thefts and stronger variants of them
-                theft, rest = model.split(" (victim ", 1)
-                if rest.startswith(f"{MAIN},"):
-                    self.acc[theft], self.fid[theft] = float(r["test accuracy"]), float(r["fidelity to its victim"])
+        _, fid = model_rows(scenario)  # keyed by (method entry, theft): keep the main entry's copies
+        self.fid = {t: f for (m, t), f in fid.items() if m == MAIN}
         self.thefts = [s for (m, a, s) in self.ver if m == MAIN and a == "probabilities" and s not in ("Source", "Independent")]
         if not self.thefts:
             sys.exit(f"{scenario}: no method entry '{MAIN}' verified with probabilities")
@@ -54,15 +43,7 @@ class Report:
         return self.ver.get((method, access, suspect))
 
 
-def _p(x) -> str:
-    if x in (None, ""):
-        return "–"
-    v = float(x)
-    return f"{v:.1e}" if v < 1e-3 else f"{v:.3f}"
-
-
-def _f(x, fmt="{:.3f}") -> str:
-    return "–" if x is None else fmt.format(x)
+_f, _p = fmt, fmt_p
 
 
 def _ok(flag: bool) -> str:
@@ -182,10 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         md += acc_md
         found = list(acc_claim)
         for access, word in ACCESS:
-            rows = main_rows + strong
             if rep.row("Source", access) is None:
                 continue
-            md += [f"### {sc}: {word}", "", *main_table(rep, access, rows), ""]
+            md += [f"### {sc}: {word}", "", *main_table(rep, access, main_rows + strong), ""]
             if main_rows:
                 found += claims(rep, access, word)
             if strong:
