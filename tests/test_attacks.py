@@ -30,6 +30,7 @@ CASES = {
     "adv-extract": dict(SMALL, adv_epochs=1, pgd_steps=2),
     "fine-tune": dict(SMALL, epochs=1),
     "prune": dict(rate=0.3),
+    "recalibrate": dict(limit=2000),  # the cnn victim has no BatchNorm: an unchanged copy
     "zero-shot": ZERO_SHOT,
 }
 
@@ -66,6 +67,31 @@ def test_fine_pruning_and_magnitude_pruning(fmnist_victim, fmnist, independent):
     assert abs(rec["sparsity"] - 0.5) < 0.01
     model, rec = run_attack("prune", victim, fmnist, method="fine-pruning", rate=0.5, epochs=1, limit=1000, progress=False)
     assert rec["pruned_channels"] > 0 and rec["fidelity"] > independent[1]["fidelity"]
+
+
+def test_recalibrate_recomputes_batchnorm_statistics_and_nothing_else(fmnist):
+    from stealguard.models import ModelSpec, build_model
+
+    torch.manual_seed(0)
+    victim = build_model(ModelSpec("resnet8", 10, 1, (28, 28), 0.25, mean=(0.286,), std=(0.353,))).eval()
+    bns = [m for m in victim.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:  # statistics that do not belong to the data (what a protection may leave behind)
+        m.running_mean.fill_(3.0)
+        m.running_var.fill_(9.0)
+    model, rec = run_attack("recalibrate", victim, fmnist, limit=512, use_cache=False)  # 8 equal batches
+    assert rec["norm_layers"] == len(bns) > 0 and rec["images"] == 512 and rec["queries"] == 0
+    for (k, a), b in zip(victim.state_dict().items(), model.state_dict().values()):
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            continue
+        assert torch.equal(a, b.to(a.device)), k  # no weight changed
+    # the first BatchNorm's statistics are now those of the first convolution's outputs on the thief's images
+    x = torch.as_tensor(fmnist.attacker.take(512, 0).x).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        conv = model.extractor[0][0]
+        out = conv((x - model.norm_mean.cpu()) / model.norm_std.cpu())
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert torch.allclose(first.running_mean.cpu(), out.mean((0, 2, 3)), atol=1e-4)
+    assert first.momentum == 0.1 and not model.training
 
 
 def test_finetune_last_layer_and_clean_up_of_a_stolen_copy(fmnist_victim, fmnist, independent):

@@ -29,12 +29,13 @@ from .fine_tune import FineTune
 from .independent import Independent
 from .prune import Prune
 from .query import Distill, LabelQuery, LogitQuery
+from .recalibrate import Recalibrate
 from .transfer import Transfer
 from .zero_shot import ZeroShot
 
 REGISTRY: dict[str, type[Attack]] = {
-    a.name: a for a in (DirectCopy, Distill, ZeroShot, FineTune, Prune, LabelQuery, LogitQuery, AdvExtract, Transfer,
-                        Independent)
+    a.name: a for a in (DirectCopy, Distill, ZeroShot, FineTune, Prune, Recalibrate, LabelQuery, LogitQuery, AdvExtract,
+                        Transfer, Independent)
 }
 ATTACKS = [*REGISTRY, "chain"]
 
