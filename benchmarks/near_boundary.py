@@ -56,6 +56,13 @@ def section(name: str) -> list[str]:
     kit = load_kit(run / protect["kit"])
     meta = kit.meta
     out = [f"## {name} ({meta['dataset']})", ""]
+    finished = max((j["finished"] or "") for j in jobs.values())[:10]
+    version = kit.method_version
+    out += [f"Run finished {finished}; protected by near-boundary version {version}"
+            + (" (before the protected model's BatchNorm statistics were re-estimated on the owner's data: version 3; "
+               "for a model without BatchNorm, such as the cnn, the two versions build the same model and private set)"
+               if version < 3 else " (BatchNorm statistics re-estimated on the owner's data after boundary fine-tuning)")
+            + ".", ""]
     out += ["**Table 1** — accuracy of the model before and after boundary fine-tuning (test set):", "",
             "| before | after | change |", "|---|---|---|",
             f"| {protect['benign_accuracy']:.4f} | {protect['accuracy']:.4f} | {100 * (protect['accuracy'] - protect['benign_accuracy']):+.2f} pts |", "",

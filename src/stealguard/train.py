@@ -279,6 +279,29 @@ def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
     return TrainResult(config.epochs, steps, time.perf_counter() - start, images, run_loss, run_acc, history)
 
 
+@torch.no_grad()
+def recalibrate_norms(model: nn.Module, x, batch_size: int = 128) -> int:
+    """Reset and recompute ``model``'s BatchNorm running statistics on uint8 images ``x`` (N, H, W, C) in place, as
+    the average of the per-batch statistics (no augmentation, no gradients; every other layer, dropout included, in
+    eval mode); returns the number of BatchNorm layers. The model is left in eval mode. A model without BatchNorm is
+    left as it was."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    model.eval()
+    if norms:
+        held = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over every batch, not an exponential one
+            m.train()
+        dev = next(model.parameters()).device
+        for i in range(0, len(x), batch_size):
+            model(to_tensor(x[i : i + batch_size], dev))
+        for m, mom in zip(norms, held):
+            m.momentum = mom
+            m.eval()
+    return len(norms)
+
+
 # ------------------------------------------------------------------------------------------------ evaluation
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:

@@ -12,30 +12,8 @@ from __future__ import annotations
 
 import copy
 
-import torch
-import torch.nn as nn
-
-from ..data import to_tensor
+from ..train import recalibrate_norms
 from .base import Attack, attack_set
-
-
-@torch.no_grad()
-def recalibrate_norms(model: nn.Module, x, batch_size: int = 128) -> int:
-    """Reset and recompute ``model``'s BatchNorm running statistics on uint8 images ``x`` (N, H, W, C) in place;
-    returns the number of BatchNorm layers. The model is left in eval mode."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if norms:
-        held = [m.momentum for m in norms]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over every batch, not an exponential one
-        dev = next(model.parameters()).device
-        model.train()
-        for i in range(0, len(x), batch_size):
-            model(to_tensor(x[i : i + batch_size], dev))
-        for m, mom in zip(norms, held):
-            m.momentum = mom
-    return len(norms)
 
 
 class Recalibrate(Attack):
