@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import (HERE, aggregator_args, fmt, fmt_p, model_rows, page_head, report_rows, stamp,  # noqa: E402
+from _report import (HERE, aggregator_args, fmt as _f, fmt_p as _p, model_rows, page_head, report_rows, stamp,  # noqa: E402
                      verification_rows, write_section)
 
 DEFAULT = ["fs-fmnist", "fs-cifar10", "fs-sst2"]
@@ -56,9 +56,6 @@ class Report:
     def wdr(self, method: str, suspect: str, access: str = "probabilities") -> float | None:
         r = self.row(method, suspect, access)
         return None if r is None else r["details"].get("wdr")
-
-
-_f, _p = fmt, fmt_p
 
 
 def table(rep: Report) -> tuple[list[str], dict]:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import (HERE, aggregator_args, fmt, fmt_p, model_rows, page_head, report_rows, stamp,  # noqa: E402
+from _report import (HERE, aggregator_args, fmt as _f, fmt_p as _p, model_rows, page_head, report_rows, stamp,  # noqa: E402
                      verification_rows, write_section)
 
 DEFAULT = ["move-fmnist", "move-fmnist-strong", "move-cifar10", "move-cifar10-strong"]
@@ -41,9 +41,6 @@ class Report:
 
     def row(self, suspect: str, access: str, method: str = MAIN) -> dict | None:
         return self.ver.get((method, access, suspect))
-
-
-_f, _p = fmt, fmt_p
 
 
 def _ok(flag: bool) -> str:
