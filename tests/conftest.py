@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 
 # the session's artifact cache (a test that switches to a cache of its own can switch back to share this one)
+# (parallel workers, pytest -n, inherit the controller's through STEALGUARD_TEST_CACHE and share it: the cache
+# lets one process fill an entry while the others wait for it)
 SESSION_CACHE = os.environ.get("STEALGUARD_TEST_CACHE") or tempfile.mkdtemp(prefix="stealguard-test-cache-")
-os.environ["STEALGUARD_CACHE"] = SESSION_CACHE
+os.environ["STEALGUARD_CACHE"] = os.environ["STEALGUARD_TEST_CACHE"] = SESSION_CACHE
 os.environ.pop("STEALGUARD_NO_CACHE", None)
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes: one thread each, not one per core each
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -108,3 +108,38 @@ def test_help_everywhere():
     for args in ([], ["train"], ["info"], ["export"], ["demo"]):
         r = CliRunner().invoke(cli, args + ["--help"])
         assert r.exit_code == 0 and "Usage" in r.output
+
+
+def _fill_entry(cache: str, log: str) -> str:
+    """A worker process of the test below: fills one cache entry slowly, noting each build."""
+    import os
+    import time
+    from pathlib import Path
+
+    os.environ["STEALGUARD_CACHE"] = cache
+    from stealguard.cache import cached_dir
+
+    def build(folder: Path) -> dict:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(1.0)
+        (folder / "out.txt").write_text("made once")
+        return {"maker": os.getpid()}
+
+    folder, rec = cached_dir({"kind": "test-concurrent-entry"}, build)
+    return f"{(folder / 'out.txt').read_text()}|{rec['maker']}|{rec['cached']}"
+
+
+def test_processes_sharing_the_cache_fill_an_entry_once(tmp_path):
+    """Two processes asking for the same missing entry at once (benchmark or test workers): one builds it, the other
+    waits and reads it; neither sees a half-written or deleted folder."""
+    import multiprocessing
+
+    log = tmp_path / "builds.txt"
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        out = pool.starmap(_fill_entry, [(str(tmp_path / "cache"), str(log))] * 2)
+    assert len(log.read_text().split()) == 1  # built once
+    makers = {o.split("|")[1] for o in out}
+    assert len(makers) == 1 and all(o.startswith("made once|") for o in out)
+    assert sorted(o.split("|")[2] for o in out) == ["False", "True"]

@@ -9,6 +9,7 @@ Layout: ``<cache>/models/<hash>/{model.safetensors, config.json, record.json}`` 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -70,21 +71,44 @@ def cached_dir(config: dict, build: Callable[[Path], dict]) -> tuple[Path, dict]
 
 def _cached_folder(d: Path, config: dict, fill: Callable[[Path], dict]) -> tuple[Path, dict]:
     """The cache entry ``d`` with its record: looked up, or filled by ``fill(folder) -> record`` in a temporary
-    folder that is then renamed (an interrupted run never leaves a half entry behind)."""
+    folder that is then renamed (an interrupted run never leaves a half entry behind). Processes sharing the cache
+    (benchmark workers, parallel test workers) fill an entry once: the others wait for it and read it."""
     if _lookups() and (d / "record.json").exists():
         return d, json.loads((d / "record.json").read_text()) | {"cached": True}
-    tmp = d.with_name(d.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    record = fill(tmp)
-    (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
-    (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-    shutil.rmtree(d, ignore_errors=True)
-    try:
-        tmp.rename(d)
-    except OSError:  # another process stored the same entry meanwhile: keep theirs
+    with _entry_lock(d):
+        if _lookups() and (d / "record.json").exists():  # filled by another process while this one waited
+            return d, json.loads((d / "record.json").read_text()) | {"cached": True}
+        tmp = d.with_name(d.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        record = fill(tmp)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
+        (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+        shutil.rmtree(d, ignore_errors=True)  # a stale entry (lookups off) or a half one from before
+        try:
+            tmp.rename(d)
+        except OSError:  # another process stored the same entry meanwhile (a file system without locks): keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
     return d, record | {"cached": False}
+
+
+@contextlib.contextmanager
+def _entry_lock(d: Path):
+    """An exclusive advisory lock on the cache entry ``d`` (a ``.lock`` file beside it), so two processes never
+    compute the same entry at once. Entries lock only their own key, and an entry's build can only ask for
+    entries it depends on, so waits never form a cycle. Without ``fcntl`` (Windows) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    d.parent.mkdir(parents=True, exist_ok=True)
+    with open(d.with_name(d.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def cached_array(config: dict, build: Callable[[], np.ndarray]) -> np.ndarray:
