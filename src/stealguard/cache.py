@@ -96,7 +96,8 @@ def _cached_folder(d: Path, config: dict, fill: Callable[[Path], dict]) -> tuple
 def _entry_lock(d: Path):
     """An exclusive advisory lock on the cache entry ``d`` (a ``.lock`` file beside it), so two processes never
     compute the same entry at once. Entries lock only their own key, and an entry's build can only ask for
-    entries it depends on, so waits never form a cycle. Without ``fcntl`` (Windows) there is no lock."""
+    entries it depends on, so waits never form a cycle. Without ``fcntl`` (Windows) or on a file system that refuses
+    locks, there is no lock."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover
@@ -104,7 +105,11 @@ def _entry_lock(d: Path):
         return
     d.parent.mkdir(parents=True, exist_ok=True)
     with open(d.with_name(d.name + ".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: fill unlocked (the rename below keeps one entry)
+            yield
+            return
         try:
             yield
         finally:
