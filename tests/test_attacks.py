@@ -48,7 +48,7 @@ def test_attack_agrees_more_than_independent(name, fmnist_victim, fmnist, indepe
     model, rec = run_attack(name, victim, fmnist, **CASES[name])
     if name == "zero-shot":
         # Data-free at this budget, the copy agrees with the victim about as much as an independent model trained on
-        # 4,000 real images (0.845-0.874 against 0.867 here, which side depending on the CPU and thread count), as
+        # 4,000 real images (0.845 with one thread, 0.853 with two, against 0.867 with one; above it on another CPU), as
         # benchmarks/attacks.md measures; it must still be a working copy made without a single real image
         assert rec["attack"] == name and rec["fidelity"] > 0.8, (rec["fidelity"], ind["fidelity"])
     else:
