@@ -73,11 +73,11 @@ def _cached_folder(d: Path, config: dict, fill: Callable[[Path], dict]) -> tuple
     """The cache entry ``d`` with its record: looked up, or filled by ``fill(folder) -> record`` in a temporary
     folder that is then renamed (an interrupted run never leaves a half entry behind). Processes sharing the cache
     (benchmark workers, parallel test workers) fill an entry once: the others wait for it and read it."""
-    if _lookups() and (d / "record.json").exists():
-        return d, json.loads((d / "record.json").read_text()) | {"cached": True}
+    if (found := _lookup(d)) is not None:
+        return found
     with _entry_lock(d):
-        if _lookups() and (d / "record.json").exists():  # filled by another process while this one waited
-            return d, json.loads((d / "record.json").read_text()) | {"cached": True}
+        if (found := _lookup(d)) is not None:  # filled by another process while this one waited
+            return found
         tmp = d.with_name(d.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -90,6 +90,13 @@ def _cached_folder(d: Path, config: dict, fill: Callable[[Path], dict]) -> tuple
         except OSError:  # another process stored the same entry meanwhile (a file system without locks): keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
     return d, record | {"cached": False}
+
+
+def _lookup(d: Path) -> tuple[Path, dict] | None:
+    """The finished cache entry ``d`` with its record, or None (missing, half written, or lookups turned off)."""
+    if _lookups() and (d / "record.json").exists():
+        return d, json.loads((d / "record.json").read_text()) | {"cached": True}
+    return None
 
 
 @contextlib.contextmanager
