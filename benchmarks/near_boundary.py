@@ -163,23 +163,30 @@ def _calibrated_table(by: dict, order: list, independents: list, kinds: dict, me
            f"owner's private samples against the mean distances of {len(refs)} independent reference models the owner "
            "trained (" + ", ".join(f"{r['arch']} w{r['width']:g}: {r['mean_distance']:.3f}" for r in refs) + "); "
            "Δµ = references' mean − suspect's, p of the one-sided t prediction test (H0: the suspect is one more "
-           "independent model); stolen iff p < 0.05. Per boundary the same test on that boundary's samples.", "",
-           "| model | suspect d | " + " | ".join(f"CB{i + 1} Δµ / p" for i in range(n)) + " | all CBs: Δµ / p | stolen |",
-           "|---|---|" + "---|" * (n + 2)]
+           "independent model); stolen iff p < alpha (this run: "
+           + ", ".join(sorted({f"{v['alpha']:g}" for v in rows.values() if v and v["applicable"]}))
+           + "; the default is 0.01 since 2026-12-01: at 0.05 an independent model unseen by these scenarios was accused, "
+           "benchmarks/probes/nb_control_nb-cifar10-fresh.md). Per boundary the same test on that boundary's samples.", "",
+           "| model | suspect d | " + " | ".join(f"CB{i + 1} Δµ / p" for i in range(n))
+           + " | all CBs: Δµ / p | stolen (α 0.05) | stolen (α 0.01) |",
+           "|---|---|" + "---|" * (n + 3)]
     for s in order + independents:
         v = rows[s]
         label = _row_label(s, kinds)
         if v is None or not v["applicable"]:
-            out.append(f"| {label} | – |" + " – |" * (n + 2))
+            out.append(f"| {label} | – |" + " – |" * (n + 3))
             continue
         d = json.loads(v["details"])
         cells = [f"{b['delta_mu']:+.3f} / {_fmt_p(b['p_value'])}" for b in d["boundaries"]]
         out.append(f"| {label} | {d['owner_distance']:.3f} | " + " | ".join(cells)
-                   + f" | {v['effect']:+.3f} / {_fmt_p(v['p_value'])} | {'**yes**' if v['stolen'] else 'no'} |")
+                   + f" | {v['effect']:+.3f} / {_fmt_p(v['p_value'])} | "
+                   + " | ".join("**yes**" if v["p_value"] < a else "no" for a in (0.05, 0.01)) + " |")
     derived = [rows[s] for s in order if rows[s] and rows[s]["applicable"]]
     ind = [rows[s] for s in independents if rows[s] and rows[s]["applicable"]]
-    return ["", *out, "", f"Calibrated rule: derived models flagged **{sum(v['stolen'] for v in derived)}/{len(derived)}**; "
-            f"independent models flagged (false accusations): **{sum(v['stolen'] for v in ind)}/{len(ind)}**.", ""]
+    count = lambda vs, a: sum(v["p_value"] < a for v in vs)
+    return ["", *out, ""] + [f"Calibrated rule at α {a}: derived models flagged **{count(derived, a)}/{len(derived)}**; "
+                             f"independent models flagged (false accusations): **{count(ind, a)}/{len(ind)}**." + ("" if a == 0.01 else "  ")
+                             for a in (0.05, 0.01)] + [""]
 
 
 def _plot(name: str, sizes: list[int], series: dict, kinds: dict) -> str:

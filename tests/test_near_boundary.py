@@ -66,6 +66,9 @@ def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_no
     # step 0.001), which the paper's inference misses, is flagged too; the independent model is not
     c = {name: verify_suspect(res.kit, open_access(m, "probabilities")) for name, m in suspects}
     assert all(x.details["rule"] == "calibrated" for x in c.values())
+    # significance levels: 0.01 for the calibrated rule (at 0.05 it accused an unseen independent CIFAR-10 model,
+    # benchmarks/probes/nb_control_nb-cifar10-fresh.md), 0.05 for the paper's
+    assert all(x.alpha == 0.01 for x in c.values()) and all(x.alpha == 0.05 for x in v.values())
     assert c["protected"].stolen and c["pruned"].stolen and c["fine-tuned"].stolen, {k: x.p_value for k, x in c.items()}
     # not accused, and not near the threshold either (p 0.17 with one thread per test process, above 0.2 with two)
     assert not c["independent"].stolen and c["independent"].p_value > 0.1, c["independent"].p_value

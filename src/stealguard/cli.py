@@ -601,7 +601,7 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--repeats", type=int, default=None,
               help="Repeat the test on R random draws and combine the p-values (method default: MOVE 1, near-boundary 30, dataset-inference 20).")
 @click.option("--alpha", type=float, default=None,
-              help="Significance level (method default: MOVE and badnets 0.01, feature-sharing, ewe, ipguard, cae, near-boundary and dataset-inference 0.05).")
+              help="Significance level (method default: MOVE, badnets and near-boundary's calibrated rule 0.01; feature-sharing, ewe, ipguard, cae, dataset-inference and near-boundary's paper rule 0.05).")
 @click.option("--boundary", "boundary", type=int, default=None,
               help="near-boundary: test the kit's boundary CB<N> only (1-based; default: all, combined).")
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
