@@ -18,9 +18,11 @@ from stealguard.methods import NearBoundary, NearBoundarySettings, verify_suspec
 from stealguard.methods.near_boundary import boundary_distance, is_near_boundary, parse_boundaries
 from stealguard.models import save_model
 
-# the three reference models are those of conftest.SAC_TINY (same architecture, data and recipe: cache shared)
+# the five reference models are test_cae's (the first three conftest.SAC_TINY's; same architecture, data and
+# recipe: cache shared). With three, the calibrated rule's p for the model itself was 0.001-0.006 depending on the
+# CPU: too close to its level, 0.01, for a test
 NB_TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=2000, epochs=3, n_boundaries=2, seed_images=100,
-               gan_steps=300, cw_steps=40, private=64, public=60, ft_epochs=2, ft_weight=10.0, references=3)
+               gan_steps=300, cw_steps=40, private=64, public=60, ft_epochs=2, ft_weight=10.0, references=5)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,9 @@ def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_no
     # benchmarks/probes/nb_control_nb-cifar10-fresh.md), 0.05 for the paper's
     assert all(x.alpha == 0.01 for x in c.values()) and all(x.alpha == 0.05 for x in v.values())
     assert c["protected"].stolen and c["pruned"].stolen and c["fine-tuned"].stolen, {k: x.p_value for k, x in c.items()}
-    # not accused, and not near the threshold either (p 0.17 with one thread per test process, above 0.2 with two)
-    assert not c["independent"].stolen and c["independent"].p_value > 0.1, c["independent"].p_value
+    # not accused, and not near the level either (p 0.14 with five references and one thread per test process on an
+    # AMD EPYC; the model, the pruned and the fine-tuned copies 0.0009, 0.0009, 0.0035)
+    assert not c["independent"].stolen and c["independent"].p_value > 0.05, c["independent"].p_value
     assert c["fine-tuned"].effect > 0 and len(c["fine-tuned"].details["boundaries"]) == 2
 
 

@@ -78,10 +78,11 @@ def test_text_models_files_and_access(sst2, tmp_path):
 @pytest.fixture(scope="module")
 def protected(sst2, tmp_path_factory):
     kit = tmp_path_factory.mktemp("fs-text") / "kit"
-    # 150 watermark sentences (the default): with 100 the thief's verdict sat near alpha (p 0.02-0.07, varying with
-    # the CPU's floating point); with 150, p ~ 1e-6 with labels and with probabilities on two makes of CPU
+    # 300 watermark sentences (the default is 150): with 150 the label-query thief's verdict moved with the CPU (p ~
+    # 1e-6 on an Intel Xeon; on an AMD EPYC 1e-4 to 0.08 over thief seeds 1-6, seed 1 above alpha); with 300 it was
+    # 1e-15 to 1e-6 over the same seeds there, independent models p = 1, for 2.3 points of accuracy
     res = FeatureSharing().protect(sst2, FeatureSharingSettings(dataset=DATASET, arch="mlp", watermark="id", source=0,
-                                                                samples=150, freeze=1), kit)
+                                                                samples=300, freeze=1), kit)
     thief = run_attack("label-query", res.model, sst2, arch="mlp", epochs=10, limit=2000, seed=1)[0]
     independent = train_classifier(sst2, "mlp", 1.0, cpu_recipe(DATASET, seed=3, progress=False), split="attacker")[0]
     return res, thief, independent
@@ -90,8 +91,9 @@ def protected(sst2, tmp_path_factory):
 def test_extracted_text_model_carries_the_watermark_independent_does_not(protected, tmp_path):
     res, thief, independent = protected
     # a bound for 2,000 training sentences and a 1,821-sentence test set, where the cost moves with the CPU's
-    # floating point (-0.0 to -2.4 points seen); the paper's "at most 1 point" is benchmarks/feature_sharing.md's claim
-    assert res.record["victim"]["accuracy"] >= res.record["benign"][0]["accuracy"] - 0.03
+    # floating point (150 sentences: -0.0 to -2.4 points seen; 300: -2.3 on an AMD EPYC); the paper's "at most 1
+    # point" is benchmarks/feature_sharing.md's claim
+    assert res.record["victim"]["accuracy"] >= res.record["benign"][0]["accuracy"] - 0.04
     prot = verify_suspect(res.kit, open_access(res.model, "probabilities"))
     stolen = verify_suspect(res.kit, open_access(thief, "labels"))
     ind = verify_suspect(res.kit, open_access(independent, "labels"))
@@ -154,7 +156,7 @@ def test_live_text_api_stolen_over_http_and_verified_in_words(protected, sst2, t
                                            "--audit-log", str(tmp_path / f"verify-{stolen}.jsonl")])
             assert out.exit_code == 0, out.output
             v = json.loads(out.output)
-            assert v["stolen"] is stolen and v["queries"] == 300, v  # 150 watermark sentences, with and without the trigger
+            assert v["stolen"] is stolen and v["queries"] == 600, v  # 300 watermark sentences, with and without the trigger
             with pytest.raises(RemoteError, match="text API: input 0 is an embedding with no known sentence"):
                 open_access(api.url, "probabilities", remote={"audit_log": tmp_path / "x.jsonl"}).predict_proba(
                     np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32))
