@@ -89,6 +89,8 @@ def test_claimant_set_file_and_bad_input(nb_run, tmp):
         verify_suspect(res.kit, open_access(res.model, "probabilities"), rule="paper")
     with pytest.raises(ConfigError, match="rule paper"):
         verify_suspect(res.kit, open_access(res.model, "probabilities"), rule="calibrated", claimant_set=str(tmp / "same.npz"))
+    with pytest.raises(ConfigError, match="alpha must be in"):
+        verify_suspect(res.kit, open_access(res.model, "probabilities"), alpha=1.5)
     for bad in (dict(tau=0), dict(generator="pgd"), dict(private=0), dict(references=1), dict(reference_archs="cnn:x")):
         with pytest.raises(ConfigError):
             NearBoundarySettings(**bad)

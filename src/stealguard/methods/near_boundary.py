@@ -43,8 +43,8 @@ tested) against the references' means, one-sided t prediction test (:func:`steal
 the suspect is one more independent model; Δµ = mean of the references - the suspect. It needs only probabilities.
 The test assumes the references' means are roughly normal and representative of independent models; its
 false-positive rate on unseen independent models is measured in benchmarks/near_boundary.md. Its significance level
-defaults to 0.01 (the paper's rule: 0.05): at 0.05 it accused an independent, badly trained CIFAR-10 cnn (p 0.030)
-among independent models none of the near-boundary scenarios had seen (benchmarks/probes/nb_control_*.md).
+defaults to 0.01 (the paper's rule: 0.05): at 0.05 it accused 3 of 18 independent CIFAR-10 models that none of the
+near-boundary scenarios had seen (badly trained cnn and vgg11, p 0.022-0.042; benchmarks/probes/nb_control_*.md).
 """
 
 from __future__ import annotations
