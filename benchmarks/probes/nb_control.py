@@ -51,10 +51,10 @@ def run_models(run: Path) -> list[dict]:
     """The run's models (role, label, fidelity, file), from its results database."""
     con = sqlite3.connect(run / "results.sqlite")
     try:
-        rows = con.execute("SELECT role, label, attack, arch, width, seed, fidelity, path FROM models").fetchall()
+        rows = con.execute("SELECT role, label, fidelity, path FROM models").fetchall()
     finally:
         con.close()
-    keys = ("role", "label", "attack", "arch", "width", "seed", "fidelity", "path")
+    keys = ("role", "label", "fidelity", "path")
     order = {"protected": 0, "stolen": 1, "independent": 2, "victim": 3}
     out = [dict(zip(keys, r)) for r in rows]
     return sorted(out, key=lambda m: (order.get(m["role"], 4), str(m["label"])))
@@ -114,7 +114,7 @@ def main() -> None:
              f"p < {ALPHA}. acc (src) = accuracy on the plain source-class images; guarded rows of the summary clear "
              f"a suspect below the references' lowest, {acc_floor:.3f}.", "",
              "| reference | acc (src) | " + " | ".join(STATISTICS) + " |", "|---|---|" + "---|" * len(STATISTICS)]
-    for spec, f, i in zip(specs, refs, range(len(refs))):
+    for i, (spec, f) in enumerate(zip(specs, refs)):
         lines.append(f"| {spec[0]}:{spec[1]:g} | {f['acc']:.3f} | "
                      + " | ".join(f"{ref_values[k][i]:.3f}" for k in STATISTICS) + " |")
     lines += ["", "| model | role | fidelity | acc (src) | " + " | ".join(STATISTICS) + " |",

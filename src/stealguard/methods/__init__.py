@@ -39,6 +39,9 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
         readable = ", ".join(str(v) for v in sorted({method.version, *method.kit_versions}))
         raise ConfigError(f"kit made by {kit.method} version {kit.method_version}; this stealguard verifies version {readable}")
     accepted = method.verify_options()
+    alpha = options.get("alpha")
+    if "alpha" in accepted and alpha is not None and not 0 < alpha < 1:  # one check for every method's level
+        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     # options a method does not use (e.g. MOVE's m for SAC) are left out; unset ones (None) too
     verdict = method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
     remote = suspect.describe().get("remote")

@@ -400,8 +400,6 @@ class Move(Method):
         t0 = time.perf_counter()
         if rule not in RULES:
             raise ConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
-        if not 0 < alpha < 1:
-            raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
         if repeats < 1:
             raise ConfigError(f"repeats must be >= 1, got {repeats}")
         mode = mode or ("white-box" if suspect.level == "white-box" else "probabilities")

@@ -436,8 +436,6 @@ class NearBoundary(Method):
             raise ConfigError("a claimant set is judged by the paper's rule: add --rule paper")
         m = 64 if m is None else m
         alpha = (0.05 if rule == "paper" else 0.01) if alpha is None else alpha
-        if not 0 < alpha < 1:
-            raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
         if m < 2 or repeats < 1:
             raise ConfigError(f"m must be >= 2 and repeats >= 1, got m={m}, repeats={repeats}")
         pairs = [tuple(p) for p in kit.meta["boundaries"]]
