@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from .cache import cached_model
+from .cache import cached_array, cached_model
 from .data import ArrayDataset, Splits
 from .errors import ConfigError
 from .models import Classifier, build_model, spec_for
-from .train import TrainConfig, accuracy, fit, pick_device, seed_everything
+from .train import TrainConfig, accuracy, fit, labels_of, pick_device, seed_everything
 
 SPLITS = ("defender", "attacker", "all")
 
@@ -71,6 +71,19 @@ def train_on(data: ArrayDataset, splits: Splits, arch: str, width: float, config
         model, record = build()
         return model.to(pick_device(config.device)), record | {"cached": False}
     return cached_model(key, build, device=str(pick_device(config.device)))
+
+
+def test_labels(get_model, sha256: str | None, splits: Splits, use_cache: bool = True):
+    """A model's top-1 labels on ``splits.test``, computed once per model through the cache, keyed by its file's
+    SHA-256 (``sha256`` None, e.g. a remote API whose model may change: computed every time). ``get_model``: a
+    zero-argument callable returning the module (or anything :func:`stealguard.train.labels_of` takes), called only
+    when the labels are not cached."""
+    def build():
+        return labels_of(get_model(), splits.test.x)
+
+    if sha256 is None or not use_cache:
+        return build()
+    return cached_array({"kind": "test-labels", "model": sha256, "dataset": splits.dataset, "splits": splits.info}, build)
 
 
 def cpu_recipe(dataset: str, **overrides) -> TrainConfig:

@@ -21,7 +21,8 @@ from ..cache import cached_model
 from ..data import Splits
 from ..errors import ConfigError, DataError
 from ..models import Classifier, OnnxModel, model_sha256, sha256_file
-from ..train import accuracy, agreement
+from ..recipes import test_labels
+from ..train import labels_of
 from .adv_extract import AdvExtract
 from .base import ACCESS_KINDS, DATA_KINDS, Attack, AttackData, StealSettings
 from .direct_copy import DirectCopy
@@ -113,12 +114,16 @@ def _fill_architecture(s: StealSettings, victim) -> StealSettings:
     return s
 
 
-def _evaluate(model: Classifier, victim, splits: Splits, details: dict) -> dict:
+def _evaluate(model: Classifier, victim, splits: Splits, details: dict, victim_sha256: str, use_cache: bool) -> dict:
+    """Test accuracy and fidelity (top-1 agreement with the victim on the test set) from one pass of the stolen
+    model; the victim's test labels are computed once per victim (cache), not per attack."""
     if model.spec.num_classes != splits.num_classes or "task" in details:
         # a new label space (transfer): accuracy is on the new task, fidelity is undefined
         return {"accuracy": details.get("task_accuracy"), "fidelity": None}
-    reference = victim if isinstance(victim, Classifier) else open_access(victim, "labels")
-    return {"accuracy": round(accuracy(model, splits.test), 5), "fidelity": round(agreement(model, reference, splits.test.x), 5)}
+    mine = labels_of(model, splits.test.x)
+    theirs = test_labels(lambda: victim if isinstance(victim, Classifier) else open_access(victim, "labels"),
+                         None if victim_sha256.startswith("url:") else victim_sha256, splits, use_cache)
+    return {"accuracy": round(float((mine == splits.test.y).mean()), 5), "fidelity": round(float((mine == theirs).mean()), 5)}
 
 
 def run_attack(name: str, victim: Classifier | OnnxModel, splits: Splits, settings: StealSettings | None = None,
@@ -147,7 +152,7 @@ def run_attack(name: str, victim: Classifier | OnnxModel, splits: Splits, settin
         record = {"attack": name, "settings": s.to_dict(), "victim_sha256": victim_sha256, "access": access.describe(),
                   "queries": access.queries, "seconds": round(seconds, 3), "arch": model.spec.arch, "width": model.spec.width,
                   "dataset": splits.dataset, "split": splits.info, **details}
-        return model.eval(), record | _evaluate(model, victim, splits, details)
+        return model.eval(), record | _evaluate(model, victim, splits, details, victim_sha256, use_cache)
 
     if not use_cache:
         model, record = build()
@@ -195,4 +200,4 @@ def run_chain(victim, splits: Splits, stages: str | list, settings: StealSetting
     record = {"attack": "chain", "stages": records, "settings": {"stages": [f"{n}:{a}" if a else n for n, a in plan]} | overrides,
               "victim_sha256": first_sha, "queries": records[0]["queries"], "seconds": round(time.perf_counter() - t0, 3),
               "arch": current.spec.arch, "width": current.spec.width, "dataset": splits.dataset}
-    return current, record | _evaluate(current, victim, splits, {}) | {"cached": all(r["cached"] for r in records)}
+    return current, record | _evaluate(current, victim, splits, {}, first_sha, use_cache) | {"cached": all(r["cached"] for r in records)}

@@ -220,21 +220,13 @@ def _independent(job, sc, splits, run, up) -> dict:
     return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
 
 
-def _test_labels(path: Path, sha256: str, dataset: str, splits):
-    """A model's top-1 labels on the test set, computed once per model (keyed by its SHA-256) through the cache."""
-    from ..cache import cached_array
-    from ..models import load_model
-    from ..train import labels_of
-
-    return cached_array({"kind": "test-labels", "model": sha256, "dataset": dataset, "splits": splits.info},
-                        lambda: labels_of(load_model(path), splits.test.x))
-
-
-def _fidelity(run: Path, suspect: dict, victim: dict, dataset: str, splits) -> float:
+def _fidelity(run: Path, suspect: dict, victim: dict, splits) -> float:
     """Top-1 agreement of a suspect with its victim on the test set (each model's labels are computed once, however
     many methods and access levels verify it)."""
-    a = _test_labels(run / suspect["path"], suspect["sha256"], dataset, splits)
-    b = _test_labels(run / victim["path"], victim["sha256"], dataset, splits)
+    from ..models import load_model
+    from ..recipes import test_labels
+
+    a, b = (test_labels(lambda m=m: load_model(run / m["path"]), m["sha256"], splits) for m in (suspect, victim))
     return round(float((a == b).mean()), 5)
 
 
@@ -249,7 +241,7 @@ def _verify(job, sc, splits, run, up) -> dict:
     if s["suspect_kind"] == "stolen":
         out["fidelity"] = suspect.get("fidelity")
     elif s["suspect_kind"] == "independent":  # attacks record their fidelity; independent models get it here
-        out["fidelity"] = _fidelity(run, suspect, up[s["victim_job"]], sc["dataset"], splits)
+        out["fidelity"] = _fidelity(run, suspect, up[s["victim_job"]], splits)
     try:
         access = open_access(str(run / suspect["path"]), s["level"])
         v = verify_suspect(str(run / up[s["protect_job"]]["kit"]), access, **s["method"]["verify"])
