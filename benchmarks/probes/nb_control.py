@@ -138,11 +138,12 @@ def main() -> None:
         lines.append(f"| {m['label']} | {m['role']} | {fid} | {f['acc']:.3f} | " + " | ".join(cells) + " |")
     lines += ["", "Independent models flagged count p < 0.05; a guarded statistic counts a cleared suspect as not flagged.", "",
               "| statistic | derived models flagged (source included) | independent models flagged | smallest independent p "
-              "| derived flagged at p < 0.01 |", "|---|---|---|---|---|"]
+              "| derived flagged at p < 0.01 | independent flagged at p < 0.01 |", "|---|---|---|---|---|---|"]
     for k, d in flagged.items():
         st, ind = np.array(d["stolen"]), np.array(d["independent"])
         lines.append(f"| {k} | {int((st < ALPHA).sum())}/{st.size} | {int((ind < ALPHA).sum())}/{ind.size} | "
-                     + (f"{ind.min():.2g}" if ind.size else "–") + f" | {int((st < 0.01).sum())}/{st.size} |")
+                     + (f"{ind.min():.2g}" if ind.size else "–") + f" | {int((st < 0.01).sum())}/{st.size} "
+                     f"| {int((ind < 0.01).sum())}/{ind.size} |")
     out = Path(__file__).resolve().parent / f"nb_control_{sc.name}.md"
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines[-len(flagged) - 2:]))
