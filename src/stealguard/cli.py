@@ -610,10 +610,11 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded"]), default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
-                   "paper: the paper's rule alone; guarded (MOVE, not recommended: it cleared a fine-tuned theft in "
-                   "benchmarks/move-fmnist): calibrated, and no accusation of a suspect less "
-                   "accurate on the kit's images than the weakest reference model. Default: calibrated (near-boundary: paper for a kit without references "
-                   "or with --claimant-set).")
+                   "paper: the paper's rule alone; guarded: calibrated, and no accusation of a suspect less "
+                   "accurate on the kit's images than the weakest reference model (MOVE: not recommended, it cleared a "
+                   "fine-tuned theft in benchmarks/move-fmnist; near-boundary: the default for kits of version 4). "
+                   "Default: calibrated (near-boundary: guarded, calibrated for older kits, paper for a kit without "
+                   "references or with --claimant-set).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")

@@ -33,8 +33,8 @@ them, each kept only where it meets the near-boundary definition on the suspect.
 unfiltered (FGSM overshoots into confident class T) made the claimant's set so far from the boundary that an
 independent model was 'inferred' as the owner's in our runs (p ~ 1e-5 on Fashion-MNIST), so the simulation filters.
 
-Calibrated rule (our addition; ``rule="calibrated"``, the default when the kit has reference models and no claimant
-set is given): the paper's inference compares the owner's inherited closeness with samples made fresh on the
+Calibrated rule (our addition; ``rule="calibrated"``, the default for kits of versions 2-3 with reference models
+when no claimant set is given): the paper's inference compares the owner's inherited closeness with samples made fresh on the
 suspect, which any update of the decision layers loses (a fine-tuned or distilled copy was never inferred in our
 runs, benchmarks/near_boundary.md). Protect therefore also trains ``references`` independent reference models (the
 owner's data, other seeds and subsets, :func:`stealguard.recipes.owner_references`) and keeps each one's distance of
@@ -45,6 +45,15 @@ The test assumes the references' means are roughly normal and representative of 
 false-positive rate on unseen independent models is measured in benchmarks/near_boundary.md. Its significance level
 defaults to 0.01 (the paper's rule: 0.05): at 0.05 it accused 3 of 18 independent CIFAR-10 models that none of the
 near-boundary scenarios had seen (badly trained cnn and vgg11, p 0.022-0.042; benchmarks/probes/nb_control_*.md).
+
+Guarded rule (``rule="guarded"``, the default for kits of version 4): the calibrated rule, but no suspect is accused
+(p = 1) that is less accurate on the kit's public images of the tested boundaries' source classes than both the
+weakest reference model and the protected model itself. A weak model is unsure of everything, so the private samples
+sit near its boundaries too: the calibrated rule accused a badly trained independent Fashion-MNIST vgg11 (47.5% on
+the source classes, references 92-95%) at p 2e-5 (benchmarks/probes/nb_control_nb-fmnist-fresh.md). The guard costs
+the copies that lost accuracy (there: the distilled and 0.5-pruned ones). The protected model's own accuracy lowers
+the floor where boundary fine-tuning cost the source classes accuracy (on the test suite's tiny model, 78% against
+the weakest reference's 85%: the weakest reference alone cleared the model itself and its pruned copy).
 """
 
 from __future__ import annotations
@@ -73,7 +82,7 @@ from ..verdict import Verdict
 from .base import Method, OwnModelSettings, ProtectResult, arch_specs
 
 GENERATORS = ("cw", "fgsm", "bim", "rfgsm")
-RULES = ("calibrated", "paper")
+RULES = ("guarded", "calibrated", "paper")
 
 
 @dataclass
@@ -277,9 +286,10 @@ def _boundary_loss(k: int, weight: float):
 class NearBoundary(Method):
     name = "near-boundary"
     # 2: the kit also holds the reference models' distances (calibrated rule); 3: the BatchNorm statistics of the
-    # boundary-fine-tuned model are re-estimated on the owner's data before the private set is chosen (kit as 2)
-    version = 3
-    kit_versions = (1, 2)  # version-1 kits verify with the paper's rule
+    # boundary-fine-tuned model are re-estimated on the owner's data before the private set is chosen (kit as 2);
+    # 4: the kit also holds which public images each reference classifies correctly (rule "guarded")
+    version = 4
+    kit_versions = (1, 2, 3)  # 1 verifies with the paper's rule, 2 and 3 also with the calibrated one
     levels = ("white-box", "probabilities")
     summary = "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries; ownership inference"
     trains_victim = True
@@ -386,6 +396,10 @@ class NearBoundary(Method):
         specs = arch_specs(s.reference_archs, s.references, v.arch, v.width)
         refs = owner_references(splits, specs, s.limit, s.epochs, progress, echo) if s.references else []
         ref_d = np.array([boundary_distance(_probs(r.to(dev).eval(), xp), pp) for r in refs]).reshape(len(refs), len(xp))
+        xpub, ppub = np.concatenate(public), np.concatenate(public_pairs)
+        # rule "guarded": which public images of class S each reference, and the protected model, classify correctly
+        ref_ok = np.array([_probs(r, xpub).argmax(1) == ppub[:, 0] for r in refs]).reshape(len(refs), len(xpub))
+        own_ok = _probs(model, xpub).argmax(1) == ppub[:, 0]
         references = [{"arch": r.spec.arch, "width": r.spec.width, "mean_distance": round(float(d.mean()), 5)}
                       for r, d in zip(refs, ref_d)]
         if refs:
@@ -396,10 +410,12 @@ class NearBoundary(Method):
             "tau": s.tau, "input_shape": [clean.x.shape[3], *clean.x.shape[1:3]], "public_source": "test",
             "per_boundary": per_boundary, "references": references})
         kw.add_array("reference_distances", ref_d.astype(np.float64))
+        kw.add_array("reference_public_correct", ref_ok.astype(np.uint8))
+        kw.add_array("protected_public_correct", own_ok.astype(np.uint8))
         kw.add_array("private", xp)
         kw.add_array("private_pairs", pp.astype(np.int64))
-        kw.add_array("public", np.concatenate(public))
-        kw.add_array("public_pairs", np.concatenate(public_pairs).astype(np.int64))
+        kw.add_array("public", xpub)
+        kw.add_array("public_pairs", ppub.astype(np.int64))
         for b, g in enumerate(generators):
             kw.add_tensors(f"generator_cb{b + 1}", g.state_dict(), g.config())
         kit = kw.write(out_kit)
@@ -425,14 +441,19 @@ class NearBoundary(Method):
         t0 = time.perf_counter()
         self.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
         n_refs = len(kit.meta.get("references", []))
+        guard = kit.has_array("reference_public_correct")
         if rule is None:
-            rule = "calibrated" if n_refs >= 2 and claimant_set is None else "paper"
+            rule = ("guarded" if guard else "calibrated") if n_refs >= 2 and claimant_set is None else "paper"
         if rule not in RULES:
             raise ConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
-        if rule == "calibrated" and n_refs < 2:
+        if rule == "guarded" and not guard:
+            raise ConfigError(f"rule 'guarded' needs the reference models' accuracies on the kit's public images, which "
+                              f"kits of near-boundary version {kit.method_version} do not hold: protect again, or use "
+                              "--rule calibrated")
+        if rule != "paper" and n_refs < 2:
             raise ConfigError(f"this kit has {n_refs} reference models; the calibrated rule needs at least 2 (protect with "
                               "--references 2 or more), or use --rule paper")
-        if rule == "calibrated" and claimant_set is not None:
+        if rule != "paper" and claimant_set is not None:
             raise ConfigError("a claimant set is judged by the paper's rule: add --rule paper")
         m = 64 if m is None else m
         alpha = (0.05 if rule == "paper" else 0.01) if alpha is None else alpha
@@ -450,9 +471,9 @@ class NearBoundary(Method):
         d_owner = boundary_distance(suspect.predict_proba(xp[sel]), pp[sel])
         owner_pairs = pp[sel]
         owner_queries = suspect.queries - q0
-        if rule == "calibrated":
+        if rule != "paper":
             return self._calibrated(kit, suspect, d_owner, kit.array("reference_distances")[:, sel], owner_pairs,
-                                    [pairs[i] for i in chosen], alpha, t0, q0, suspect_id)
+                                    [pairs[i] for i in chosen], alpha, t0, q0, suspect_id, rule == "guarded")
         xo, po, source = self._other_party(kit, suspect, [pairs[i] for i in chosen], claimant_set)
         d_other = boundary_distance(suspect.predict_proba(xo), po) if len(xo) else np.zeros(0)
         rng = np.random.default_rng(seed)
@@ -491,11 +512,26 @@ class NearBoundary(Method):
                        "combined by the harmonic mean; the owner's claim holds iff p < alpha", kit.kit_id, suspect_id, details)
 
     def _calibrated(self, kit: Kit, suspect: Access, d_owner: np.ndarray, d_refs: np.ndarray, owner_pairs: np.ndarray,
-                    pairs: list[tuple[int, int]], alpha: float, t0: float, q0: int, suspect_id: str | None) -> Verdict:
+                    pairs: list[tuple[int, int]], alpha: float, t0: float, q0: int, suspect_id: str | None,
+                    guarded: bool = False) -> Verdict:
         """The calibrated rule: the suspect's mean distance of the owner's private samples (of the boundaries
         tested) against the reference models' means on the same samples, one-sided t prediction test; per boundary
-        the same test, reported in the details."""
+        the same test, reported in the details. ``guarded``: no accusation (p = 1) of a suspect less accurate on
+        the kit's public images of the tested boundaries' source classes than the weakest reference model."""
         test = stats.prediction_t(float(d_owner.mean()), d_refs.mean(1), "less")
+        p, quality = test.p_value, None
+        if guarded:
+            xs, ps = kit.array("public"), kit.array("public_pairs")
+            rows = np.array([any(tuple(r) == q for q in pairs) for r in ps.tolist()])
+            acc = float((suspect.predict_proba(xs[rows]).argmax(1) == ps[rows, 0]).mean())
+            weakest = float(kit.array("reference_public_correct")[:, rows].mean(1).min())
+            own = float(kit.array("protected_public_correct")[rows].mean())
+            floor = min(weakest, own)
+            quality = {"suspect_accuracy": round(acc, 4), "weakest_reference_accuracy": round(weakest, 4),
+                       "protected_model_accuracy": round(own, 4), "images": int(rows.sum()), "cleared": acc < floor,
+                       "p_unguarded": test.p_value}
+            if acc < floor:
+                p = 1.0
         per = []
         for pair in pairs:
             rows = np.all(owner_pairs == pair, axis=1)
@@ -504,15 +540,19 @@ class NearBoundary(Method):
                         "owner_distance": round(float(d_owner[rows].mean()), 5),
                         "reference_distance": round(float(d_refs[:, rows].mean()), 5),
                         "delta_mu": round(-tb.mean_difference, 5), "p_value": tb.p_value})
-        details = {"rule": "calibrated", "boundaries": per, "owner_distance": round(float(d_owner.mean()), 5),
-                   "reference_distance": round(float(d_refs.mean()), 5),
+        details = {"rule": "guarded" if guarded else "calibrated", "boundaries": per,
+                   "owner_distance": round(float(d_owner.mean()), 5), "reference_distance": round(float(d_refs.mean()), 5),
                    "reference_distances": [round(float(x), 5) for x in d_refs.mean(1)],
-                   "references": kit.meta["references"], "statistic": test.statistic}
-        return Verdict(self.name, suspect.level, bool(test.p_value < alpha), test.p_value, -test.mean_difference, alpha,
+                   "references": kit.meta["references"], "statistic": test.statistic,
+                   **({"quality": quality} if quality else {})}
+        return Verdict(self.name, suspect.level, bool(p < alpha), p, -test.mean_difference, alpha,
                        suspect.queries - q0, round(time.perf_counter() - t0, 3),
                        "one-sided t prediction test of H0: the suspect's mean distance of the owner's private samples "
                        "to their boundaries is another draw from the reference models' (independent models the owner "
-                       "trained); stolen iff it is lower with p < alpha", kit.kit_id, suspect_id, details)
+                       "trained); stolen iff it is lower with p < alpha"
+                       + (", and the suspect is at least as accurate on the kit's public images of the source classes "
+                          "as the weakest reference model or the protected model (else p = 1)" if guarded else ""),
+                       kit.kit_id, suspect_id, details)
 
     @staticmethod
     def _other_party(kit: Kit, suspect: Access, pairs: list[tuple[int, int]], claimant_set: str | None):
