@@ -65,7 +65,7 @@ def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_no
     assert not v["independent"].stolen and v["independent"].effect < 0
     one = verify_suspect(res.kit, open_access(pruned, "white-box"), boundary=1, repeats=5, m=16, rule="paper")
     assert len(one.details["boundaries"]) == 1 and one.details["repeats"] == 5
-    # the calibrated rule (the default with reference models), black-box: a gently fine-tuned copy (one epoch at
+    # the calibrated rule (the default for kits of versions 2-3), black-box: a gently fine-tuned copy (one epoch at
     # step 0.001), which the paper's inference misses, is flagged too; the independent model is not
     c = {name: verify_suspect(res.kit, open_access(m, "probabilities"), rule="calibrated") for name, m in suspects}
     assert all(x.details["rule"] == "calibrated" for x in c.values())

@@ -79,7 +79,7 @@ from ..models import Classifier, model_sha256, sha256_file
 from ..recipes import cpu_recipe, owner_plain_model, owner_references, training_set
 from ..train import accuracy, fit, pick_device, predict_logits, recalibrate_norms
 from ..verdict import Verdict
-from .base import Method, OwnModelSettings, ProtectResult, arch_specs
+from .base import Method, OwnModelSettings, ProtectResult, arch_specs, matching_rate
 
 GENERATORS = ("cw", "fgsm", "bim", "rfgsm")
 RULES = ("guarded", "calibrated", "paper")
@@ -180,6 +180,11 @@ def confused_pairs(probs: np.ndarray, labels: np.ndarray, n: int) -> list[tuple[
         if len(out) == n:
             return out
     return (out + [p for p in ranked if p not in out])[:n]
+
+
+def _on_boundaries(rows: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Mask of the (N, 2) class-pair ``rows`` (a kit's private or public pairs) that belong to one of ``pairs``."""
+    return np.array([tuple(r) in pairs for r in rows.tolist()], dtype=bool)
 
 
 def _probs(model, x) -> np.ndarray:
@@ -467,7 +472,7 @@ class NearBoundary(Method):
             chosen = [boundary - 1]
         xp, pp = kit.array("private"), kit.array("private_pairs")
         q0 = suspect.queries
-        sel = np.isin(np.array([pairs.index(tuple(p)) for p in pp.tolist()]), chosen)
+        sel = _on_boundaries(pp, [pairs[i] for i in chosen])
         d_owner = boundary_distance(suspect.predict_proba(xp[sel]), pp[sel])
         owner_pairs = pp[sel]
         owner_queries = suspect.queries - q0
@@ -517,13 +522,14 @@ class NearBoundary(Method):
         """The calibrated rule: the suspect's mean distance of the owner's private samples (of the boundaries
         tested) against the reference models' means on the same samples, one-sided t prediction test; per boundary
         the same test, reported in the details. ``guarded``: no accusation (p = 1) of a suspect less accurate on
-        the kit's public images of the tested boundaries' source classes than the weakest reference model."""
+        the kit's public images of the tested boundaries' source classes than both the weakest reference model and
+        the protected model."""
         test = stats.prediction_t(float(d_owner.mean()), d_refs.mean(1), "less")
         p, quality = test.p_value, None
         if guarded:
             xs, ps = kit.array("public"), kit.array("public_pairs")
-            rows = np.array([any(tuple(r) == q for q in pairs) for r in ps.tolist()])
-            acc = float((suspect.predict_proba(xs[rows]).argmax(1) == ps[rows, 0]).mean())
+            rows = _on_boundaries(ps, pairs)
+            acc = matching_rate(suspect, xs[rows], ps[rows, 0])
             weakest = float(kit.array("reference_public_correct")[:, rows].mean(1).min())
             own = float(kit.array("protected_public_correct")[rows].mean())
             floor = min(weakest, own)
