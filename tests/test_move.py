@@ -43,6 +43,10 @@ def test_stolen_copy_flagged_and_independent_model_not(move_run, level):
     # reported beside the verdict: the suspect's mean score as one more draw from the references' mean scores
     assert len(theft.details["reference_mean_scores"]) == theft.details["references"]
     assert theft.details["p_model_level"] < 0.05 < honest.details["p_model_level"], (theft.details, honest.details)
+    if level == "probabilities":  # rule "screened" judges the copy as the calibrated rule does (not significantly weaker)
+        screened = verify_suspect(res.kit, open_access(stolen, level), repeats=3, rule="screened")
+        assert screened.stolen and not screened.details["quality"]["cleared"], screened.details["quality"]
+        assert screened.p_value == theft.p_value
 
 def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     out, res, _, _ = move_run
@@ -63,6 +67,10 @@ def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     q = weak.details["quality"]
     assert q["suspect_accuracy"] < q["weakest_reference_accuracy"] and not weak.stolen and weak.p_value == 1.0
     assert weak.queries == plain.queries + weak.details["images"] and "quality" not in plain.details
+    # rule "screened": cleared only when significantly less accurate than the weakest reference (binomial test)
+    screened = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3, rule="screened")
+    q = screened.details["quality"]
+    assert q["cleared"] and q["p_below_weakest_reference"] < 0.05 and not screened.stolen and screened.p_value == 1.0
 
 
 def test_cli_verify_and_tampered_kit(move_run, tmp):

@@ -109,6 +109,11 @@ def test_matching_rate_bound_and_binomial_test():
     assert stats.matching_test(10, 10, [1.0, 0.2]) == (1.0, 1.0)
     with pytest.raises(ConfigError):
         stats.rate_upper_bound(1.5, 10)
+    # P(X <= 2) for X ~ Binomial(10, 1/2) = (1 + 10 + 45) / 1024; no trial can fall below zero hits at rate 1
+    assert stats.binomial_below(2, 10, 0.5) == pytest.approx(56 / 1024)
+    assert stats.binomial_below(10, 10, 0.9) == 1.0 and stats.binomial_below(9, 10, 1.0) == 0.0
+    with pytest.raises(ConfigError):
+        stats.binomial_below(11, 10, 0.5)
 
 
 def test_sample_size_matches_the_normal_approximation():

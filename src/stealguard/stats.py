@@ -184,6 +184,14 @@ def rate_upper_bound(rate: float, n: int, level: float = 0.95) -> float:
     return 1.0 if hits >= n else float(_st.beta.ppf(level, hits + 1, n - hits))
 
 
+def binomial_below(hits: int, n: int, rate: float) -> float:
+    """One-sided exact binomial test of H0: success probability >= ``rate``, against less, for ``hits`` successes in
+    ``n`` trials: P(X <= hits) for X ~ Binomial(n, rate)."""
+    if n < 1 or not 0 <= hits <= n or not 0 <= rate <= 1:
+        raise ConfigError(f"a binomial test needs 0 <= hits <= n, n >= 1 and a rate in [0, 1], got hits={hits}, n={n}, rate={rate}")
+    return float(_st.binom.cdf(hits, n, rate))
+
+
 def matching_test(matches: int, n: int, reference_rates, level: float = 0.95) -> tuple[float, float]:
     """The decision of the matching-rate fingerprints (IPGuard, CAE): with r = :func:`rate_upper_bound` of the
     highest matching rate of independent reference models (each measured on the same ``n`` points), the one-sided

@@ -31,7 +31,10 @@ model does. The suspect is called stolen only if both tests reject at ``alpha``;
 of the two (an intersection-union test, so it is valid). ``rule="paper"`` uses the paper's test alone.
 ``rule="guarded"`` is the calibrated rule plus no accusation of a suspect less accurate on the verification
 originals than the weakest reference model; not recommended: on benchmarks/move-fmnist it cleared a fine-tuned theft
-(README, "How MOVE decides").
+(README, "How MOVE decides"). ``rule="screened"`` is the calibrated rule plus no accusation of a suspect whose
+accuracy on those originals is *significantly* below the weakest reference model's (one-sided exact binomial test at
+``SCREEN_LEVEL``): weak models are insensitive to the style and score like the victim, so the calibrated comparison
+says nothing about them, while a theft a point or two below the references is still judged.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
 
 MODES = ("white-box", "probabilities")
-RULES = ("calibrated", "paper", "guarded")
+RULES = ("calibrated", "paper", "guarded", "screened")
+SCREEN_LEVEL = 0.05  # rule "screened": clear a suspect significantly less accurate than the weakest reference at this level
 
 
 @dataclass
@@ -424,11 +428,12 @@ class Move(Method):
         meta = MetaClassifier(int(meta_info["dim"]), int(meta_info["hidden"]))
         meta.load_state_dict(tensors)
         benign_scores, ref_scores = kit.array(f"benign_scores_{slug}"), kit.array(f"reference_scores_{slug}")
-        against_refs = rule != "paper"  # calibrated and guarded both decide against the reference models
+        against_refs = rule != "paper"  # calibrated, guarded and screened decide against the reference models
         if against_refs and len(ref_scores) == 0:
             raise ConfigError("this kit has no reference models, so only rule='paper' is possible")
-        if rule == "guarded" and not kit.has_array(f"reference_accuracy_{slug}"):
-            raise ConfigError("rule 'guarded' needs the reference models' accuracies, which kits of MOVE version 1 "
+        quality_rule = rule in ("guarded", "screened")
+        if quality_rule and not kit.has_array(f"reference_accuracy_{slug}"):
+            raise ConfigError(f"rule '{rule}' needs the reference models' accuracies, which kits of MOVE version 1 "
                               "lack; use rule 'calibrated' or protect again")
         rng = np.random.default_rng(seed)
         draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
@@ -448,15 +453,24 @@ class Move(Method):
         p_paper = stats.combine(paper_p, combine) if repeats > 1 else paper_p[0]
         p_ref = (stats.combine(ref_p, combine) if repeats > 1 else ref_p[0]) if ref_p else None
         p = max(p_paper, p_ref) if against_refs else p_paper
-        # rule "guarded": the meta-classifier's score rises as a model's sensitivity to the style falls, and weak
-        # models are insensitive; below the weakest reference model the calibrated comparison is out of its range, so
-        # no accusation is made (costs one label query per verification image)
+        # rules "guarded" and "screened": the meta-classifier's score rises as a model's sensitivity to the style
+        # falls, and weak models are insensitive; below the weakest reference model the calibrated comparison is out
+        # of its range, so no accusation is made there -- "guarded" below the weakest reference's accuracy, "screened"
+        # only when the suspect is significantly below it (costs one label query per verification image)
         weaker = None
-        if rule == "guarded":
+        if quality_rule:
             floor = float(kit.array(f"reference_accuracy_{slug}").min())
             suspect_acc = matching_rate(suspect, original[needed], labels[needed])
-            weaker = {"suspect_accuracy": round(suspect_acc, 4), "weakest_reference_accuracy": round(floor, 4)}
-            if suspect_acc < floor:
+            weaker = {"suspect_accuracy": round(suspect_acc, 4), "weakest_reference_accuracy": round(floor, 4),
+                      "images": int(len(needed))}
+            if rule == "guarded":
+                cleared = suspect_acc < floor
+            else:
+                below = stats.binomial_below(int(round(suspect_acc * len(needed))), len(needed), floor)
+                weaker |= {"p_below_weakest_reference": below, "level": SCREEN_LEVEL}
+                cleared = below < SCREEN_LEVEL
+            weaker |= {"cleared": bool(cleared), "p_unguarded": p}
+            if cleared:
                 p = 1.0
         used = np.concatenate(draws)
         delta = float(np.mean(score[used] - benign_scores[used]))
@@ -476,6 +490,9 @@ class Move(Method):
                     "per-image maximum of the reference models) both give p < alpha" if rule == "calibrated"
                     else "as the calibrated rule, and the suspect is at least as accurate on the verification originals "
                     "as the weakest reference model" if rule == "guarded"
+                    else "as the calibrated rule, and the suspect is not significantly less accurate on the verification "
+                    f"originals than the weakest reference model (one-sided binomial test at {SCREEN_LEVEL})"
+                    if rule == "screened"
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
