@@ -63,11 +63,15 @@ def main() -> None:
             sys.exit(f"{name}: interrupted; finished jobs are kept in {run / 'results.sqlite'}: rerun the same command to continue")
         if res["failed"]:
             print(f"{sc.name}: {len(res['failed'])} jobs failed (listed in the report)", file=sys.stderr)
-        cmd = f"python benchmarks/run.py {sc.name}"
-        page = write_report(run, HERE / sc.name, command=cmd)
+        # a scenario given as a file (a probe in benchmarks/probes/) keeps its report beside that file
+        as_file = Path(name).suffix in (".yaml", ".yml")
+        dest = Path(name).resolve().parent / sc.name if as_file else HERE / sc.name
+        cmd = f"python benchmarks/run.py {Path(name).resolve().relative_to(HERE.parent) if as_file else sc.name}"
+        page = write_report(run, dest, command=cmd)
         with open(page.parent / "summary.csv") as f:
             rows = list(csv.DictReader(f))
-        lines = [f"## {sc.name}", "", f"{sc.description}. Report: [{sc.name}/report.md]({sc.name}/report.md).", "",
+        link = (dest / "report.md").relative_to(HERE)
+        lines = [f"## {sc.name}", "", f"{sc.description}. Report: [{link}]({link}).", "",
                  stamp(cmd) + ("" if res["complete"] else f" · **incomplete: {res['done']}/{res['jobs']} jobs**"), "",
                  "| method | access | thefts detected | independent models flagged |", "|---|---|---|---|"]
         lines += [f"| {r['method']} | {r['access']} | {r['thefts detected']} | {r['independent models flagged']} |" for r in rows]
