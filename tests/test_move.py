@@ -38,15 +38,16 @@ def test_stolen_copy_flagged_and_independent_model_not(move_run, level):
     assert theft.stolen and theft.p_value < 0.01, theft.details
     assert not honest.stolen and honest.p_value > 0.05, honest.details
     assert theft.queries > 0 and theft.kit_id == res.kit.kit_id
-    per_image = 1 if level == "white-box" else 10  # one gradient, or 5 views of the stylised image and its original
-    assert theft.queries == per_image * theft.details["images"]
+    # one gradient, or 5 views of the stylised image and its original; and the default rule, "screened", asks for the
+    # suspect's label on each original
+    per_image = 1 if level == "white-box" else 10
+    assert theft.details["rule"] == "screened" and theft.queries == (per_image + 1) * theft.details["images"]
     # reported beside the verdict: the suspect's mean score as one more draw from the references' mean scores
     assert len(theft.details["reference_mean_scores"]) == theft.details["references"]
     assert theft.details["p_model_level"] < 0.05 < honest.details["p_model_level"], (theft.details, honest.details)
-    if level == "probabilities":  # rule "screened" judges the copy as the calibrated rule does (not significantly weaker)
-        screened = verify_suspect(res.kit, open_access(stolen, level), repeats=3, rule="screened")
-        assert screened.stolen and not screened.details["quality"]["cleared"], screened.details["quality"]
-        assert screened.p_value == theft.p_value
+    # the screen judges the copy as the calibrated rule does (not significantly less accurate than the references)
+    calibrated = verify_suspect(res.kit, open_access(stolen, level), repeats=3, rule="calibrated")
+    assert not theft.details["quality"]["cleared"] and theft.p_value == calibrated.p_value, theft.details["quality"]
 
 def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     out, res, _, _ = move_run
@@ -62,13 +63,13 @@ def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
         verify_suspect(res.kit, open_access(other, "probabilities"), m=1000)
     # rule "guarded": a model weaker than every reference (one epoch on 500 images) is outside what the references
     # calibrate, so it is not accused whatever its score; one label query per verification image more
-    plain = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3)
+    plain = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3, rule="calibrated")
     weak = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3, rule="guarded")
     q = weak.details["quality"]
     assert q["suspect_accuracy"] < q["weakest_reference_accuracy"] and not weak.stolen and weak.p_value == 1.0
     assert weak.queries == plain.queries + weak.details["images"] and "quality" not in plain.details
-    # rule "screened": cleared only when significantly less accurate than the weakest reference (binomial test)
-    screened = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3, rule="screened")
+    # rule "screened" (the default): cleared only when significantly less accurate than the weakest reference
+    screened = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3)
     q = screened.details["quality"]
     assert q["cleared"] and q["p_below_weakest_reference"] < 0.05 and not screened.stolen and screened.p_value == 1.0
 

@@ -43,8 +43,9 @@ def test_served_stolen_model_flagged_and_independent_cleared(method, move_run, p
             local = verify_suspect(_kit(kit), open_access(model, "probabilities"))
             assert v["stolen"] == local.stolen and v["p_value"] == pytest.approx(local.p_value, rel=1e-6, abs=1e-12)
     assert verdicts["stolen"]["stolen"] and not verdicts["independent"]["stolen"]
-    # queries per verdict as the papers count them: MOVE black-box m images x 5 views x (stylised, original); SAC n
-    expected = 100 * 5 * 2 if method == "move" else 100
+    # queries per verdict as the papers count them: MOVE black-box m images x 5 views x (stylised, original), plus
+    # the default rule's ("screened") label of each original (answered from the audit log: not sent again); SAC n
+    expected = 100 * 5 * 2 + 100 if method == "move" else 100
     assert verdicts["stolen"]["queries"] == expected
 
 

@@ -615,8 +615,8 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
                    "fine-tuned theft in benchmarks/move-fmnist; near-boundary: the default for kits of version 4); "
                    "screened (MOVE): calibrated, and no accusation of a suspect significantly less accurate than the "
                    "weakest reference model (one-sided binomial test at 0.05). "
-                   "Default: calibrated (near-boundary: guarded, calibrated for older kits, paper for a kit without "
-                   "references or with --claimant-set).")
+                   "Default: calibrated (MOVE: screened, calibrated for version-1 kits; near-boundary: guarded, "
+                   "calibrated for older kits, paper for a kit without references or with --claimant-set).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
