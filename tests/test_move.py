@@ -161,3 +161,13 @@ def test_meta_classifier_also_learns_from_the_owners_distilled_copies(move_run, 
     sur = res.record["meta_bb"]["surrogate_mean_scores"]
     assert len(sur["victim"]) == len(sur["benign"]) == 1 and len(res.kit.meta["surrogate_sha256"]["victim"]) == 1
     assert sur["victim"][0] > sur["benign"][0] + 0.1, sur
+
+
+def test_failed_reference_models_are_named():
+    from stealguard.methods.move import failed_references
+
+    # halfway between chance (0.1) and the protected model (0.86) is 0.48: the vgg11 reference of
+    # benchmarks/probes/move-fmnist-quick-5000 (0.335) failed to train, the others did not
+    specs = [("cnn", 1.0), ("resnet8", 1.0), ("vgg11", 0.25)]
+    assert failed_references(specs, [0.85, 0.48, 0.335], 0.86, 10) == ["vgg11 w0.25 at 0.335"]
+    assert failed_references(specs, [0.85, 0.8, 0.79], 0.86, 10) == []

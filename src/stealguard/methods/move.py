@@ -379,8 +379,18 @@ class Move(Method):
             ref_scores = np.stack([scores(r) for r in mode_refs]) if mode_refs else np.zeros((0, len(ver_pos)))
             kw.add_array(f"reference_scores_{_slug(mode)}", ref_scores)
             # each reference's accuracy on the verification originals: the model quality its scores calibrate for
-            kw.add_array(f"reference_accuracy_{_slug(mode)}",
-                         np.array([matching_rate(WhiteBox(r), orig_v, y_v) for r in mode_refs], dtype=np.float64))
+            ref_acc = np.array([matching_rate(WhiteBox(r), orig_v, y_v) for r in mode_refs], dtype=np.float64)
+            kw.add_array(f"reference_accuracy_{_slug(mode)}", ref_acc)
+            # a reference closer to chance than to the protected model failed to train: it lowers the floor of rule
+            # "screened" (benchmarks/probes/move-fmnist-quick-5000: a vgg11 w0.25 at 0.34 let a weak model be accused)
+            victim_acc = matching_rate(WhiteBox(victim), orig_v, y_v)
+            failed = failed_references([(r.spec.arch, r.spec.width) for r in mode_refs], ref_acc, victim_acc,
+                                       len(clean.classes))
+            if failed:
+                record.setdefault("warnings", []).append(
+                    f"{mode}: reference models closer to chance than to the protected model ({victim_acc:.3f}): "
+                    f"{', '.join(failed)}; they weaken rule 'screened' -- train them longer or on more images")
+                echo("warning: " + record["warnings"][-1])
             victim_scores = scores(victim)
             record[f"meta_{_slug(mode)}"] = {
                 "feature_dim": int(pos.shape[1]), "seconds": round(time.perf_counter() - tm, 3),
@@ -502,6 +512,13 @@ class Move(Method):
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
+
+
+def failed_references(specs: list[tuple[str, float]], accuracies, protected_accuracy: float, num_classes: int) -> list[str]:
+    """The reference models (``arch wWIDTH at ACC``) whose accuracy is closer to chance (1 / ``num_classes``) than to
+    the protected model's: they failed to train, and rule "screened" takes its floor from the weakest reference."""
+    line = (protected_accuracy + 1 / num_classes) / 2
+    return [f"{arch} w{width} at {float(a):.3f}" for (arch, width), a in zip(specs, accuracies) if a < line]
 
 
 def _same_arch(a: Classifier, b: Classifier) -> bool:
