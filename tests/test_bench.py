@@ -3,7 +3,9 @@ run killed with SIGKILL, the Ray executor, a warm-cache rerun, and the report.""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -167,9 +169,14 @@ def tiny_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference_run(tiny_path, tmp_path_factory, monkeypatch_module):
+def reference_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache-ref")
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_path, reference_cache, tmp_path_factory, monkeypatch_module):
     """The tiny grid, uninterrupted, local executor, on a cache of its own."""
-    monkeypatch_module.setenv("STEALGUARD_CACHE", str(tmp_path_factory.mktemp("cache-ref")))
+    monkeypatch_module.setenv("STEALGUARD_CACHE", str(reference_cache))
     out = tmp_path_factory.mktemp("runs") / "ref"
     t0 = time.perf_counter()
     summary = run_bench(load_scenario(str(tiny_path)), out, "local", workers=2, progress=False)
@@ -267,16 +274,32 @@ def _wait_until_done(db: Path, n: int, p: subprocess.Popen) -> None:
         time.sleep(0.2)
 
 
-def test_sigint_then_sigkill_mid_grid_then_resume_gives_the_same_database(reference_run, tiny_path, tmp_path):
-    """One CLI run in a cache of its own, stopped twice: Ctrl-C (SIGINT) after its first job stops it with one clear
-    line; the same command continues it; SIGKILL of the coordinator and its workers mid-grid; a resume finishes it
-    and the database equals the uninterrupted run's. (One run for both stops: each alone trained the grid's models
-    again from an empty cache, about a minute of the suite.)"""
+def _cache_without_thefts_and_independents(source: Path, dest: Path) -> Path:
+    """A copy of ``source`` (the reference run's cache) without the stolen and independent models, so a run in it
+    has models to train (the victim and the protection come from the cache)."""
+    shutil.copytree(source, dest)
+    dropped = 0
+    for cfg in (dest / "models").glob("*/config.json"):
+        c = json.loads(cfg.read_text())
+        if c.get("attack") in ("fine-tune", "label-query") or c.get("split") == "attacker":
+            shutil.rmtree(cfg.parent)
+            dropped += 1
+    assert dropped == 4  # two thefts, two independent models
+    return dest
+
+
+def test_sigint_then_sigkill_mid_grid_then_resume_gives_the_same_database(reference_run, reference_cache, tiny_path,
+                                                                          tmp_path):
+    """One CLI run, stopped twice: Ctrl-C (SIGINT) after its first job stops it with one clear line; the same command
+    continues it; SIGKILL of the coordinator and its workers mid-grid; a resume finishes it and the database equals
+    the uninterrupted run's. Its cache is the reference run's without the thefts and the independent models, which it
+    trains again (each stop in a fresh cache of its own retrained the whole grid: two minutes of the suite)."""
     out_ref, _, _ = reference_run
-    env = dict(os.environ, STEALGUARD_CACHE=str(tmp_path / "cache"))
+    cache = _cache_without_thefts_and_independents(reference_cache, tmp_path / "cache")
+    env = dict(os.environ, STEALGUARD_CACHE=str(cache))
     out = tmp_path / "stopped"
     db = out / "results.sqlite"
-    args = [str(tiny_path), "--out", str(out), "--workers", "2", "--no-report"]
+    args = [str(tiny_path), "--out", str(out), "--workers", "1", "--no-report"]  # one worker process: quicker to start
     p = _run_cli(args, env)
     _wait_until_done(db, 1, p)
     os.killpg(p.pid, signal.SIGINT)
@@ -293,7 +316,7 @@ def test_sigint_then_sigkill_mid_grid_then_resume_gives_the_same_database(refere
     p.wait()
     n = _done_jobs(db)
     assert max(4, first + 2) <= n < 11
-    s = run_bench(load_scenario(str(tiny_path)), out, "local", workers=2, progress=False)
+    s = run_bench(load_scenario(str(tiny_path)), out, "local", workers=1, progress=False)
     assert s["complete"] and s["new"] == 11 - n
     assert ResultsDB(db).snapshot() == ResultsDB(out_ref / "results.sqlite").snapshot()
 
