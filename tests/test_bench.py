@@ -347,7 +347,7 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
                          "settings": {"rate": 0.2, "meta_samples": 200, "verify_samples": 200, "references": 3,
                                       "benign_models": 2}}],
                attacks=[{"attack": "fine-tune", "label": "Fine-tuning", "settings": {"epochs": 1, "limit": 3000}},
-                        {"attack": "logit-query", "label": "Logit-query", "settings": {"epochs": 3, "limit": 3000}}],
+                        {"attack": "logit-query", "label": "Logit-query", "settings": {"epochs": 1, "limit": 2000}}],
                independent=[{"arch": "cnn", "width": 0.5, "seed": 5, "limit": 3000, "epochs": 3}])
     p = tmp_path / "tiny-demo.yaml"
     p.write_text(yaml.safe_dump(doc))
