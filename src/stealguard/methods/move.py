@@ -357,6 +357,7 @@ class Move(Method):
         record = {"method": self.name, "settings": s.to_dict(), "style": stylizer.identity, "styled_images": int(len(ids)), "pool": pool_source,
                   "style_seconds": round(emb.seconds, 3), "victim": _brief(vrec), "benign": [_brief(b[1]) for b in benign],
                   "victim_sha256": victim_sha}
+        victim_acc = matching_rate(WhiteBox(victim), orig_v, y_v)  # what a failed reference model is measured against
         for mode in modes:
             tm = time.perf_counter()
             feats = _Featurizer.create(mode, s, victim)
@@ -383,7 +384,6 @@ class Move(Method):
             kw.add_array(f"reference_accuracy_{_slug(mode)}", ref_acc)
             # a reference closer to chance than to the protected model failed to train: it lowers the floor of rule
             # "screened" (benchmarks/probes/move-fmnist-quick-5000: a vgg11 w0.25 at 0.34 let a weak model be accused)
-            victim_acc = matching_rate(WhiteBox(victim), orig_v, y_v)
             failed = failed_references([(r.spec.arch, r.spec.width) for r in mode_refs], ref_acc, victim_acc,
                                        len(clean.classes))
             if failed:
