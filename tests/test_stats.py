@@ -114,6 +114,11 @@ def test_matching_rate_bound_and_binomial_test():
     assert stats.binomial_below(10, 10, 0.9) == 1.0 and stats.binomial_below(9, 10, 1.0) == 0.0
     with pytest.raises(ConfigError):
         stats.binomial_below(11, 10, 0.5)
+    # P(X >= 8) for X ~ Binomial(10, 1/2) = (45 + 10 + 1) / 1024; zero hits are always reached
+    assert stats.binomial_above(8, 10, 0.5) == pytest.approx(56 / 1024)
+    assert stats.binomial_above(0, 10, 0.9) == 1.0 and stats.binomial_above(1, 10, 0.0) == 0.0
+    with pytest.raises(ConfigError):
+        stats.binomial_above(3, 10, 1.2)
 
 
 def test_sample_size_matches_the_normal_approximation():

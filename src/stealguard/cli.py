@@ -607,15 +607,19 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
-@click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened"]), default=None,
+@click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened", "style-accuracy"]), default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
                    "paper: the paper's rule alone; guarded: calibrated, and no accusation of a suspect less "
                    "accurate on the kit's images than the weakest reference model (MOVE: not recommended, it cleared a "
                    "fine-tuned theft in benchmarks/move-fmnist; near-boundary: the default for kits of version 4); "
                    "screened (MOVE): calibrated, and no accusation of a suspect significantly less accurate than the "
-                   "weakest reference model (one-sided binomial test at 0.05). "
-                   "Default: calibrated (MOVE: screened, calibrated for version-1 kits; near-boundary: guarded, "
+                   "weakest reference model (one-sided binomial test at 0.05); "
+                   "style-accuracy (MOVE, kits of version 3): the suspect's accuracy on the kit's stylised images, "
+                   "significantly above halfway from the best reference model's to the protected model's (labels "
+                   "only, m queries; any access level). "
+                   "Default: calibrated (MOVE: screened, calibrated for version-1 kits, style-accuracy for a labels-only "
+                   "suspect; near-boundary: guarded, "
                    "calibrated for older kits, paper for a kit without references or with --claimant-set).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")

@@ -192,6 +192,14 @@ def binomial_below(hits: int, n: int, rate: float) -> float:
     return float(_st.binom.cdf(hits, n, rate))
 
 
+def binomial_above(hits: int, n: int, rate: float) -> float:
+    """One-sided exact binomial test of H0: success probability <= ``rate``, against greater, for ``hits`` successes
+    in ``n`` trials: P(X >= hits) for X ~ Binomial(n, rate)."""
+    if n < 1 or not 0 <= hits <= n or not 0 <= rate <= 1:
+        raise ConfigError(f"a binomial test needs 0 <= hits <= n, n >= 1 and a rate in [0, 1], got hits={hits}, n={n}, rate={rate}")
+    return float(_st.binom.sf(hits - 1, n, rate))
+
+
 def matching_test(matches: int, n: int, reference_rates, level: float = 0.95) -> tuple[float, float]:
     """The decision of the matching-rate fingerprints (IPGuard, CAE): with r = :func:`rate_upper_bound` of the
     highest matching rate of independent reference models (each measured on the same ``n`` points), the one-sided

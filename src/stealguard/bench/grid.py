@@ -40,7 +40,7 @@ def expand(sc: Scenario) -> list[Job]:
 
     jobs: list[Job] = []
     ind_keys = [(f"independent/{spec.label}", spec.label) for spec in sc.independent]
-    independents = [Job(k, "independent", (), {"independent": dataclasses.asdict(spec)}) for (k, _), spec in zip(ind_keys, sc.independent)]
+    independents = [Job(k, "independent", (), {"independent": _independent_spec(spec)}) for (k, _), spec in zip(ind_keys, sc.independent)]
     verifies: list[Job] = []
     # the plain victim is a job of its own when a method protects it, or when several protections start from it
     # (trained once first, instead of by each of them at the same time)
@@ -138,10 +138,21 @@ def _save(model, run: Path, job: Job) -> dict:
     return {"path": str(path.relative_to(run)), "sha256": sha, "arch": model.spec.arch, "width": model.spec.width}
 
 
-def _recipe(sc: dict, seed: int, epochs):
+def _independent_spec(spec) -> dict:
+    """An independent model's job spec; without recipe changes, as before they existed (the job keeps its key)."""
+    d = dataclasses.asdict(spec)
+    if spec.recipe:
+        d["recipe"] = dict(spec.recipe)
+    else:
+        del d["recipe"]
+    return d
+
+
+def _recipe(sc: dict, seed: int, epochs, changes: dict | None = None):
     from ..recipes import cpu_recipe
 
-    return cpu_recipe(sc["dataset"], seed=seed, progress=False, device=sc["device"], **({"epochs": epochs} if epochs else {}))
+    return cpu_recipe(sc["dataset"], seed=seed, progress=False, device=sc["device"], **({"epochs": epochs} if epochs else {}),
+                      **(changes or {}))
 
 
 def _victim(job, sc, splits, run, up) -> dict:
@@ -216,7 +227,8 @@ def _independent(job, sc, splits, run, up) -> dict:
     from ..recipes import train_classifier
 
     s = job.spec["independent"]
-    model, rec = train_classifier(splits, s["arch"], s["width"], _recipe(sc, s["seed"], s["epochs"]), split="attacker", limit=s["limit"])
+    model, rec = train_classifier(splits, s["arch"], s["width"], _recipe(sc, s["seed"], s["epochs"], s.get("recipe")),
+                                  split="attacker", limit=s["limit"])
     return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
 
 

@@ -47,6 +47,8 @@ from ..errors import ConfigError
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ACCESS_LEVELS = ("white-box", "probabilities", "labels")
 SCALES = ("cpu", "gpu", "paper")
+# what an independent model's ``recipe`` may change in the dataset's training recipe, and the types
+RECIPE_KEYS = {"optimizer": str, "lr": float, "crop_padding": int, "flip": bool, "batch_size": int, "weight_decay": float}
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,12 @@ class IndependentSpec:
     seed: int = 0
     limit: int | None = None
     epochs: int | None = None
+    recipe: tuple = ()  # (key, value) pairs that change the dataset's training recipe (RECIPE_KEYS): a stranger's habits
 
     @property
     def label(self) -> str:
-        return f"{self.arch} w{self.width:g} seed {self.seed}, {self.limit or 'all'} imgs, {self.epochs or 'default'} ep"
+        extra = "".join(f", {k} {v}" for k, v in self.recipe)
+        return f"{self.arch} w{self.width:g} seed {self.seed}, {self.limit or 'all'} imgs, {self.epochs or 'default'} ep{extra}"
 
 
 @dataclass(frozen=True)
@@ -189,10 +193,15 @@ def parse_scenario(doc, source: str = "scenario") -> Scenario:
     independent = []
     for i, x in enumerate(_typed(doc, "independent", list, "", [])):
         ctx = f"independent[{i}]"
-        _check_keys(x, {"arch", "width", "seed", "limit", "epochs"}, {"arch"}, ctx)
+        _check_keys(x, {"arch", "width", "seed", "limit", "epochs", "recipe"}, {"arch"}, ctx)
+        recipe = _typed(x, "recipe", dict, ctx, {})
+        _check_keys(recipe, set(RECIPE_KEYS), set(), f"{ctx}.recipe")
+        for k, v in recipe.items():
+            if not isinstance(v, RECIPE_KEYS[k]) or isinstance(v, bool) != (RECIPE_KEYS[k] is bool):
+                raise ConfigError(f"scenario: {ctx}.recipe.{k} must be {RECIPE_KEYS[k].__name__}, got {v!r}")
         independent.append(IndependentSpec(_typed(x, "arch", str, ctx), _typed(x, "width", (int, float), ctx, 1.0, True),
                                            _typed(x, "seed", int, ctx, 0), _typed(x, "limit", int, ctx, None, True),
-                                           _typed(x, "epochs", int, ctx, None, True)))
+                                           _typed(x, "epochs", int, ctx, None, True), tuple(sorted(recipe.items()))))
     if len({s.label for s in independent}) != len(independent):
         raise ConfigError("scenario: two independent models have the same architecture, width, seed, size and epochs")
     from ..models import ARCHS

@@ -38,6 +38,17 @@ says nothing about them, while a theft a point or two below the references is st
 "screened" (kits of version 1, without the references' accuracies: "calibrated"); it never accuses a suspect the
 calibrated rule clears, and on benchmarks/probes/move-fmnist-fresh it accused 2 of 17 independent models where the
 calibrated rule accused 7 -- fewer, not none (README, "How MOVE decides").
+
+Rule "style-accuracy" (our addition, kits of version 3; no meta-classifier, labels only): the external feature a
+theft inherits is that the model still classifies stylised images -- the protected model learnt the style with the
+labels kept, independent models never saw it. The kit stores which verification images (stylised, held out from
+training) the protected model and each reference model classify correctly. On m of them the suspect's accuracy is
+tested (one-sided exact binomial) against H0: it is at most ``share`` of the way (default 0.5: halfway) from the
+best reference model's accuracy on the same images to the protected model's. The effect is where the suspect sits on
+that line (0: like the best reference, 1: like the protected model). A weak model cannot score high by being
+insensitive to the style, as it does under the meta-classifier; it needs m label queries and works on a labels-only
+suspect too. Found on benchmarks/probes/move-fmnist-fresh's models (seen, so not a test of it); judged on the new
+independent models of benchmarks/probes/move-fmnist-unseen.
 """
 
 from __future__ import annotations
@@ -65,8 +76,9 @@ from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
 
 MODES = ("white-box", "probabilities")
-RULES = ("calibrated", "paper", "guarded", "screened")
+RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy")
 SCREEN_LEVEL = 0.05  # rule "screened": clear a suspect significantly less accurate than the weakest reference at this level
+STYLE_SHARE = 0.5  # rule "style-accuracy": H0 puts the suspect at most this share of the way from the best reference to the protected model
 
 
 @dataclass
@@ -290,9 +302,10 @@ def embed_external_features(splits: Splits, s: "MoveSettings", stylizer: Stylize
 # ------------------------------------------------------------------------------------------------------- method
 class Move(Method):
     name = "move"
-    version = 2  # 2: the kit holds the reference models' accuracies (rule "guarded")
-    kit_versions = (1,)  # verification of version-1 kits is unchanged (they cannot use rule "guarded")
-    levels = ("white-box", "probabilities")
+    version = 3  # 2: the kit holds the reference models' accuracies (rule "guarded"); 3: which stylised
+    # verification images each model classifies correctly (rule "style-accuracy")
+    kit_versions = (1, 2)  # verification of older kits is unchanged (they cannot use the later rules)
+    levels = ("white-box", "probabilities", "labels")  # labels: rule "style-accuracy" only
     trains_victim = True
     starts_from_plain = False  # the protected and benign models train from scratch on their own data
     protect_uses_modes = True  # one meta-classifier per access level
@@ -308,6 +321,9 @@ class Move(Method):
         ``identity``)."""
         s = settings
         t0 = time.perf_counter()
+        unknown = [m for m in modes if m not in self.levels]
+        if unknown:
+            raise ConfigError(f"MOVE has no {unknown[0]} verification; modes: {', '.join(self.levels)}")
         if ("white-box" in modes and s.references and s.grad_layers != "input"
                 and (s.arch, s.width) not in s.reference_specs()):
             raise ConfigError(f"white-box verification compares weight gradients, so it needs reference models of the "
@@ -358,7 +374,27 @@ class Move(Method):
                   "style_seconds": round(emb.seconds, 3), "victim": _brief(vrec), "benign": [_brief(b[1]) for b in benign],
                   "victim_sha256": victim_sha}
         victim_acc = matching_rate(WhiteBox(victim), orig_v, y_v)  # what a failed reference model is measured against
-        for mode in modes:
+        # rule "style-accuracy": which stylised verification images each model classifies correctly
+        correct = {name: (WhiteBox(model).predict_labels(styled_v) == y_v).astype(np.uint8)
+                   for name, model in [("victim", victim), ("benign", benign[0][0])]}
+        ref_correct = np.stack([WhiteBox(r).predict_labels(styled_v) == y_v for r in refs]).astype(np.uint8) \
+            if refs else np.zeros((0, len(ver_pos)), np.uint8)
+        kw.add_array("victim_styled_correct", correct["victim"])
+        kw.add_array("benign_styled_correct", correct["benign"])
+        kw.add_array("reference_styled_correct", ref_correct)
+        record["styled_accuracy"] = {"victim": round(float(correct["victim"].mean()), 4),
+                                     "benign": round(float(correct["benign"].mean()), 4),
+                                     "references": [round(float(c.mean()), 4) for c in ref_correct]}
+        if len(ref_correct) and correct["victim"].mean() <= ref_correct.mean(1).max():
+            record.setdefault("warnings", []).append(
+                f"the protected model classifies the stylised verification images no better ({correct['victim'].mean():.3f}) "
+                f"than the best reference model ({ref_correct.mean(1).max():.3f}): rule 'style-accuracy' cannot flag "
+                "anything -- raise --rate or train longer")
+            echo("warning: " + record["warnings"][-1])
+        sa = record["styled_accuracy"]
+        echo(f"accuracy on the stylised verification images: protected {sa['victim']:.3f}, benign {sa['benign']:.3f}, "
+             f"references {', '.join(f'{v:.3f}' for v in sa['references'])}")
+        for mode in [m for m in modes if m in MODES]:
             tm = time.perf_counter()
             feats = _Featurizer.create(mode, s, victim)
             kw.meta.setdefault("featurizers", {})[mode] = feats.describe()
@@ -413,19 +449,26 @@ class Move(Method):
                rule: str | None = None, seed: int = 0, mode: str | None = None, combine: str = "harmonic",
                suspect_id: str | None = None) -> Verdict:
         """Verify ``suspect`` against a MOVE kit; ``mode`` defaults to white-box for white-box access and to the
-        black-box feature otherwise. ``m``: stylised images per test (default 10 white-box, 100 black-box).
-        ``rule``: default "screened" (kits of version 2, which hold the references' accuracies), else "calibrated"."""
+        black-box feature otherwise. ``m``: stylised images per test (default 10 white-box, 100 black-box and
+        style-accuracy). ``rule``: default "screened" (kits of version 2 and later, which hold the references'
+        accuracies), else "calibrated"; a labels-only suspect: "style-accuracy" (kits of version 3), the only one
+        that needs no probabilities."""
         t0 = time.perf_counter()
         if rule is not None and rule not in RULES:
             raise ConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
         if repeats < 1:
             raise ConfigError(f"repeats must be >= 1, got {repeats}")
+        if rule is None and suspect.level == "labels" and kit.has_array("reference_styled_correct"):
+            rule = "style-accuracy"
+        if rule == "style-accuracy":
+            return self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
         mode = mode or ("white-box" if suspect.level == "white-box" else "probabilities")
         if mode not in kit.meta.get("modes", []):
             raise ConfigError(f"this kit has no {mode} meta-classifier (it has {', '.join(kit.meta.get('modes', []))})")
         if suspect.level == "labels":
-            raise AccessDenied("MOVE needs the suspect's probabilities (black-box) or weights (white-box); a labels-only "
-                               "suspect cannot be verified with MOVE")
+            raise AccessDenied(f"MOVE's rule '{rule}' needs the suspect's probabilities (black-box) or weights (white-box); "
+                               "a labels-only suspect can only be verified with rule 'style-accuracy'"
+                               + ("" if kit.has_array("reference_styled_correct") else ", which needs a kit of MOVE version 3"))
         if mode == "white-box":
             if suspect.level != "white-box":
                 raise AccessDenied("white-box MOVE needs the suspect's weights; use --access probabilities for a black-box suspect")
@@ -512,6 +555,56 @@ class Move(Method):
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
+
+    def _verify_style_accuracy(self, kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float, seed: int,
+                               combine: str, suspect_id: str | None, t0: float) -> Verdict:
+        """Rule "style-accuracy" (module docstring): the suspect's accuracy on m stylised verification images against
+        the point ``STYLE_SHARE`` of the way from the best reference model's accuracy to the protected model's."""
+        if not kit.has_array("reference_styled_correct"):
+            raise ConfigError("rule 'style-accuracy' needs which stylised images each model classifies correctly, "
+                              "which kits of MOVE version 1 and 2 lack; protect again")
+        styled, labels = kit.array("verify_styled"), kit.array("verify_labels")
+        victim_c = kit.array("victim_styled_correct").astype(np.float64)
+        ref_c = kit.array("reference_styled_correct").astype(np.float64)
+        if len(ref_c) == 0:
+            raise ConfigError("this kit has no reference models: rule 'style-accuracy' compares against them")
+        self.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
+        n = len(styled)
+        m = m or 100
+        if not 2 <= m <= n:
+            raise ConfigError(f"m must be between 2 and the kit's {n} verification images, got {m}")
+        rng = np.random.default_rng(seed)
+        draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
+        needed = np.unique(np.concatenate(draws))
+        q0 = suspect.queries
+        correct = np.full(n, np.nan)
+        correct[needed] = suspect.predict_labels(styled[needed]) == labels[needed]
+        p_values, tests, positions = [], [], []
+        for d in draws:
+            hits = int(correct[d].sum())
+            best_ref, protected = float(ref_c[:, d].mean(1).max()), float(victim_c[d].mean())
+            gap = protected - best_ref
+            line = best_ref + STYLE_SHARE * gap
+            # a protected model no better than the best reference on these images leaves nothing to test
+            p_d = stats.binomial_above(hits, m, line) if gap > 0 else 1.0
+            p_values.append(p_d)
+            positions.append((hits / m - best_ref) / gap if gap > 0 else 0.0)
+            tests.append({"suspect_accuracy": hits / m, "best_reference_accuracy": best_ref,
+                          "protected_accuracy": protected, "h0_bound": line, "p_value": p_d})
+        p = stats.combine(p_values, combine) if repeats > 1 else p_values[0]
+        used = np.concatenate(draws)
+        details = {"mode": "style-accuracy", "m": m, "repeats": repeats, "images": int(len(needed)), "combine": combine,
+                   "rule": "style-accuracy", "seed": seed, "share": STYLE_SHARE,
+                   "suspect_styled_accuracy": float(np.mean(correct[used])),
+                   "protected_styled_accuracy": float(victim_c[used].mean()),
+                   "benign_styled_accuracy": float(kit.array("benign_styled_correct")[used].mean()),
+                   "reference_styled_accuracy": [round(float(r[used].mean()), 4) for r in ref_c],
+                   "references": int(len(ref_c)), "tests": tests[:20]}
+        decision = (f"stolen iff the suspect's accuracy on the stylised verification images is significantly above "
+                    f"the point {STYLE_SHARE:g} of the way from the best reference model's to the protected model's "
+                    "(one-sided exact binomial test)")
+        return Verdict(self.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
+                       suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
 
 
 def failed_references(specs: list[tuple[str, float]], accuracies, protected_accuracy: float, num_classes: int) -> list[str]:
