@@ -86,9 +86,24 @@ def test_shipped_scenarios_are_valid():
     ({"scale": "huge"}, "scale must be"),
     ({"methods.0.attacks": ["Pruning"]}, "no attack labelled 'Pruning'"),
     ({"methods.0.attacks": "Fine-tuning"}, "methods[0].attacks must be a list"),
+    ({"independent.0.recipe": {"momentum": 0.5}}, "unknown key 'independent[0].recipe.momentum'"),
+    ({"independent.0.recipe": {"flip": 1}}, "independent[0].recipe.flip must be bool"),
+    ({"independent.0.recipe": {"crop_padding": True}}, "independent[0].recipe.crop_padding must be int"),
 ])
 def test_scenario_errors_name_the_place(change, words):
     assert words in _bad(**change)
+
+
+def test_an_independent_model_may_change_the_recipe():
+    """A stranger's habits (augmentation, optimizer) as an independent model's recipe changes: in its label and job,
+    and a model without changes keeps the job it had before the option existed."""
+    doc = dict(TINY, independent=[{"arch": "cnn", "seed": 3}, {"arch": "cnn", "seed": 3, "recipe": {"flip": True, "optimizer": "adam"}}])
+    sc = parse_scenario(doc)
+    assert [s.label for s in sc.independent] == ["cnn w1 seed 3, all imgs, default ep",
+                                                 "cnn w1 seed 3, all imgs, default ep, flip True, optimizer adam"]
+    jobs = [j for j in expand(sc) if j.kind == "independent"]
+    assert "recipe" not in jobs[0].spec["independent"]
+    assert jobs[1].spec["independent"]["recipe"] == {"flip": True, "optimizer": "adam"}
 
 
 def test_entries_share_a_protection_and_choose_their_attacks():
@@ -343,7 +358,7 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     # this the demo trained them there and test_move trained them again (about 40 s of the suite)
     monkeypatch.setenv("STEALGUARD_CACHE", SESSION_CACHE)
     doc = dict(TINY, name="tiny-demo", victim={"arch": "cnn", "width": 0.5, "limit": 3000, "epochs": 3},
-               methods=[{"method": "move", "label": "MOVE", "access": ["probabilities"], "verify": {"repeats": 2},
+               methods=[{"method": "move", "label": "MOVE", "access": ["labels"], "verify": {"repeats": 2},
                          "settings": {"rate": 0.2, "meta_samples": 200, "verify_samples": 200, "references": 3,
                                       "benign_models": 2}}],
                attacks=[{"attack": "fine-tune", "label": "Fine-tuning", "settings": {"epochs": 1, "limit": 3000}},
@@ -353,8 +368,9 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     p.write_text(yaml.safe_dump(doc))
     lines = []
     s = run_demo(tmp_path / "demo", echo=lines.append, scenario=str(p))
-    rows = {r["suspect"]: r["MOVE (probabilities)"] for r in s["verdicts"]}
+    rows = {r["suspect"]: r["MOVE (labels)"] for r in s["verdicts"]}  # the default rule, style-accuracy, as the demo
     assert rows["Source"]["stolen"] and rows["Fine-tuning"]["stolen"]
     assert not rows["cnn w0.5 seed 5, 3000 imgs, 3 ep"]["stolen"]
     assert s["api"]["sent"] > 0 and (tmp_path / "demo" / "audit.jsonl").exists()
+    assert s["api"]["retries"] > 0  # the API failed some of its requests, and each was retried
     assert Path(s["report"]).exists() and any("STOLEN" in line for line in lines)

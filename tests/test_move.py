@@ -30,16 +30,17 @@ def test_protection_is_harmless_and_the_kit_is_complete(move_run):
 
 @pytest.mark.parametrize("level", ["white-box", "probabilities"])
 def test_stolen_copy_flagged_and_independent_model_not(move_run, level):
+    """The meta-classifier's rules (rule "screened", the default for kits of version 2)."""
     out, res, stolen, independent = move_run
-    source = verify_suspect(res.kit, open_access(res.model, level), repeats=3)
-    theft = verify_suspect(res.kit, open_access(stolen, level), repeats=3)
-    honest = verify_suspect(res.kit, open_access(independent, level), repeats=3)
+    source = verify_suspect(res.kit, open_access(res.model, level), repeats=3, rule="screened")
+    theft = verify_suspect(res.kit, open_access(stolen, level), repeats=3, rule="screened")
+    honest = verify_suspect(res.kit, open_access(independent, level), repeats=3, rule="screened")
     assert source.stolen and source.effect > 0.5
     assert theft.stolen and theft.p_value < 0.01, theft.details
     assert not honest.stolen and honest.p_value > 0.05, honest.details
     assert theft.queries > 0 and theft.kit_id == res.kit.kit_id
-    # one gradient, or 5 views of the stylised image and its original; and the default rule, "screened", asks for the
-    # suspect's label on each original
+    # one gradient, or 5 views of the stylised image and its original; and rule "screened" asks for the suspect's
+    # label on each original
     per_image = 1 if level == "white-box" else 10
     assert theft.details["rule"] == "screened" and theft.queries == (per_image + 1) * theft.details["images"]
     # reported beside the verdict: the suspect's mean score as one more draw from the references' mean scores
@@ -49,18 +50,40 @@ def test_stolen_copy_flagged_and_independent_model_not(move_run, level):
     calibrated = verify_suspect(res.kit, open_access(stolen, level), repeats=3, rule="calibrated")
     assert not theft.details["quality"]["cleared"] and theft.p_value == calibrated.p_value, theft.details["quality"]
 
+@pytest.mark.parametrize("level", ["white-box", "probabilities", "labels"])
+def test_style_accuracy_rule_flags_the_copy_and_not_the_independent_model(move_run, level):
+    out, res, stolen, independent = move_run
+    sa = res.record["styled_accuracy"]
+    assert sa["victim"] > max(sa["references"]) + 0.2 and sa["victim"] > sa["benign"] + 0.2, sa
+    # the default rule of a kit of version 3, at every access level
+    source = verify_suspect(res.kit, open_access(res.model, level), repeats=3)
+    theft = verify_suspect(res.kit, open_access(stolen, level), repeats=3)
+    honest = verify_suspect(res.kit, open_access(independent, level), repeats=3)
+    assert source.stolen and source.effect > 0.8, source.details
+    assert theft.stolen and theft.p_value < 0.01, theft.details
+    assert not honest.stolen and honest.p_value > 0.05 and honest.effect < 0.5, honest.details
+    # one label query per stylised image drawn; the H0 bound lies halfway between the best reference and the victim
+    assert theft.details["rule"] == "style-accuracy" and theft.queries == theft.details["images"]
+    t = theft.details["tests"][0]
+    assert t["h0_bound"] == pytest.approx((t["best_reference_accuracy"] + t["protected_accuracy"]) / 2)
+    assert t["suspect_accuracy"] > t["h0_bound"] > t["best_reference_accuracy"]
+
+
 def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     out, res, _, _ = move_run
     from stealguard.recipes import cpu_recipe, train_classifier
 
     other, _ = train_classifier(fmnist, "cnn", 0.25, cpu_recipe("fashion-mnist", epochs=1, progress=False),
                                 split="attacker", limit=500)
+    # the meta-classifier's white-box rules compare weight gradients (the default, style-accuracy, needs labels only)
     with pytest.raises(ConfigError, match="architecture .* differs .*--access probabilities"):
-        verify_suspect(res.kit, open_access(other, "white-box"))
-    with pytest.raises(AccessDenied, match="labels-only"):
-        verify_suspect(res.kit, open_access(other, "labels"))
+        verify_suspect(res.kit, open_access(other, "white-box"), rule="screened")
+    with pytest.raises(AccessDenied, match="labels-only suspect can only be verified with rule 'style-accuracy'"):
+        verify_suspect(res.kit, open_access(other, "labels"), rule="calibrated")
     with pytest.raises(ConfigError, match="m must be between"):
         verify_suspect(res.kit, open_access(other, "probabilities"), m=1000)
+    with pytest.raises(ConfigError, match="m must be between"):
+        verify_suspect(res.kit, open_access(other, "probabilities"), m=1000, rule="calibrated")
     # rule "guarded": a model weaker than every reference (one epoch on 500 images) is outside what the references
     # calibrate, so it is not accused whatever its score; one label query per verification image more
     plain = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3, rule="calibrated")
@@ -68,10 +91,13 @@ def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     q = weak.details["quality"]
     assert q["suspect_accuracy"] < q["weakest_reference_accuracy"] and not weak.stolen and weak.p_value == 1.0
     assert weak.queries == plain.queries + weak.details["images"] and "quality" not in plain.details
-    # rule "screened" (the default): cleared only when significantly less accurate than the weakest reference
-    screened = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3)
+    # rule "screened": cleared only when significantly less accurate than the weakest reference
+    screened = verify_suspect(res.kit, open_access(other, "probabilities"), repeats=3, rule="screened")
     q = screened.details["quality"]
     assert q["cleared"] and q["p_below_weakest_reference"] < 0.05 and not screened.stolen and screened.p_value == 1.0
+    # the default, rule "style-accuracy": the weak model classifies the stylised images no better than the references
+    default = verify_suspect(res.kit, open_access(other, "labels"), repeats=3)
+    assert default.details["rule"] == "style-accuracy" and not default.stolen and default.effect < 0.5, default.details
 
 
 def test_cli_verify_and_tampered_kit(move_run, tmp):

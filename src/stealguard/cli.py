@@ -328,8 +328,9 @@ from .methods.move import MoveSettings  # noqa: E402 - the options are generated
 @protect.command("move", short_help="MOVE: external features by style transfer + meta-classifier (white-box and black-box)")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
-@click.option("--modes", type=click.Choice(["both", "white-box", "probabilities"]), default="both", show_default=True,
-              help="Which verification settings the kit supports.")
+@click.option("--modes", type=click.Choice(["both", "white-box", "probabilities", "labels"]), default="both", show_default=True,
+              help="Which meta-classifiers the kit holds (both: white-box and probabilities; labels: none). Every kit "
+                   "of this version supports rule style-accuracy, at any access level.")
 @data_dir_option
 @_setting_options(MoveSettings, _PROTECT_HELP)
 def protect_move(out, split_seed, modes, data_dir, **options):
@@ -618,8 +619,8 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
                    "style-accuracy (MOVE, kits of version 3): the suspect's accuracy on the kit's stylised images, "
                    "significantly above halfway from the best reference model's to the protected model's (labels "
                    "only, m queries; any access level). "
-                   "Default: calibrated (MOVE: screened, calibrated for version-1 kits, style-accuracy for a labels-only "
-                   "suspect; near-boundary: guarded, "
+                   "Default: calibrated (MOVE: style-accuracy for kits of version 3, screened for version 2, calibrated "
+                   "for version 1; near-boundary: guarded, "
                    "calibrated for older kits, paper for a kit without references or with --claimant-set).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
