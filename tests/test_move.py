@@ -197,3 +197,24 @@ def test_failed_reference_models_are_named():
     specs = [("cnn", 1.0), ("resnet8", 1.0), ("vgg11", 0.25)]
     assert failed_references(specs, [0.85, 0.48, 0.335], 0.86, 10) == ["vgg11 w0.25 at 0.335"]
     assert failed_references(specs, [0.85, 0.8, 0.79], 0.86, 10) == []
+
+
+def test_a_version_2_kit_keeps_its_rules(move_run, tmp):
+    """A kit written before rule style-accuracy (MOVE version 2: no record of which stylised images each model
+    classifies correctly) still verifies, with its default rule "screened"; style-accuracy is refused clearly."""
+    from stealguard.kit import KitWriter
+
+    out, res, stolen, _ = move_run
+    kit = res.kit
+    old = KitWriter("move", 2, kit.victim_sha256, kit.meta)
+    for name in kit.manifest["files"]:
+        if not name.endswith("_styled_correct.npy"):
+            old.add_bytes(name, (kit.directory / name).read_bytes())
+    v2 = old.write(tmp / "kit-v2")
+    theft = verify_suspect(v2, open_access(stolen, "probabilities"), repeats=3)
+    assert theft.details["rule"] == "screened" and theft.stolen
+    assert theft.p_value == verify_suspect(res.kit, open_access(stolen, "probabilities"), repeats=3, rule="screened").p_value
+    with pytest.raises(ConfigError, match="kits of MOVE version 1 and 2 lack"):
+        verify_suspect(v2, open_access(stolen, "labels"), rule="style-accuracy")
+    with pytest.raises(AccessDenied, match="needs a kit of MOVE version 3"):
+        verify_suspect(v2, open_access(stolen, "labels"))
