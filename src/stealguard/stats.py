@@ -184,19 +184,22 @@ def rate_upper_bound(rate: float, n: int, level: float = 0.95) -> float:
     return 1.0 if hits >= n else float(_st.beta.ppf(level, hits + 1, n - hits))
 
 
+def _check_binomial(hits: int, n: int, rate: float) -> None:
+    if n < 1 or not 0 <= hits <= n or not 0 <= rate <= 1:
+        raise ConfigError(f"a binomial test needs 0 <= hits <= n, n >= 1 and a rate in [0, 1], got hits={hits}, n={n}, rate={rate}")
+
+
 def binomial_below(hits: int, n: int, rate: float) -> float:
     """One-sided exact binomial test of H0: success probability >= ``rate``, against less, for ``hits`` successes in
     ``n`` trials: P(X <= hits) for X ~ Binomial(n, rate)."""
-    if n < 1 or not 0 <= hits <= n or not 0 <= rate <= 1:
-        raise ConfigError(f"a binomial test needs 0 <= hits <= n, n >= 1 and a rate in [0, 1], got hits={hits}, n={n}, rate={rate}")
+    _check_binomial(hits, n, rate)
     return float(_st.binom.cdf(hits, n, rate))
 
 
 def binomial_above(hits: int, n: int, rate: float) -> float:
     """One-sided exact binomial test of H0: success probability <= ``rate``, against greater, for ``hits`` successes
     in ``n`` trials: P(X >= hits) for X ~ Binomial(n, rate)."""
-    if n < 1 or not 0 <= hits <= n or not 0 <= rate <= 1:
-        raise ConfigError(f"a binomial test needs 0 <= hits <= n, n >= 1 and a rate in [0, 1], got hits={hits}, n={n}, rate={rate}")
+    _check_binomial(hits, n, rate)
     return float(_st.binom.sf(hits - 1, n, rate))
 
 
@@ -206,7 +209,7 @@ def matching_test(matches: int, n: int, reference_rates, level: float = 0.95) ->
     binomial test of H0: the suspect matches on a point with probability <= r. Returns ``(p_value, r)``."""
     refs = _vector(reference_rates, "reference matching rates")
     r = rate_upper_bound(float(refs.max()), n, level)
-    return (1.0 if r >= 1.0 else float(_st.binom.sf(matches - 1, n, r))), r
+    return (1.0 if r >= 1.0 else binomial_above(matches, n, r)), r
 
 
 def roc_auc(stolen_scores, independent_scores, higher_is_stolen: bool = True) -> float:

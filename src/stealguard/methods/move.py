@@ -480,8 +480,7 @@ class Move(Method):
         self.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
         n = len(styled)
         m = m or (10 if mode == "white-box" else 100)
-        if not 2 <= m <= n:
-            raise ConfigError(f"m must be between 2 and the kit's {n} verification images, got {m}")
+        draws, needed = _draws(n, m, repeats, seed)
         slug = _slug(mode)
         if rule is None:
             rule = "screened" if kit.has_array(f"reference_accuracy_{slug}") else "calibrated"
@@ -496,9 +495,6 @@ class Move(Method):
         if quality_rule and not kit.has_array(f"reference_accuracy_{slug}"):
             raise ConfigError(f"rule '{rule}' needs the reference models' accuracies, which kits of MOVE version 1 "
                               "lack; use rule 'calibrated' or protect again")
-        rng = np.random.default_rng(seed)
-        draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
-        needed = np.unique(np.concatenate(draws))
         feats = _Featurizer.from_kit(mode, kit)
         q0 = suspect.queries
         score = np.full(n, np.nan)
@@ -573,11 +569,7 @@ class Move(Method):
         self.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
         n = len(styled)
         m = m or 100
-        if not 2 <= m <= n:
-            raise ConfigError(f"m must be between 2 and the kit's {n} verification images, got {m}")
-        rng = np.random.default_rng(seed)
-        draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
-        needed = np.unique(np.concatenate(draws))
+        draws, needed = _draws(n, m, repeats, seed)
         q0 = suspect.queries
         correct = np.full(n, np.nan)
         correct[needed] = suspect.predict_labels(styled[needed]) == labels[needed]
@@ -607,6 +599,16 @@ class Move(Method):
                     "(one-sided exact binomial test)")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
                        suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
+
+
+def _draws(n: int, m: int, repeats: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """``repeats`` seeded draws of ``m`` of the kit's ``n`` verification images (sorted indices), and the images any
+    draw uses (each is asked of the suspect once)."""
+    if not 2 <= m <= n:
+        raise ConfigError(f"m must be between 2 and the kit's {n} verification images, got {m}")
+    rng = np.random.default_rng(seed)
+    draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
+    return draws, np.unique(np.concatenate(draws))
 
 
 def failed_references(specs: list[tuple[str, float]], accuracies, protected_accuracy: float, num_classes: int) -> list[str]:
