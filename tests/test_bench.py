@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -89,6 +90,9 @@ def test_shipped_scenarios_are_valid():
     ({"independent.0.recipe": {"momentum": 0.5}}, "unknown key 'independent[0].recipe.momentum'"),
     ({"independent.0.recipe": {"flip": 1}}, "independent[0].recipe.flip must be bool"),
     ({"independent.0.recipe": {"crop_padding": True}}, "independent[0].recipe.crop_padding must be int"),
+    ({"independent.0.style": {"styles": ["builtin:3"]}}, "independent[0].style.rate is required"),
+    ({"independent.0.style": {"styles": [], "rate": 0.1}}, "independent[0].style.styles must be a non-empty list"),
+    ({"independent.0.style": {"styles": ["builtin:3"], "rate": 1.5}}, "independent[0].style.rate must be in (0, 1]"),
 ])
 def test_scenario_errors_name_the_place(change, words):
     assert words in _bad(**change)
@@ -104,6 +108,27 @@ def test_an_independent_model_may_change_the_recipe():
     jobs = [j for j in expand(sc) if j.kind == "independent"]
     assert "recipe" not in jobs[0].spec["independent"]
     assert jobs[1].spec["independent"]["recipe"] == {"flip": True, "optimizer": "adam"}
+
+
+def test_an_independent_model_may_train_with_style_augmentation():
+    """A stranger who stylises part of its own images with styles of its own: in its label and job; the drawn images
+    are shared among the styles in turn (stylize_share, also MOVE's embedding)."""
+    doc = dict(TINY, independent=[{"arch": "cnn", "seed": 3},
+                                  {"arch": "cnn", "seed": 3, "style": {"styles": ["builtin:3", "patch:2"], "rate": 0.3}}])
+    sc = parse_scenario(doc)
+    assert sc.independent[1].label == "cnn w1 seed 3, all imgs, default ep, styles builtin:3+patch:2 at 0.3"
+    jobs = [j for j in expand(sc) if j.kind == "independent"]
+    assert "styles" not in jobs[0].spec["independent"] and "style_rate" not in jobs[0].spec["independent"]
+    assert jobs[1].spec["independent"]["styles"] == ["builtin:3", "patch:2"] and jobs[1].spec["independent"]["style_rate"] == 0.3
+
+    from stealguard.style import make_stylizer, stylize_share
+
+    images = np.zeros((20, 8, 8, 1), np.uint8)
+    ids, styled = stylize_share(images, [make_stylizer("patch:2"), make_stylizer("patch:4")], 0.25, np.random.default_rng(0))
+    assert len(ids) == 5 and list(ids) == sorted(set(ids.tolist()))
+    assert [int((s > 0).sum()) for s in styled] == [4, 16, 4, 16, 4]  # the two patch sizes take the images in turn
+    with pytest.raises(ConfigError, match="stylises none"):
+        stylize_share(images, make_stylizer("patch"), 0.01, np.random.default_rng(0))
 
 
 def test_entries_share_a_protection_and_choose_their_attacks():

@@ -170,3 +170,27 @@ def stylize_cached(stylizer: Stylizer, images: np.ndarray) -> np.ndarray:
     np.save(tmp, out, allow_pickle=False)
     tmp.replace(path)
     return out
+
+
+def stylize_share(images: np.ndarray, stylizers, rate: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Stylise ``round(rate * len(images))`` of ``images``, drawn by ``rng`` without replacement.
+
+    ``stylizers``: one stylizer, or a sequence whose members take the drawn images in turn (the first takes the
+    1st, k+1-th, ... of k). Returns ``(ids, styled)``: the sorted indices of the drawn images and their stylised
+    versions, in the same order (each stylizer's share through :func:`stylize_cached`). Used by MOVE's protection
+    (one style: the owner's external feature) and by the benchmark's strangers trained with style augmentation."""
+    group = list(stylizers) if isinstance(stylizers, (list, tuple)) else [stylizers]
+    if not group:
+        raise ConfigError("no stylizer given")
+    if not 0 < rate <= 1:
+        raise ConfigError(f"the stylised share must be in (0, 1], got {rate}")
+    n_styled = int(round(rate * len(images)))
+    if n_styled < 1:
+        raise ConfigError(f"rate {rate} of {len(images)} images stylises none; raise the rate or the number of images")
+    ids = np.sort(rng.choice(len(images), n_styled, replace=False))
+    styled = np.empty_like(images[ids])
+    for k, stylizer in enumerate(group):
+        share = ids[k::len(group)]
+        if len(share):
+            styled[k::len(group)] = stylize_cached(stylizer, images[share])
+    return ids, styled

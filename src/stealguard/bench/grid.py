@@ -139,12 +139,17 @@ def _save(model, run: Path, job: Job) -> dict:
 
 
 def _independent_spec(spec) -> dict:
-    """An independent model's job spec; without recipe changes, as before they existed (the job keeps its key)."""
+    """An independent model's job spec; without recipe changes or style augmentation, as before they existed (the
+    job keeps its key)."""
     d = dataclasses.asdict(spec)
     if spec.recipe:
         d["recipe"] = dict(spec.recipe)
     else:
         del d["recipe"]
+    if spec.styles:
+        d["styles"] = list(spec.styles)
+    else:
+        del d["styles"], d["style_rate"]
     return d
 
 
@@ -227,9 +232,32 @@ def _independent(job, sc, splits, run, up) -> dict:
     from ..recipes import train_classifier
 
     s = job.spec["independent"]
-    model, rec = train_classifier(splits, s["arch"], s["width"], _recipe(sc, s["seed"], s["epochs"], s.get("recipe")),
-                                  split="attacker", limit=s["limit"])
+    recipe = _recipe(sc, s["seed"], s["epochs"], s.get("recipe"))
+    if s.get("styles"):  # a stranger who trains with style augmentation (its own styles, its own images)
+        model, rec = _style_augmented(splits, s, recipe)
+    else:
+        model, rec = train_classifier(splits, s["arch"], s["width"], recipe, split="attacker", limit=s["limit"])
     return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
+
+
+def _style_augmented(splits, s: dict, recipe):
+    """Train an independent model on its attacker-half images with ``s["style_rate"]`` of them stylised (labels
+    kept), the styles ``s["styles"]`` taking the drawn images in turn."""
+    import numpy as np
+
+    from ..cache import array_digest
+    from ..data import ArrayDataset
+    from ..recipes import train_on, training_set
+    from ..style import make_stylizer, stylize_share
+
+    data = training_set(splits, "attacker", s["limit"], recipe.seed)
+    stylizers = [make_stylizer(spec) for spec in s["styles"]]
+    ids, styled = stylize_share(data.x, stylizers, s["style_rate"], np.random.default_rng(s["seed"]))
+    x = data.x.copy()
+    x[ids] = styled
+    tag = {"split": "attacker", "limit": s["limit"], "style_augmentation": [z.identity for z in stylizers],
+           "rate": s["style_rate"], "styled_sha": array_digest(styled, ids)}
+    return train_on(ArrayDataset(x, data.y, data.classes, f"{data.name}+styles"), splits, s["arch"], s["width"], recipe, tag)
 
 
 def _fidelity(run: Path, suspect: dict, victim: dict, splits) -> float:

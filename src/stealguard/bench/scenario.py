@@ -22,6 +22,8 @@ settings and access levels, the stealing attacks with theirs, the independent-mo
       - {attack: label-query, label: Extract-L resnet8, row: Extract-L, settings: {arch: resnet8}}
     independent:
       - {arch: cnn, width: 1.0, seed: 0, limit: 8000, epochs: 3}
+      - {arch: cnn, seed: 5, recipe: {optimizer: adam, lr: 0.001}}   # a stranger's recipe (RECIPE_KEYS)
+      - {arch: cnn, seed: 6, style: {styles: ["builtin:3", "builtin:7"], rate: 0.3}}  # trained with style augmentation
 
 An attack's ``row`` (default: its label) is the table row it is reported under: attacks sharing a row (the same
 theft with several architectures or seeds) are pooled in the tables. A method may list ``attacks: [label, ...]`` to be judged on those attacks only (default: all). Methods with the same
@@ -93,10 +95,17 @@ class IndependentSpec:
     limit: int | None = None
     epochs: int | None = None
     recipe: tuple = ()  # (key, value) pairs that change the dataset's training recipe (RECIPE_KEYS): a stranger's habits
+    styles: tuple = ()  # style augmentation: stylizer specs (e.g. "builtin:3") that take a share of the images in turn
+    style_rate: float = 0.0  # the share of the training images stylised (kept with their labels)
 
     @property
     def label(self) -> str:
         extra = "".join(f", {k} {v}" for k, v in self.recipe)
+        if len(self.styles) > 3:  # a long list: its size, ends and a digest (labels are job keys, so unique)
+            digest = hashlib.sha256("+".join(self.styles).encode()).hexdigest()[:6]
+            extra += f", {len(self.styles)} styles {self.styles[0]}..{self.styles[-1]} #{digest} at {self.style_rate:g}"
+        elif self.styles:
+            extra += f", styles {'+'.join(self.styles)} at {self.style_rate:g}"
         return f"{self.arch} w{self.width:g} seed {self.seed}, {self.limit or 'all'} imgs, {self.epochs or 'default'} ep{extra}"
 
 
@@ -193,7 +202,18 @@ def parse_scenario(doc, source: str = "scenario") -> Scenario:
     independent = []
     for i, x in enumerate(_typed(doc, "independent", list, "", [])):
         ctx = f"independent[{i}]"
-        _check_keys(x, {"arch", "width", "seed", "limit", "epochs", "recipe"}, {"arch"}, ctx)
+        _check_keys(x, {"arch", "width", "seed", "limit", "epochs", "recipe", "style"}, {"arch"}, ctx)
+        style = _typed(x, "style", dict, ctx, {})
+        styles, style_rate = (), 0.0
+        if style:
+            _check_keys(style, {"styles", "rate"}, {"styles", "rate"}, f"{ctx}.style")
+            styles = _typed(style, "styles", list, f"{ctx}.style")
+            style_rate = _typed(style, "rate", (int, float), f"{ctx}.style")
+            if not styles or not all(isinstance(v, str) and v for v in styles):
+                raise ConfigError(f"scenario: {ctx}.style.styles must be a non-empty list of style specs (builtin:N, ...)")
+            if not 0 < style_rate <= 1:
+                raise ConfigError(f"scenario: {ctx}.style.rate must be in (0, 1], got {style_rate!r}")
+            styles, style_rate = tuple(styles), float(style_rate)
         recipe = _typed(x, "recipe", dict, ctx, {})
         _check_keys(recipe, set(RECIPE_KEYS), set(), f"{ctx}.recipe")
         for k, v in recipe.items():
@@ -201,7 +221,8 @@ def parse_scenario(doc, source: str = "scenario") -> Scenario:
                 raise ConfigError(f"scenario: {ctx}.recipe.{k} must be {RECIPE_KEYS[k].__name__}, got {v!r}")
         independent.append(IndependentSpec(_typed(x, "arch", str, ctx), _typed(x, "width", (int, float), ctx, 1.0, True),
                                            _typed(x, "seed", int, ctx, 0), _typed(x, "limit", int, ctx, None, True),
-                                           _typed(x, "epochs", int, ctx, None, True), tuple(sorted(recipe.items()))))
+                                           _typed(x, "epochs", int, ctx, None, True), tuple(sorted(recipe.items())),
+                                           styles, style_rate))
     if len({s.label for s in independent}) != len(independent):
         raise ConfigError("scenario: two independent models have the same architecture, width, seed, size and epochs")
     from ..models import ARCHS

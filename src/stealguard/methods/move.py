@@ -74,7 +74,7 @@ from ..errors import AccessDenied, ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, owner_surrogates, train_on, training_set
-from ..style import Stylizer, make_stylizer, stylize_cached
+from ..style import Stylizer, make_stylizer, stylize_cached, stylize_share
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
 
@@ -278,13 +278,9 @@ def embed_external_features(splits: Splits, s: "MoveSettings", stylizer: Stylize
     """Stylise ``s.rate`` of the defender's training images (seeded by ``s.seed``): the data the protected victim
     trains on. Shared by :meth:`Move.protect` and benchmarks that study the embedding alone."""
     clean = training_set(splits, "defender", s.limit, s.seed)
-    n_styled = int(round(s.rate * len(clean)))
-    if n_styled < 1:
-        raise ConfigError(f"rate {s.rate} of {len(clean)} images stylises none; raise --rate or --limit")
     rng = np.random.default_rng(s.seed)
-    ids = np.sort(rng.choice(len(clean), n_styled, replace=False))
     ts = time.perf_counter()
-    styled = stylize_cached(stylizer, clean.x[ids])
+    ids, styled = stylize_share(clean.x, stylizer, s.rate, rng)
     seconds = time.perf_counter() - ts
     y_styled = clean.y[ids].copy()
     if s.relabel >= 0:
