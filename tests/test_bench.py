@@ -93,6 +93,7 @@ def test_shipped_scenarios_are_valid():
     ({"independent.0.style": {"styles": ["builtin:3"]}}, "independent[0].style.rate is required"),
     ({"independent.0.style": {"styles": [], "rate": 0.1}}, "independent[0].style.styles must be a non-empty list"),
     ({"independent.0.style": {"styles": ["builtin:3"], "rate": 1.5}}, "independent[0].style.rate must be in (0, 1]"),
+    ({"independent.0.style": {"styles": ["builtin:99"], "rate": 0.1}}, "independent[0].style.styles: bad style 'builtin:99'"),
 ])
 def test_scenario_errors_name_the_place(change, words):
     assert words in _bad(**change)

@@ -213,6 +213,13 @@ def parse_scenario(doc, source: str = "scenario") -> Scenario:
                 raise ConfigError(f"scenario: {ctx}.style.styles must be a non-empty list of style specs (builtin:N, ...)")
             if not 0 < style_rate <= 1:
                 raise ConfigError(f"scenario: {ctx}.style.rate must be in (0, 1], got {style_rate!r}")
+            from ..style import make_stylizer
+
+            for spec in styles:  # a bad spec is an error now, not when the job runs
+                try:
+                    make_stylizer(spec)
+                except ConfigError as e:
+                    raise ConfigError(f"scenario: {ctx}.style.styles: {e}") from None
             styles, style_rate = tuple(styles), float(style_rate)
         recipe = _typed(x, "recipe", dict, ctx, {})
         _check_keys(recipe, set(RECIPE_KEYS), set(), f"{ctx}.recipe")
