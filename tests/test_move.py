@@ -69,6 +69,21 @@ def test_style_accuracy_rule_flags_the_copy_and_not_the_independent_model(move_r
     assert t["suspect_accuracy"] > t["h0_bound"] > t["best_reference_accuracy"]
 
 
+def test_style_and_calibrated_rule_needs_both_tests(move_run):
+    """Rule "style-and-calibrated": stolen iff style-accuracy and calibrated both reject; its p-value is the larger of
+    theirs, its queries their sum; a labels-only suspect is refused (the meta-classifier needs more)."""
+    out, res, stolen, independent = move_run
+    for model, guilty in ((stolen, True), (independent, False)):
+        both = verify_suspect(res.kit, open_access(model, "white-box"), repeats=3, rule="style-and-calibrated")
+        parts = [verify_suspect(res.kit, open_access(model, "white-box"), repeats=3, rule=r)
+                 for r in ("style-accuracy", "calibrated")]
+        assert both.stolen == guilty == all(v.stolen for v in parts), both.details
+        assert both.p_value == max(v.p_value for v in parts) and both.queries == sum(v.queries for v in parts)
+        assert both.details["p_style_accuracy"] == parts[0].p_value and both.effect == parts[0].effect
+    with pytest.raises(AccessDenied, match="labels-only suspect can only be verified with rule 'style-accuracy'"):
+        verify_suspect(res.kit, open_access(stolen, "labels"), rule="style-and-calibrated")
+
+
 def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     out, res, _, _ = move_run
     from stealguard.recipes import cpu_recipe, train_classifier

@@ -608,7 +608,8 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
-@click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened", "style-accuracy"]), default=None,
+@click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated"]),
+              default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
                    "paper: the paper's rule alone; guarded: calibrated, and no accusation of a suspect less "
@@ -618,7 +619,9 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
                    "weakest reference model (one-sided binomial test at 0.05); "
                    "style-accuracy (MOVE, kits of version 3): the suspect's accuracy on the kit's stylised images, "
                    "significantly above halfway from the best reference model's to the protected model's (labels "
-                   "only, m queries; any access level). "
+                   "only, m queries; any access level); "
+                   "style-and-calibrated (MOVE, kits of version 3, white-box or probabilities): both style-accuracy and "
+                   "calibrated reject. "
                    "Default: calibrated (MOVE: style-accuracy for kits of version 3, screened for version 2, calibrated "
                    "for version 1; near-boundary: guarded, "
                    "calibrated for older kits, paper for a kit without references or with --claimant-set).")

@@ -51,7 +51,12 @@ insensitive to the style, as it does under the meta-classifier; it needs m label
 suspect too. Found on benchmarks/probes/move-fmnist-fresh's models (seen, so not a test of it); on the fourteen new
 independent models of the pre-registered benchmarks/probes/move-fmnist-unseen (and the demo's four) it accused none in
 any setting and flagged the source and the fine-tuned copy, not the label- or logit-query copies. The default for
-kits of version 3, whatever the access level.
+kits of version 3, whatever the access level. It accuses strangers trained with style augmentation: on the
+pre-registered benchmarks/probes/move-fmnist-style-strangers, 4 of 8 trained with other styles than the kit's, and
+both whose styles included it (README, "How MOVE decides").
+
+Rule "style-and-calibrated" (our addition, kits of version 3, white-box or probabilities): stolen iff the
+style-accuracy and the calibrated rules both reject; p-value the larger of the two (intersection-union test).
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
 
 MODES = ("white-box", "probabilities")
-RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy")
+RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated")
 SCREEN_LEVEL = 0.05  # rule "screened": clear a suspect significantly less accurate than the weakest reference at this level
 STYLE_SHARE = 0.5  # rule "style-accuracy": H0 puts the suspect at most this share of the way from the best reference to the protected model
 
@@ -460,6 +465,8 @@ class Move(Method):
             rule = "style-accuracy"
         if rule == "style-accuracy":
             return self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
+        if rule == "style-and-calibrated":
+            return self._verify_both(kit, suspect, m, repeats, alpha, seed, mode, combine, suspect_id, t0)
         mode = mode or ("white-box" if suspect.level == "white-box" else "probabilities")
         if mode not in kit.meta.get("modes", []):
             raise ConfigError(f"this kit has no {mode} meta-classifier (it has {', '.join(kit.meta.get('modes', []))})")
@@ -549,6 +556,26 @@ class Move(Method):
                     else "stolen iff the paper's paired t-test (suspect vs benign model) gives p < alpha")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), delta, alpha, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details)
+
+    def _verify_both(self, kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float, seed: int,
+                     mode: str | None, combine: str, suspect_id: str | None, t0: float) -> Verdict:
+        """Rule "style-and-calibrated" (module docstring): stolen iff rule "style-accuracy" and rule "calibrated"
+        (in ``mode``) both reject; the p-value is the larger of the two (intersection-union test), the effect that of
+        style-accuracy. ``m`` applies to both tests when given (else each its default)."""
+        if suspect.level == "labels":
+            raise AccessDenied("MOVE's rule 'style-and-calibrated' needs the suspect's probabilities (black-box) or "
+                               "weights (white-box); a labels-only suspect can only be verified with rule 'style-accuracy'")
+        style = self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
+        calibrated = self.verify(kit, suspect, m, repeats, alpha, "calibrated", seed, mode, combine, suspect_id)
+        p = max(style.p_value, calibrated.p_value)
+        details = {"mode": calibrated.details["mode"], "rule": "style-and-calibrated", "repeats": repeats, "seed": seed,
+                   "combine": combine, "p_style_accuracy": style.p_value, "p_calibrated": calibrated.p_value,
+                   "style_accuracy": style.details, "calibrated": calibrated.details}
+        decision = ("stolen iff rule style-accuracy (the suspect's accuracy on the stylised verification images) and "
+                    "rule calibrated (the meta-classifier against the reference models) both give p < alpha")
+        return Verdict(self.name, suspect.level, bool(p < alpha), float(p), style.effect, alpha,
+                       style.queries + calibrated.queries, round(time.perf_counter() - t0, 3), decision, kit.kit_id,
+                       suspect_id, details)
 
     def _verify_style_accuracy(self, kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float, seed: int,
                                combine: str, suspect_id: str | None, t0: float) -> Verdict:
