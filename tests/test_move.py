@@ -55,10 +55,11 @@ def test_style_accuracy_rule_flags_the_copy_and_not_the_independent_model(move_r
     out, res, stolen, independent = move_run
     sa = res.record["styled_accuracy"]
     assert sa["victim"] > max(sa["references"]) + 0.2 and sa["victim"] > sa["benign"] + 0.2, sa
-    # the default rule of a kit of version 3, at every access level
-    source = verify_suspect(res.kit, open_access(res.model, level), repeats=3)
-    theft = verify_suspect(res.kit, open_access(stolen, level), repeats=3)
-    honest = verify_suspect(res.kit, open_access(independent, level), repeats=3)
+    # the default rule of a kit of version 3 for black-box and labels-only suspects; asked for white-box
+    rule = "style-accuracy" if level == "white-box" else None
+    source = verify_suspect(res.kit, open_access(res.model, level), repeats=3, rule=rule)
+    theft = verify_suspect(res.kit, open_access(stolen, level), repeats=3, rule=rule)
+    honest = verify_suspect(res.kit, open_access(independent, level), repeats=3, rule=rule)
     assert source.stolen and source.effect > 0.8, source.details
     assert theft.stolen and theft.p_value < 0.01, theft.details
     assert not honest.stolen and honest.p_value > 0.05 and honest.effect < 0.5, honest.details
@@ -67,14 +68,19 @@ def test_style_accuracy_rule_flags_the_copy_and_not_the_independent_model(move_r
     t = theft.details["tests"][0]
     assert t["h0_bound"] == pytest.approx((t["best_reference_accuracy"] + t["protected_accuracy"]) / 2)
     assert t["suspect_accuracy"] > t["h0_bound"] > t["best_reference_accuracy"]
+    # the measured way this rule accuses innocent models goes with every verdict, and into an accusation's summary
+    assert "style augmentation" in theft.caveat == honest.caveat
+    assert "Caveat: a model trained with style augmentation" in theft.summary() and "Caveat" not in honest.summary()
 
 
 def test_style_and_calibrated_rule_needs_both_tests(move_run):
-    """Rule "style-and-calibrated": stolen iff style-accuracy and calibrated both reject; its p-value is the larger of
-    theirs, its queries their sum; a labels-only suspect is refused (the meta-classifier needs more)."""
+    """Rule "style-and-calibrated", the default for a white-box suspect of a kit of version 3: stolen iff
+    style-accuracy and calibrated both reject; its p-value is the larger of theirs, its queries their sum; a
+    labels-only suspect is refused (the meta-classifier needs more)."""
     out, res, stolen, independent = move_run
     for model, guilty in ((stolen, True), (independent, False)):
-        both = verify_suspect(res.kit, open_access(model, "white-box"), repeats=3, rule="style-and-calibrated")
+        both = verify_suspect(res.kit, open_access(model, "white-box"), repeats=3)
+        assert both.details["rule"] == "style-and-calibrated" and both.caveat == ""
         parts = [verify_suspect(res.kit, open_access(model, "white-box"), repeats=3, rule=r)
                  for r in ("style-accuracy", "calibrated")]
         assert both.stolen == guilty == all(v.stolen for v in parts), both.details

@@ -622,8 +622,8 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
                    "only, m queries; any access level); "
                    "style-and-calibrated (MOVE, kits of version 3, white-box or probabilities): both style-accuracy and "
                    "calibrated reject. "
-                   "Default: calibrated (MOVE: style-accuracy for kits of version 3, screened for version 2, calibrated "
-                   "for version 1; near-boundary: guarded, "
+                   "Default: calibrated (MOVE: for kits of version 3 style-and-calibrated for a white-box suspect and "
+                   "style-accuracy otherwise, screened for version 2, calibrated for version 1; near-boundary: guarded, "
                    "calibrated for older kits, paper for a kit without references or with --claimant-set).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")

@@ -28,7 +28,9 @@ class Verdict:
     for hypothesis-test methods). ``effect``: the method's effect size (MOVE: delta-mu; SAC: the distance).
     ``queries``: suspect queries spent. ``details``: everything else the method measured (per-test p-values,
     thresholds, reference statistics). ``kit_id``/``suspect``: the SHA-256 of the kit manifest and an identifier of
-    the suspect (file hash or URL), so the verdict can be tied to exactly what was compared.
+    the suspect (file hash or URL), so the verdict can be tied to exactly what was compared. ``caveat``: a measured
+    way the method's rule can accuse an innocent model, said with every verdict of that rule (and in its summary
+    line when it accuses).
     """
 
     method: str
@@ -43,6 +45,7 @@ class Verdict:
     kit_id: str | None = None
     suspect: str | None = None
     details: dict = field(default_factory=dict)
+    caveat: str = ""
 
     def to_dict(self) -> dict:
         return _clean(asdict(self))
@@ -59,4 +62,4 @@ class Verdict:
         if self.effect is not None:
             parts.append(f"effect = {self.effect:.4g}")
         parts.append(f"{self.queries} queries, {self.seconds:.1f} s")
-        return ", ".join(parts)
+        return ", ".join(parts) + (f". Caveat: {self.caveat}" if self.stolen and self.caveat else "")
