@@ -98,9 +98,9 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          "from the best independent reference model in the kit to the protected model (the style was learnt with the "
          "labels kept: a copy inherits it); SAC-m only if its correlation distance is below the kit's calibrated "
          "threshold. Neither is proof: on this kit MOVE accused none of 18 independent models of six architectures and "
-         "several recipes in a probe written before it ran (benchmarks/probes/move-fmnist-unseen), but it accused 6 of "
-         "10 models trained with style augmentation, which learn stylised images in general "
-         "(benchmarks/probes/move-fmnist-style-strangers), and it misses copies trained on the API's answers to clean "
+         "several recipes in a probe written before it ran (benchmarks/probes/move-fmnist-unseen), but it accused 15 of "
+         "21 models trained with style augmentation, which learn stylised images in general "
+         "(benchmarks/probes/move-fmnist-style-strangers and two later probes), and it misses copies trained on the API's answers to clean "
          "images (see README).")
     summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],

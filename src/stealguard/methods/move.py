@@ -60,7 +60,8 @@ style-accuracy and the calibrated rules both reject; p-value the larger of the t
 default for white-box suspects of kits of version 3: designed on the white-box models of the two probes above (none
 accused there), it accused none of the twelve new independent models of the pre-registered
 benchmarks/probes/move-fmnist-wb-fresh (six trained with style augmentation) and flagged the source and the
-fine-tuned copy. Black-box it does not help: the black-box meta-classifier accuses style-augmented strangers too.
+fine-tuned copy; on a second victim and kit (the pre-registered benchmarks/probes/move-fmnist-wb-victim2) it accused
+none of ten new ones either. Black-box it does not help: the black-box meta-classifier accuses style-augmented strangers too.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ MODES = ("white-box", "probabilities")
 RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated")
 # measured ways the rules accuse innocent models, said with their verdicts (README, "How MOVE decides")
 STYLE_CAVEAT = ("a model trained with style augmentation (stylised copies of its own images) classifies stylised images "
-                "well too: this rule accused 6 of 10 such independent models (4 of the 8 with styles other than the "
-                "kit's) in benchmarks/probes/move-fmnist-style-strangers")
+                "well too: this rule accused 15 of 21 such independent models in benchmarks/probes/"
+                "move-fmnist-style-strangers, move-fmnist-wb-fresh and move-fmnist-wb-victim2")
 BLACK_BOX_CAVEAT = ("the black-box meta-classifier accuses unfamiliar independent models: rule calibrated accused 6 of 18 "
                     "in benchmarks/probes/move-fmnist-unseen and 9 of 14 (7 of the 8 trained with style augmentation) "
                     "in benchmarks/probes/move-fmnist-style-strangers")
