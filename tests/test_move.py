@@ -99,6 +99,10 @@ def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     # the meta-classifier's white-box rules compare weight gradients (the default, style-accuracy, needs labels only)
     with pytest.raises(ConfigError, match="architecture .* differs .*--access probabilities"):
         verify_suspect(res.kit, open_access(other, "white-box"), rule="screened")
+    wb = open_access(other, "white-box")  # the white-box default (style-and-calibrated) too, before any query
+    with pytest.raises(ConfigError, match="architecture .* differs .*--access probabilities"):
+        verify_suspect(res.kit, wb)
+    assert wb.queries == 0
     with pytest.raises(AccessDenied, match="labels-only suspect can only be verified with rule 'style-accuracy'"):
         verify_suspect(res.kit, open_access(other, "labels"), rule="calibrated")
     with pytest.raises(ConfigError, match="m must be between"):

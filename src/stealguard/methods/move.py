@@ -61,7 +61,8 @@ default for white-box suspects of kits of version 3: designed on the white-box m
 accused there), it accused none of the twelve new independent models of the pre-registered
 benchmarks/probes/move-fmnist-wb-fresh (six trained with style augmentation) and flagged the source and the
 fine-tuned copy; on a second victim and kit (the pre-registered benchmarks/probes/move-fmnist-wb-victim2) it accused
-none of ten new ones either. Black-box it does not help: the black-box meta-classifier accuses style-augmented strangers too.
+none of ten new ones either. Black-box it does not help: the black-box meta-classifier accuses style-augmented
+strangers too.
 """
 
 from __future__ import annotations
@@ -585,8 +586,9 @@ class Move(Method):
         if suspect.level == "labels":
             raise AccessDenied("MOVE's rule 'style-and-calibrated' needs the suspect's probabilities (black-box) or "
                                "weights (white-box); a labels-only suspect can only be verified with rule 'style-accuracy'")
-        style = self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
+        # calibrated first: its checks (a white-box suspect of another architecture) fail before any query is spent
         calibrated = self.verify(kit, suspect, m, repeats, alpha, "calibrated", seed, mode, combine, suspect_id)
+        style = self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
         p = max(style.p_value, calibrated.p_value)
         details = {"mode": calibrated.details["mode"], "rule": "style-and-calibrated", "repeats": repeats, "seed": seed,
                    "combine": combine, "p_style_accuracy": style.p_value, "p_calibrated": calibrated.p_value,
