@@ -400,3 +400,12 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     assert s["api"]["sent"] > 0 and (tmp_path / "demo" / "audit.jsonl").exists()
     assert s["api"]["retries"] > 0  # the API failed some of its requests, and each was retried
     assert Path(s["report"]).exists() and any("STOLEN" in line for line in lines)
+    # the demo's kit holds no meta-classifier (labels only): a white-box suspect gets rule style-accuracy by default
+    from stealguard.access import open_access
+    from stealguard.methods import verify_suspect
+
+    run = Path(s["run"])
+    (kit,) = run.glob("kits/*")
+    (protected,) = ResultsDB(run / "results.sqlite").rows("models", "WHERE role = 'protected'")
+    v = verify_suspect(str(kit), open_access(str(run / protected["path"]), "white-box"), repeats=2)
+    assert v.stolen and v.details["rule"] == "style-accuracy"

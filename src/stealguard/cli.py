@@ -330,7 +330,8 @@ from .methods.move import MoveSettings  # noqa: E402 - the options are generated
 @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
 @click.option("--modes", type=click.Choice(["both", "white-box", "probabilities", "labels"]), default="both", show_default=True,
               help="Which meta-classifiers the kit holds (both: white-box and probabilities; labels: none). Every kit "
-                   "of this version supports rule style-accuracy, at any access level.")
+                   "of this version supports rule style-accuracy, at any access level; a white-box suspect is verified "
+                   "with style-and-calibrated when the kit holds the white-box meta-classifier, else with style-accuracy.")
 @data_dir_option
 @_setting_options(MoveSettings, _PROTECT_HELP)
 def protect_move(out, split_seed, modes, data_dir, **options):

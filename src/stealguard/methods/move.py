@@ -473,7 +473,7 @@ class Move(Method):
         """Verify ``suspect`` against a MOVE kit; ``mode`` defaults to white-box for white-box access and to the
         black-box feature otherwise. ``m``: stylised images per test (default 10 white-box, 100 black-box and
         style-accuracy). ``rule``: default for kits of version 3 "style-and-calibrated" for a white-box suspect
-        (in white-box mode) and "style-accuracy" otherwise (the only rule for a labels-only suspect); "screened" for
+        (in white-box mode, when the kit holds the white-box meta-classifier) and "style-accuracy" otherwise (the only rule for a labels-only suspect); "screened" for
         kits of version 2, "calibrated" for version 1."""
         t0 = time.perf_counter()
         if rule is not None and rule not in RULES:
@@ -481,7 +481,8 @@ class Move(Method):
         if repeats < 1:
             raise ConfigError(f"repeats must be >= 1, got {repeats}")
         if rule is None and kit.has_array("reference_styled_correct"):  # kits of version 3
-            white_box = suspect.level == "white-box" and mode in (None, "white-box")
+            white_box = (suspect.level == "white-box" and mode in (None, "white-box")
+                         and "white-box" in kit.meta.get("modes", []))  # a labels-only kit has no meta-classifier
             rule = "style-and-calibrated" if white_box else "style-accuracy"
         if rule == "style-accuracy":
             return self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
