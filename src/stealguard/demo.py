@@ -100,8 +100,8 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          "threshold. Neither is proof: on this kit MOVE accused none of 18 independent models of six architectures and "
          "several recipes in a probe written before it ran (benchmarks/probes/move-fmnist-unseen), but it accused 15 of "
          "21 models trained with style augmentation, which learn stylised images in general "
-         "(benchmarks/probes/move-fmnist-style-strangers and two later probes), and it misses copies trained on the API's answers to clean "
-         "images (see README).")
+         "(benchmarks/probes/move-fmnist-style-strangers and two later probes), and it misses copies trained on the "
+         "API's answers to clean images (see README).")
     summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
                        "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}

@@ -473,8 +473,8 @@ class Move(Method):
         """Verify ``suspect`` against a MOVE kit; ``mode`` defaults to white-box for white-box access and to the
         black-box feature otherwise. ``m``: stylised images per test (default 10 white-box, 100 black-box and
         style-accuracy). ``rule``: default for kits of version 3 "style-and-calibrated" for a white-box suspect
-        (in white-box mode, when the kit holds the white-box meta-classifier) and "style-accuracy" otherwise (the only rule for a labels-only suspect); "screened" for
-        kits of version 2, "calibrated" for version 1."""
+        (in white-box mode, when the kit holds the white-box meta-classifier) and "style-accuracy" otherwise (the
+        only rule for a labels-only suspect); "screened" for kits of version 2, "calibrated" for version 1."""
         t0 = time.perf_counter()
         if rule is not None and rule not in RULES:
             raise ConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
