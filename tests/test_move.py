@@ -96,7 +96,7 @@ def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
 
     other, _ = train_classifier(fmnist, "cnn", 0.25, cpu_recipe("fashion-mnist", epochs=1, progress=False),
                                 split="attacker", limit=500)
-    # the meta-classifier's white-box rules compare weight gradients (the default, style-accuracy, needs labels only)
+    # the meta-classifier's white-box rules compare weight gradients (style-accuracy alone needs labels only)
     with pytest.raises(ConfigError, match="architecture .* differs .*--access probabilities"):
         verify_suspect(res.kit, open_access(other, "white-box"), rule="screened")
     wb = open_access(other, "white-box")  # the white-box default (style-and-calibrated) too, before any query
