@@ -121,6 +121,21 @@ def test_matching_rate_bound_and_binomial_test():
         stats.binomial_above(3, 10, 1.2)
 
 
+def test_mcnemar_counts_only_the_discordant_items():
+    # 6 items only a gets right, 1 only b, 3 both: P(X >= 6) for X ~ Binomial(7, 1/2) = (7 + 1) / 128
+    a = [1] * 6 + [0] + [1] * 3
+    b = [0] * 6 + [1] + [1] * 3
+    r = stats.mcnemar_above(a, b)
+    assert r.p_value == pytest.approx(8 / 128) and r.statistic == 5 and r.mean_difference == pytest.approx(0.5)
+    # the other direction: P(X >= 1) = 1 - 1/128; no discordant item: nothing to reject
+    assert stats.mcnemar_above(b, a).p_value == pytest.approx(127 / 128)
+    assert stats.mcnemar_above([1, 0, 1], [1, 0, 1]).p_value == 1.0
+    with pytest.raises(ConfigError):
+        stats.mcnemar_above([1, 2], [1, 0])
+    with pytest.raises(ConfigError):
+        stats.mcnemar_above([1, 0], [1, 0, 1])
+
+
 def test_sample_size_matches_the_normal_approximation():
     # one-sided alpha .05, power .8, d = .5: normal approximation (1.645 + .842)^2 / .25 = 24.7; t needs 27
     n = stats.paired_t_sample_size(0.5, alpha=0.05, power=0.8)

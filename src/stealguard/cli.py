@@ -319,6 +319,10 @@ _PROTECT_HELP = {
     "meta_epochs": "Meta-classifier training epochs.",
     "surrogates": "Distilled copies of the victim (positives) and of the benign model (negatives) the owner makes and "
                   "the meta-classifiers also learn from (0: the paper's victim vs benign only).",
+    "style_references": "Independent models trained with the kit's own style on the owner's other images, for rule "
+                        "style-agreement (0: none).",
+    "style_reference_archs": "Comma-separated ARCH[:WIDTH] of the style reference models, used in turn (default: the victim's).",
+    "style_reference_rate": "Stylised share of each style reference model's images (default: --rate).",
 }
 
 
@@ -609,7 +613,8 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
-@click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated"]),
+@click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated",
+                                             "style-agreement"]),
               default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
@@ -622,7 +627,10 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
                    "significantly above halfway from the best reference model's to the protected model's (labels "
                    "only, m queries; any access level); "
                    "style-and-calibrated (MOVE, kits of version 3, white-box or probabilities): both style-accuracy and "
-                   "calibrated reject. "
+                   "calibrated reject; "
+                   "style-agreement (MOVE, kits with style reference models): the suspect agrees with the protected "
+                   "model's labels on the kit's stylised images significantly more often than the best style reference "
+                   "model (exact McNemar test; labels only, every verification image by default). "
                    "Default: calibrated (MOVE: for kits of version 3 style-and-calibrated for a white-box suspect and "
                    "style-accuracy otherwise, screened for version 2, calibrated for version 1; near-boundary: guarded, "
                    "calibrated for older kits, paper for a kit without references or with --claimant-set).")

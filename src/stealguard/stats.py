@@ -203,6 +203,19 @@ def binomial_above(hits: int, n: int, rate: float) -> float:
     return float(_st.binom.sf(hits - 1, n, rate))
 
 
+def mcnemar_above(a, b) -> TestResult:
+    """Exact one-sided McNemar test on paired successes: ``a`` and ``b`` are 0/1 outcomes of two models on the same
+    items. With n10 items only ``a`` gets right and n01 only ``b``, H0: ``a``'s success probability is at most
+    ``b``'s, against greater: P(X >= n10) for X ~ Binomial(n10 + n01, 1/2) (1 when no item is discordant).
+    ``statistic`` is n10 - n01, ``mean_difference`` the difference of the two success rates."""
+    x, y = _vector(a, "outcomes a"), _vector(b, "outcomes b")
+    if x.shape != y.shape or not np.isin(x, (0, 1)).all() or not np.isin(y, (0, 1)).all():
+        raise ConfigError("a McNemar test needs two 0/1 vectors of the same length")
+    n10, n01 = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
+    p = float(_st.binom.sf(n10 - 1, n10 + n01, 0.5)) if n10 + n01 else 1.0
+    return TestResult("mcnemar", float(n10 - n01), p, int(x.size), float(x.mean() - y.mean()))
+
+
 def matching_test(matches: int, n: int, reference_rates, level: float = 0.95) -> tuple[float, float]:
     """The decision of the matching-rate fingerprints (IPGuard, CAE): with r = :func:`rate_upper_bound` of the
     highest matching rate of independent reference models (each measured on the same ``n`` points), the one-sided

@@ -90,7 +90,7 @@ from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
 
 MODES = ("white-box", "probabilities")
-RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated")
+RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated", "style-agreement")
 # measured ways the rules accuse innocent models, said with their verdicts (README, "How MOVE decides")
 STYLE_CAVEAT = ("a model trained with style augmentation (stylised copies of its own images) classifies stylised images "
                 "well too: this rule accused 15 of 21 such independent models in benchmarks/probes/"
@@ -103,6 +103,7 @@ WHITE_BOX_CAVEAT = ("the white-box meta-classifier (rule calibrated) accused 1 o
                     "benchmarks/probes/move-fmnist-wb-fresh (a cnn trained with batch size 128)")
 PAPER_CAVEAT = ("the paper's test alone accuses most independent models at CPU scale (7 of 10 black-box, 4 of 4 "
                 "white-box in benchmarks/move-fmnist)")
+AGREEMENT_CAVEAT = ("not yet measured on independent models it was not designed on")
 SCREEN_LEVEL = 0.05  # rule "screened": clear a suspect significantly less accurate than the weakest reference at this level
 STYLE_SHARE = 0.5  # rule "style-accuracy": H0 puts the suspect at most this share of the way from the best reference to the protected model
 
@@ -139,6 +140,9 @@ class MoveSettings:
     meta_hidden: int = 256
     meta_epochs: int = 60
     surrogates: int = 0  # owner-made distilled copies of the victim (1) and of the benign model (0) the meta-classifier also learns from
+    style_references: int = 0  # independent models trained with the kit's own style (rule "style-agreement")
+    style_reference_archs: str = ""  # comma-separated ARCH[:WIDTH], used in turn; empty: the victim's architecture
+    style_reference_rate: float | None = None  # the stylised share of their images (None: the protection's rate)
 
     def __post_init__(self) -> None:
         if not 0 < self.rate < 1:
@@ -149,6 +153,10 @@ class MoveSettings:
             raise ConfigError(f"references must be >= 0, got {self.references}")
         if self.surrogates < 0:
             raise ConfigError(f"surrogates must be >= 0, got {self.surrogates}")
+        if self.style_references < 0:
+            raise ConfigError(f"style_references must be >= 0, got {self.style_references}")
+        if self.style_reference_rate is not None and not 0 < self.style_reference_rate <= 1:
+            raise ConfigError(f"style_reference_rate must be in (0, 1], got {self.style_reference_rate}")
         if self.grad_layers not in ("last2", "all", "input"):
             raise ConfigError(f"grad_layers must be last2, all or input, got {self.grad_layers!r}")
         if self.pool not in ("held-out", "training"):
@@ -160,16 +168,24 @@ class MoveSettings:
         if self.relabel < -1:
             raise ConfigError(f"relabel must be -1 (keep labels) or a class number, got {self.relabel}")
         view_family(self.views, 32)  # validates the name
-        self.reference_specs()  # validates the list
+        self.reference_specs()  # validates the lists
+        self.style_reference_specs()
 
     def reference_specs(self) -> list[tuple[str, float]]:
         """(arch, width) of each reference model: ``reference_archs`` in turn, or the victim's architecture."""
         return arch_specs(self.reference_archs, self.references, self.arch, self.width)
 
+    def style_reference_specs(self) -> list[tuple[str, float]]:
+        """(arch, width) of each style reference model: ``style_reference_archs`` in turn, or the victim's."""
+        return arch_specs(self.style_reference_archs, self.style_references, self.arch, self.width)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         if not self.surrogates:  # added later: without it a protection keeps the cache key it had before
             del d["surrogates"]
+        if not self.style_references:  # likewise
+            for k in ("style_references", "style_reference_archs", "style_reference_rate"):
+                del d[k]
         return d
 
 
@@ -370,6 +386,12 @@ class Move(Method):
             refs.append(train_on(rdata, splits, arch, width, dataclasses.replace(config, seed=1000 + k),
                                  {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit,
                                   "role": "move-reference", "pool_sha": array_digest(pool_ids)})[0])
+        # style references (rule "style-agreement"): strangers that learnt the kit's own style from their own images
+        style_refs = []
+        for k, (arch, width) in enumerate(s.style_reference_specs()):
+            echo(f"training style reference model {k + 1}/{s.style_references} ({arch}, width {width})")
+            style_refs.append(_style_reference(splits, s, outside_pool, stylizer, config, arch, width, 2000 + k,
+                                               array_digest(pool_ids)))
 
         # the owner's own distilled copies of the victim and of the benign model (same seeds, images and recipe)
         specs = [(s.arch, s.width)] * s.surrogates
@@ -404,6 +426,17 @@ class Move(Method):
         kw.add_array("victim_styled_correct", correct["victim"])
         kw.add_array("benign_styled_correct", correct["benign"])
         kw.add_array("reference_styled_correct", ref_correct)
+        if style_refs:  # rule "style-agreement": agreement with the protected model's labels on the same images
+            victim_labels = WhiteBox(victim).predict_labels(styled_v)
+            agree = np.stack([WhiteBox(r).predict_labels(styled_v) == victim_labels for r, _ in style_refs]).astype(np.uint8)
+            kw.add_array("victim_styled_labels", victim_labels.astype(np.int64))
+            kw.add_array("style_reference_agreement", agree)
+            record["style_agreement"] = {"benign": round(float((WhiteBox(benign[0][0]).predict_labels(styled_v)
+                                                                 == victim_labels).mean()), 4),
+                                         "style_references": [round(float(a.mean()), 4) for a in agree],
+                                         "style_reference_test_accuracy": [round(a, 4) for _, a in style_refs]}
+            echo(f"agreement with the protected model on the stylised verification images: style references "
+                 f"{', '.join(f'{v:.3f}' for v in record['style_agreement']['style_references'])}")
         record["styled_accuracy"] = {"victim": round(float(correct["victim"].mean()), 4),
                                      "benign": round(float(correct["benign"].mean()), 4),
                                      "references": [round(float(c.mean()), 4) for c in ref_correct]}
@@ -484,6 +517,8 @@ class Move(Method):
             white_box = (suspect.level == "white-box" and mode in (None, "white-box")
                          and "white-box" in kit.meta.get("modes", []))  # a labels-only kit has no meta-classifier
             rule = "style-and-calibrated" if white_box else "style-accuracy"
+        if rule == "style-agreement":
+            return _style_agreement_verdict(self, kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
         if rule == "style-accuracy":
             return self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
         if rule == "style-and-calibrated":
@@ -646,6 +681,63 @@ class Move(Method):
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
                        suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
                        STYLE_CAVEAT)
+
+
+def _style_reference(splits: Splits, s: MoveSettings, outside_pool: ArrayDataset, stylizer: Stylizer, config, arch: str,
+                     width: float, seed: int, pool_sha: str) -> tuple[Classifier, float]:
+    """A style reference model: trained from scratch on the owner's images outside the verification pool, a share
+    ``style_reference_rate`` (default: the protection's rate) of them stylised with the kit's own style, labels kept --
+    an independent model that learnt the same external feature, the strongest innocent rule "style-agreement" meets."""
+    rate = s.style_reference_rate or s.rate
+    data = outside_pool.take(s.reference_limit or s.limit, seed)
+    ids, styled = stylize_share(data.x, stylizer, rate, np.random.default_rng(seed))
+    x = data.x.copy()
+    x[ids] = styled
+    tag = {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit, "role": "move-style-reference",
+           "pool_sha": pool_sha, "style": stylizer.identity, "rate": rate, "styled_sha": array_digest(styled, ids)}
+    model, rec = train_on(ArrayDataset(x, data.y, data.classes, f"{data.name}+style"), splits, arch, width,
+                          dataclasses.replace(config, seed=seed), tag)
+    return model, float(rec["accuracy"])
+
+
+def _style_agreement_verdict(method: "Move", kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float,
+                             seed: int, combine: str, suspect_id: str | None, t0: float) -> Verdict:
+    """Rule "style-agreement" (module docstring): on m stylised verification images (default all), the exact one-sided
+    McNemar test of the suspect's agreement with the protected model's labels against that of the style reference
+    model agreeing most on the same images."""
+    if not kit.has_array("style_reference_agreement"):
+        raise ConfigError("rule 'style-agreement' needs style reference models in the kit (independent models trained "
+                          "with the kit's own style); protect again with style_references >= 1")
+    styled = kit.array("verify_styled")
+    victim_labels, ref_agree = kit.array("victim_styled_labels"), kit.array("style_reference_agreement").astype(np.int64)
+    method.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
+    n = len(styled)
+    draws, needed = _draws(n, m or n, repeats, seed)
+    q0 = suspect.queries
+    agree = np.zeros(n, np.int64)
+    agree[needed] = suspect.predict_labels(styled[needed]) == victim_labels[needed]
+    p_values, tests, positions = [], [], []
+    for d in draws:
+        rates = ref_agree[:, d].mean(1)
+        best = int(rates.argmax())
+        test = stats.mcnemar_above(agree[d], ref_agree[best, d])
+        p_values.append(test.p_value)
+        positions.append((agree[d].mean() - rates[best]) / (1 - rates[best]) if rates[best] < 1 else 0.0)
+        tests.append({"suspect_agreement": float(agree[d].mean()), "best_style_reference_agreement": float(rates[best]),
+                      "best_style_reference": best, "mcnemar": test.to_dict()})
+    p = stats.combine(p_values, combine) if repeats > 1 else p_values[0]
+    used = np.concatenate(draws)
+    details = {"mode": "style-agreement", "m": int(len(draws[0])), "repeats": repeats, "images": int(len(needed)),
+               "combine": combine, "rule": "style-agreement", "seed": seed,
+               "suspect_agreement": float(agree[used].mean()),
+               "style_reference_agreement": [round(float(r[used].mean()), 4) for r in ref_agree],
+               "style_references": int(len(ref_agree)), "tests": tests[:20]}
+    decision = ("stolen iff the suspect agrees with the protected model's labels on the stylised verification images "
+                "significantly more often than the best style reference model (an independent model trained with the "
+                "kit's own style) does on the same images (exact one-sided McNemar test)")
+    return Verdict(method.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
+                   suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
+                   AGREEMENT_CAVEAT)
 
 
 def _draws(n: int, m: int, repeats: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
