@@ -58,7 +58,7 @@ def fmnist_victim(fmnist):
 
 
 MOVE_TINY = dict(dataset="fashion-mnist", arch="cnn", width=0.5, limit=3000, epochs=3, rate=0.2, meta_samples=200,
-                 verify_samples=200, references=3, benign_models=2)
+                 verify_samples=200, references=3, benign_models=2, style_references=0)
 SAC_TINY = dict(samples=100, surrogates=2, references=3, limit=2000, epochs=3)
 
 

@@ -86,7 +86,7 @@ def test_style_and_calibrated_rule_needs_both_tests(move_run):
         assert both.stolen == guilty == all(v.stolen for v in parts), both.details
         assert both.p_value == max(v.p_value for v in parts) and both.queries == sum(v.queries for v in parts)
         assert both.details["p_style_accuracy"] == parts[0].p_value and both.effect == parts[0].effect
-    with pytest.raises(AccessDenied, match="labels-only suspect can only be verified with rule 'style-accuracy'"):
+    with pytest.raises(AccessDenied, match="labels-only suspect can only be verified with rule 'style-agreement' or 'style-accuracy'"):
         verify_suspect(res.kit, open_access(stolen, "labels"), rule="style-and-calibrated")
 
 
@@ -103,7 +103,7 @@ def test_verify_refuses_what_it_cannot_do(move_run, fmnist):
     with pytest.raises(ConfigError, match="architecture .* differs .*--access probabilities"):
         verify_suspect(res.kit, wb)
     assert wb.queries == 0
-    with pytest.raises(AccessDenied, match="labels-only suspect can only be verified with rule 'style-accuracy'"):
+    with pytest.raises(AccessDenied, match="labels-only suspect can only be verified with rule 'style-agreement' or 'style-accuracy'"):
         verify_suspect(res.kit, open_access(other, "labels"), rule="calibrated")
     with pytest.raises(ConfigError, match="m must be between"):
         verify_suspect(res.kit, open_access(other, "probabilities"), m=1000)
@@ -243,3 +243,50 @@ def test_a_version_2_kit_keeps_its_rules(move_run, tmp):
         verify_suspect(v2, open_access(stolen, "labels"), rule="style-accuracy")
     with pytest.raises(AccessDenied, match="needs a kit of MOVE version 3"):
         verify_suspect(v2, open_access(stolen, "labels"))
+
+
+def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_run, fmnist, tmp):
+    """Rule "style-agreement": the kit holds style reference models (independent models trained with the kit's own
+    style); a suspect is accused only if it agrees with the protected model's labels on the stylised verification
+    images significantly more often than the best of them (exact McNemar test). A stranger that stylised a fifth of
+    its own images with the kit's (public, builtin) style is not accused; the source and a pruned copy are. (At this
+    tiny scale -- 200 verification images, half-width models on 3,000 images -- the fixture's fine-tuned copy agrees
+    with the protected model only a few points more often than the style references do, too close to flag: the
+    rule's detection of fine-tuned copies is measured at CPU scale, benchmarks/probes/move-fmnist-agreement.)"""
+    from stealguard.attacks import run_attack
+    from stealguard.data import ArrayDataset
+    from stealguard.recipes import cpu_recipe, train_on, training_set
+    from stealguard.style import make_stylizer, stylize_share
+
+    out, res, stolen, independent = move_run
+    assert "style_references" not in MoveSettings(**TINY).to_dict()  # without them, cached protections keep their keys
+    with pytest.raises(ConfigError, match="style_reference_rate must be in"):
+        MoveSettings(style_references=1, style_reference_rate=0.0)
+    kit_dir = tmp / "k"
+    styled_kit = Move().protect(fmnist, MoveSettings(**dict(TINY, style_references=2)), kit_dir, modes=("labels",)).kit
+    data = training_set(fmnist, "attacker", 3000, 7)
+    ids, styled = stylize_share(data.x, make_stylizer(MoveSettings(**TINY).style), 0.2, np.random.default_rng(7))
+    x = data.x.copy()
+    x[ids] = styled
+    stranger, _ = train_on(ArrayDataset(x, data.y, data.classes, "attacker+style"), fmnist, "cnn", 0.5,
+                           cpu_recipe("fashion-mnist", epochs=3, seed=7, progress=False), {"split": "attacker", "test": "style-stranger"})
+    pruned, _ = run_attack("prune", res.model, fmnist, method="magnitude", rate=0.3, progress=False)
+    verdicts = {name: verify_suspect(styled_kit, open_access(model, "labels"))  # the default rule of such a kit
+                for name, model in [("source", res.model), ("theft", pruned), ("independent", independent),
+                                    ("style stranger", stranger)]}
+    summary = {k: (v.stolen, round(v.p_value, 5), v.details["suspect_agreement"], v.details["style_reference_agreement"])
+               for k, v in verdicts.items()}
+    assert verdicts["source"].stolen and verdicts["theft"].stolen, summary
+    assert not verdicts["independent"].stolen and not verdicts["style stranger"].stolen, summary
+    t = verdicts["theft"]
+    assert t.details["rule"] == "style-agreement" and "Fashion-MNIST only" in t.caveat
+    # a white-box suspect of a kit without the white-box meta-classifier gets it too
+    assert verify_suspect(styled_kit, open_access(pruned, "white-box")).details["rule"] == "style-agreement"
+    assert t.queries == 200 and t.details["m"] == 200 and len(t.details["style_reference_agreement"]) == 2
+    best = max(t.details["style_reference_agreement"])
+    assert t.details["suspect_agreement"] > best and t.effect == pytest.approx(
+        (t.details["suspect_agreement"] - best) / (1 - best))
+    # the style stranger learnt the style: it agrees with the protected model far more than the plain independent
+    assert summary["style stranger"][2] > summary["independent"][2] + 0.2, summary
+    with pytest.raises(ConfigError, match="needs style reference models in the kit"):
+        verify_suspect(res.kit, open_access(stolen, "labels"), rule="style-agreement")

@@ -59,13 +59,14 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          f"{protect.get('benign_accuracy', float('nan')):.4f}")
     head = f"   {'suspect':34s}" + "".join(f"{f'{a} ({b})':>26s}" for a, b in cols)
     echo(head)
-    rows = ["Source"] + [a.label for a in sc.attacks] + [i.label for i in sc.independent]
+    thefts = ["Source"] + [a.label for a in sc.attacks]
+    rows = thefts + [i.label for i in sc.independent]
     table = []
     for row in rows:
         cells = {}
         for a, b in cols:
             cells[f"{a} ({b})"] = next((v for v in verdicts if v["method_label"] == a and v["access"] == b and v["suspect"] == row), None)
-        name = f"{row}" if row in STORIES or row == "Source" else f"independent: {row[:21]}"
+        name = row if row in thefts else f"independent: {row[:21]}"
         echo(f"   {name[:34]:34s}" + "".join(f"{_cell(c):>26s}" for c in cells.values()))
         table.append({"suspect": row, **{k: (None if c is None else {x: c[x] for x in ("applicable", "stolen", "p_value", "effect", "queries")})
                                          for k, c in cells.items()}})
@@ -94,14 +95,13 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          f"queries asked, {rem['sent']} images sent ({rem['from_log']} repeats answered from the log), "
          f"{rem['retries']} failed requests retried; audit log {rem['audit_log']}")
     report = write_report(run)
-    echo("MOVE says 'STOLEN' only if the suspect classifies the kit's stylised images significantly better than halfway "
-         "from the best independent reference model in the kit to the protected model (the style was learnt with the "
-         "labels kept: a copy inherits it); SAC-m only if its correlation distance is below the kit's calibrated "
-         "threshold. Neither is proof: on this kit MOVE accused none of 18 independent models of six architectures and "
-         "several recipes in a probe written before it ran (benchmarks/probes/move-fmnist-unseen), but it accused 15 of "
-         "21 models trained with style augmentation, which learn stylised images in general "
-         "(benchmarks/probes/move-fmnist-style-strangers and two later probes), and it misses copies trained on the "
-         "API's answers to clean images (see README).")
+    echo("MOVE says 'STOLEN' only if the suspect agrees with the protected model's labels on the kit's stylised images "
+         "significantly more often than the best of three style reference models -- independent models the owner trained "
+         "with the same style on its own images (a copy inherits the protected model's answers there; a stranger who "
+         "learnt the public style does not); SAC-m only if its correlation distance is below the kit's calibrated "
+         "threshold. Neither is proof: MOVE's rule accused none of 14 new independent models on two kits (eight trained "
+         "with the kit's own style) in a probe written before it ran (benchmarks/probes/move-fmnist-agreement), on "
+         "Fashion-MNIST only, and it misses copies trained on the API's answers to clean images (see README).")
     summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
                        "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}
