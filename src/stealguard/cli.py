@@ -334,8 +334,9 @@ from .methods.move import MoveSettings  # noqa: E402 - the options are generated
 @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
 @click.option("--modes", type=click.Choice(["both", "white-box", "probabilities", "labels"]), default="both", show_default=True,
               help="Which meta-classifiers the kit holds (both: white-box and probabilities; labels: none). Every kit "
-                   "of this version supports rule style-accuracy, at any access level; a white-box suspect is verified "
-                   "with style-and-calibrated when the kit holds the white-box meta-classifier, else with style-accuracy.")
+                   "of this version supports rules style-agreement (with --style-references >= 1) and style-accuracy "
+                   "(with --references >= 1), at any access level; a white-box suspect is verified with "
+                   "style-and-calibrated when the kit holds the white-box meta-classifier, else as a black-box one.")
 @data_dir_option
 @_setting_options(MoveSettings, _PROTECT_HELP)
 def protect_move(out, split_seed, modes, data_dir, **options):
@@ -631,8 +632,9 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
                    "style-agreement (MOVE, kits with style reference models): the suspect agrees with the protected "
                    "model's labels on the kit's stylised images significantly more often than the best style reference "
                    "model (exact McNemar test; labels only, every verification image by default). "
-                   "Default: calibrated (MOVE: for kits of version 3 style-and-calibrated for a white-box suspect and "
-                   "style-accuracy otherwise, screened for version 2, calibrated for version 1; near-boundary: guarded, "
+                   "Default: calibrated (MOVE: for kits of version 3 style-and-calibrated for a white-box suspect when "
+                   "the kit holds the white-box meta-classifier, otherwise style-agreement when it holds style reference "
+                   "models and style-accuracy when not; screened for version 2, calibrated for version 1; near-boundary: guarded, "
                    "calibrated for older kits, paper for a kit without references or with --claimant-set).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
