@@ -374,9 +374,9 @@ def test_ray_executor_gives_the_same_results_as_local(reference_run, tiny_path, 
 
 def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     """`stealguard demo` is the fmnist-quick scenario plus an HTTP verification; here the same code on a tiny
-    scenario: the MOVE-protected model's pruned copy is flagged, the independent model is not, and the
-    logit-query thief served over HTTP (20% of requests failing) is verified there. (The demo's fine-tuned copy is
-    flagged at its scale, benchmarks/probes/move-fmnist-agreement; at this tiny scale the rule cannot tell one.)"""
+    scenario: the MOVE-protected model's pruned copy is flagged, the independent model is not, and the pruned copy
+    served over HTTP (20% of requests failing) is flagged there too. (The demo serves its fine-tuned copy, flagged at
+    its scale, benchmarks/probes/move-fmnist-agreement; at this tiny scale the rule cannot tell one.)"""
     from stealguard.demo import run_demo
 
     # the session's cache: MOVE's settings (but no plain reference models), the pruned copy and the independent model
@@ -395,12 +395,12 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     p = tmp_path / "tiny-demo.yaml"
     p.write_text(yaml.safe_dump(doc))
     lines = []
-    s = run_demo(tmp_path / "demo", echo=lines.append, scenario=str(p))
+    s = run_demo(tmp_path / "demo", echo=lines.append, scenario=str(p), served="Pruning")
     rows = {r["suspect"]: r["MOVE (labels)"] for r in s["verdicts"]}  # the default rule, style-agreement, as the demo
     assert rows["Source"]["stolen"] and rows["Pruning"]["stolen"]
     assert any(line.strip().startswith("Pruning ") for line in lines)  # a theft's row is named as one
     assert not rows["cnn w0.5 seed 5, 3000 imgs, 3 ep"]["stolen"]
-    assert s["api"]["sent"] > 0 and (tmp_path / "demo" / "audit.jsonl").exists()
+    assert s["api"]["stolen"] and s["api"]["sent"] > 0 and (tmp_path / "demo" / "audit.jsonl").exists()
     assert s["api"]["retries"] > 0  # the API failed some of its requests, and each was retried
     assert Path(s["report"]).exists() and any("STOLEN" in line for line in lines)
     # the demo's kit holds no meta-classifier (labels only): a white-box suspect gets rule style-agreement by default

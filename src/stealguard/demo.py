@@ -33,10 +33,11 @@ def _cell(v: dict | None) -> str:
     return f"{word} ({ev})"
 
 
-def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scenario: str = SCENARIO) -> dict:
-    """Run the ``fmnist-quick`` grid (or another scenario with a MOVE method and a ``Logit-query`` attack) into
-    ``out/bench``, print the verdict table, verify the API thief over HTTP and write ``out/demo.json``;
-    ``out/bench/report/report.md`` has the full tables and plots."""
+def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scenario: str = SCENARIO,
+             served: str = "Fine-tuning") -> dict:
+    """Run the ``fmnist-quick`` grid (or another scenario with a MOVE method and an attack labelled ``served``) into
+    ``out/bench``, print the verdict table, verify the copy the ``served`` theft made of the MOVE-protected model
+    over HTTP and write ``out/demo.json``; ``out/bench/report/report.md`` has the full tables and plots."""
     out.mkdir(parents=True, exist_ok=True)
     sc = load_scenario(scenario)
     move = next(m for m in sc.methods if m.method == "move")
@@ -78,12 +79,12 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
               and v["applicable"]]
         fp[f"{a} ({b})"] = (sum(v["stolen"] or 0 for v in vs), len(vs))
     echo("   independent models flagged: " + ", ".join(f"{k} {n}/{m}" for k, (n, m) in fp.items()))
-    echo("4. The logit-query thief deploys its copy of the MOVE-protected model behind an HTTP prediction API (here on "
-         "loopback, failing 20% of requests); the owner verifies it over HTTP with a query budget, every answer kept in "
-         "a hash-chained audit log")
+    echo(f"4. The {served.lower()} thief serves its copy of the MOVE-protected model from an HTTP prediction API (here "
+         "on loopback, failing 20% of requests); the owner verifies it over HTTP with a query budget, every answer kept "
+         "in a hash-chained audit log")
     from .serve import PredictionServer
 
-    thief = load_model(run / done[f"steal/{move.label}/s{sc.seeds[0]}/Logit-query"]["path"])
+    thief = load_model(run / done[f"steal/{move.label}/s{sc.seeds[0]}/{served}"]["path"])
     kit = run / protect["kit"]
     with PredictionServer(thief, fail_rate=0.2, seed=1) as api:
         remote = {"audit_log": out / "audit.jsonl", "backoff": 0.05, "batch_size": 32}  # several requests: some fail
