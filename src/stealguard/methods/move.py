@@ -51,9 +51,10 @@ insensitive to the style, as it does under the meta-classifier; it needs m label
 suspect too. Found on benchmarks/probes/move-fmnist-fresh's models (seen, so not a test of it); on the fourteen new
 independent models of the pre-registered benchmarks/probes/move-fmnist-unseen (and the demo's four) it accused none in
 any setting and flagged the source and the fine-tuned copy, not the label- or logit-query copies. The default for
-black-box and labels-only suspects of kits of version 3 without style reference models. It accuses strangers trained with style augmentation: on
-the pre-registered benchmarks/probes/move-fmnist-style-strangers, 4 of 8 trained with other styles than the kit's,
-and both whose styles included it; on benchmarks/probes/move-fmnist-wb-fresh 5 of 6 (README, "How MOVE decides").
+black-box and labels-only suspects of kits of version 3 without style reference models. It accuses strangers
+trained with style augmentation: on the pre-registered benchmarks/probes/move-fmnist-style-strangers, 4 of 8 trained
+with other styles than the kit's, and both whose styles included it; on benchmarks/probes/move-fmnist-wb-fresh 5 of
+6 (README, "How MOVE decides").
 
 Rule "style-agreement" (our addition; kits with style reference models, ``style_references`` >= 1, the default
 3): the owner also trains independent models *with the kit's own style* (a share ``style_reference_rate``, default
@@ -539,7 +540,7 @@ class Move(Method):
             rule = ("style-and-calibrated" if white_box
                     else "style-agreement" if kit.has_array("style_reference_agreement") else "style-accuracy")
         if rule == "style-agreement":
-            return _style_agreement_verdict(self, kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
+            return self._verify_style_agreement(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
         if rule == "style-accuracy":
             return self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
         if rule == "style-and-calibrated":
@@ -635,6 +636,45 @@ class Move(Method):
                        round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
                        PAPER_CAVEAT if rule == "paper" else WHITE_BOX_CAVEAT if mode == "white-box" else BLACK_BOX_CAVEAT)
 
+    def _verify_style_agreement(self, kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float, seed: int,
+                                combine: str, suspect_id: str | None, t0: float) -> Verdict:
+        """Rule "style-agreement" (module docstring): on m stylised verification images (default all), the exact one-sided
+        McNemar test of the suspect's agreement with the protected model's labels against that of the style reference
+        model agreeing most on the same images."""
+        if not kit.has_array("style_reference_agreement"):
+            raise ConfigError("rule 'style-agreement' needs style reference models in the kit (independent models trained "
+                              "with the kit's own style); protect again with style_references >= 1")
+        styled = kit.array("verify_styled")
+        victim_labels, ref_agree = kit.array("victim_styled_labels"), kit.array("style_reference_agreement").astype(np.int64)
+        self.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
+        n = len(styled)
+        draws, needed = _draws(n, m or n, repeats, seed)
+        q0 = suspect.queries
+        agree = np.zeros(n, np.int64)
+        agree[needed] = suspect.predict_labels(styled[needed]) == victim_labels[needed]
+        p_values, tests, positions = [], [], []
+        for d in draws:
+            rates = ref_agree[:, d].mean(1)
+            best = int(rates.argmax())
+            test = stats.mcnemar_above(agree[d], ref_agree[best, d])
+            p_values.append(test.p_value)
+            positions.append((agree[d].mean() - rates[best]) / (1 - rates[best]) if rates[best] < 1 else 0.0)
+            tests.append({"suspect_agreement": float(agree[d].mean()), "best_style_reference_agreement": float(rates[best]),
+                          "best_style_reference": best, "mcnemar": test.to_dict()})
+        p = stats.combine(p_values, combine) if repeats > 1 else p_values[0]
+        used = np.concatenate(draws)
+        details = {"mode": "style-agreement", "m": int(len(draws[0])), "repeats": repeats, "images": int(len(needed)),
+                   "combine": combine, "rule": "style-agreement", "seed": seed,
+                   "suspect_agreement": float(agree[used].mean()),
+                   "style_reference_agreement": [round(float(r[used].mean()), 4) for r in ref_agree],
+                   "style_references": int(len(ref_agree)), "tests": tests[:20]}
+        decision = ("stolen iff the suspect agrees with the protected model's labels on the stylised verification images "
+                    "significantly more often than the best style reference model (an independent model trained with the "
+                    "kit's own style) does on the same images (exact one-sided McNemar test)")
+        return Verdict(self.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
+                       suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
+                       AGREEMENT_CAVEAT)
+
     def _verify_both(self, kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float, seed: int,
                      mode: str | None, combine: str, suspect_id: str | None, t0: float) -> Verdict:
         """Rule "style-and-calibrated" (module docstring): stolen iff rule "style-accuracy" and rule "calibrated"
@@ -720,46 +760,6 @@ def _style_reference(splits: Splits, s: MoveSettings, outside_pool: ArrayDataset
     model, rec = train_on(ArrayDataset(x, data.y, data.classes, f"{data.name}+style"), splits, arch, width,
                           dataclasses.replace(config, seed=seed), tag)
     return model, float(rec["accuracy"])
-
-
-def _style_agreement_verdict(method: "Move", kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float,
-                             seed: int, combine: str, suspect_id: str | None, t0: float) -> Verdict:
-    """Rule "style-agreement" (module docstring): on m stylised verification images (default all), the exact one-sided
-    McNemar test of the suspect's agreement with the protected model's labels against that of the style reference
-    model agreeing most on the same images."""
-    if not kit.has_array("style_reference_agreement"):
-        raise ConfigError("rule 'style-agreement' needs style reference models in the kit (independent models trained "
-                          "with the kit's own style); protect again with style_references >= 1")
-    styled = kit.array("verify_styled")
-    victim_labels, ref_agree = kit.array("victim_styled_labels"), kit.array("style_reference_agreement").astype(np.int64)
-    method.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
-    n = len(styled)
-    draws, needed = _draws(n, m or n, repeats, seed)
-    q0 = suspect.queries
-    agree = np.zeros(n, np.int64)
-    agree[needed] = suspect.predict_labels(styled[needed]) == victim_labels[needed]
-    p_values, tests, positions = [], [], []
-    for d in draws:
-        rates = ref_agree[:, d].mean(1)
-        best = int(rates.argmax())
-        test = stats.mcnemar_above(agree[d], ref_agree[best, d])
-        p_values.append(test.p_value)
-        positions.append((agree[d].mean() - rates[best]) / (1 - rates[best]) if rates[best] < 1 else 0.0)
-        tests.append({"suspect_agreement": float(agree[d].mean()), "best_style_reference_agreement": float(rates[best]),
-                      "best_style_reference": best, "mcnemar": test.to_dict()})
-    p = stats.combine(p_values, combine) if repeats > 1 else p_values[0]
-    used = np.concatenate(draws)
-    details = {"mode": "style-agreement", "m": int(len(draws[0])), "repeats": repeats, "images": int(len(needed)),
-               "combine": combine, "rule": "style-agreement", "seed": seed,
-               "suspect_agreement": float(agree[used].mean()),
-               "style_reference_agreement": [round(float(r[used].mean()), 4) for r in ref_agree],
-               "style_references": int(len(ref_agree)), "tests": tests[:20]}
-    decision = ("stolen iff the suspect agrees with the protected model's labels on the stylised verification images "
-                "significantly more often than the best style reference model (an independent model trained with the "
-                "kit's own style) does on the same images (exact one-sided McNemar test)")
-    return Verdict(method.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
-                   suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
-                   AGREEMENT_CAVEAT)
 
 
 def _draws(n: int, m: int, repeats: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
