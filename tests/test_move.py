@@ -279,7 +279,9 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
     assert verdicts["source"].stolen and verdicts["theft"].stolen, summary
     assert not verdicts["independent"].stolen and not verdicts["style stranger"].stolen, summary
     t = verdicts["theft"]
-    assert t.details["rule"] == "style-agreement" and "Fashion-MNIST only" in t.caveat
+    assert t.details["rule"] == "style-agreement" and "trained with the kit's own style" in t.caveat
+    # reported beside the decision: the suspect's agreement as one more draw from the two references' (model level)
+    assert 0 <= t.details["p_model_level"] <= 1 and verdicts["source"].details["p_model_level"] < 0.5
     # a white-box suspect of a kit without the white-box meta-classifier gets it too
     assert verify_suspect(styled_kit, open_access(pruned, "white-box")).details["rule"] == "style-agreement"
     assert t.queries == 200 and t.details["m"] == 200 and len(t.details["style_reference_agreement"]) == 2

@@ -100,9 +100,11 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          "significantly more often than the best of three style reference models -- independent models the owner trained "
          "with the same style on its own images (a copy inherits the protected model's answers there; a stranger who "
          "learnt the public style does not); SAC-m only if its correlation distance is below the kit's calibrated "
-         "threshold. Neither is proof: MOVE's rule accused none of 14 new independent models on two kits (eight trained "
-         "with the kit's own style) in a probe written before it ran (benchmarks/probes/move-fmnist-agreement), on "
-         "Fashion-MNIST only, and it misses copies trained on the API's answers to clean images (see README).")
+         "threshold. Neither is proof: MOVE's rule accused none of 14 new independent models on two cnn kits (eight "
+         "trained with the kit's own style; benchmarks/probes/move-fmnist-agreement) but 1 of 8 on a resnet8 kit (one "
+         "trained like the kit's style references; move-fmnist-agreement-resnet8), both written before they ran, on "
+         "Fashion-MNIST only; and it misses copies fine-tuned for a few epochs or trained on the API's answers (see "
+         "README).")
     summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
                        "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}
