@@ -254,9 +254,8 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
     with the protected model only a few points more often than the style references do, too close to flag: the
     rule's detection of fine-tuned copies is measured at CPU scale, benchmarks/probes/move-fmnist-agreement.)"""
     from stealguard.attacks import run_attack
-    from stealguard.data import ArrayDataset
     from stealguard.recipes import cpu_recipe, train_on, training_set
-    from stealguard.style import make_stylizer, stylize_share
+    from stealguard.style import make_stylizer, stylize_dataset
 
     out, res, stolen, independent = move_run
     assert "style_references" not in MoveSettings(**TINY).to_dict()  # without them, cached protections keep their keys
@@ -264,11 +263,9 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
         MoveSettings(style_references=1, style_reference_rate=0.0)
     kit_dir = tmp / "k"
     styled_kit = Move().protect(fmnist, MoveSettings(**dict(TINY, style_references=2)), kit_dir, modes=("labels",)).kit
-    data = training_set(fmnist, "attacker", 3000, 7)
-    ids, styled = stylize_share(data.x, make_stylizer(MoveSettings(**TINY).style), 0.2, np.random.default_rng(7))
-    x = data.x.copy()
-    x[ids] = styled
-    stranger, _ = train_on(ArrayDataset(x, data.y, data.classes, "attacker+style"), fmnist, "cnn", 0.5,
+    data, _, _ = stylize_dataset(training_set(fmnist, "attacker", 3000, 7), make_stylizer(MoveSettings(**TINY).style),
+                                 0.2, np.random.default_rng(7))
+    stranger, _ = train_on(data, fmnist, "cnn", 0.5,
                            cpu_recipe("fashion-mnist", epochs=3, seed=7, progress=False), {"split": "attacker", "test": "style-stranger"})
     pruned, _ = run_attack("prune", res.model, fmnist, method="magnitude", rate=0.3, progress=False)
     verdicts = {name: verify_suspect(styled_kit, open_access(model, "labels"))  # the default rule of such a kit

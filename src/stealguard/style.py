@@ -194,3 +194,15 @@ def stylize_share(images: np.ndarray, stylizers, rate: float, rng: np.random.Gen
         if len(share):
             styled[k::len(group)] = stylize_cached(stylizer, images[share])
     return ids, styled
+
+
+def stylize_dataset(data, stylizers, rate: float, rng: np.random.Generator):
+    """``data`` (an :class:`stealguard.data.ArrayDataset`) with the share ``rate`` of its images that
+    :func:`stylize_share` draws replaced by their stylised versions, labels kept. Returns ``(dataset, ids, styled)``.
+    Used by MOVE's style reference models and by the benchmark's strangers trained with style augmentation."""
+    from .data import ArrayDataset
+
+    ids, styled = stylize_share(data.x, stylizers, rate, rng)
+    x = data.x.copy()
+    x[ids] = styled
+    return ArrayDataset(x, data.y, data.classes, f"{data.name}+style"), ids, styled

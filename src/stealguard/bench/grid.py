@@ -246,18 +246,15 @@ def _style_augmented(splits, s: dict, recipe):
     import numpy as np
 
     from ..cache import array_digest
-    from ..data import ArrayDataset
     from ..recipes import train_on, training_set
-    from ..style import make_stylizer, stylize_share
+    from ..style import make_stylizer, stylize_dataset
 
-    data = training_set(splits, "attacker", s["limit"], recipe.seed)
     stylizers = [make_stylizer(spec) for spec in s["styles"]]
-    ids, styled = stylize_share(data.x, stylizers, s["style_rate"], np.random.default_rng(s["seed"]))
-    x = data.x.copy()
-    x[ids] = styled
+    data, ids, styled = stylize_dataset(training_set(splits, "attacker", s["limit"], recipe.seed), stylizers,
+                                        s["style_rate"], np.random.default_rng(s["seed"]))
     tag = {"split": "attacker", "limit": s["limit"], "style_augmentation": [z.identity for z in stylizers],
            "rate": s["style_rate"], "styled_sha": array_digest(styled, ids)}
-    return train_on(ArrayDataset(x, data.y, data.classes, f"{data.name}+styles"), splits, s["arch"], s["width"], recipe, tag)
+    return train_on(data, splits, s["arch"], s["width"], recipe, tag)
 
 
 def _fidelity(run: Path, suspect: dict, victim: dict, splits) -> float:

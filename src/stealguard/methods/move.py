@@ -107,7 +107,7 @@ from ..errors import AccessDenied, ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, owner_surrogates, train_on, training_set
-from ..style import Stylizer, make_stylizer, stylize_cached, stylize_share
+from ..style import Stylizer, make_stylizer, stylize_cached, stylize_dataset, stylize_share
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
 
@@ -444,20 +444,20 @@ class Move(Method):
                   "victim_sha256": victim_sha}
         victim_acc = matching_rate(WhiteBox(victim), orig_v, y_v)  # what a failed reference model is measured against
         # rule "style-accuracy": which stylised verification images each model classifies correctly
-        correct = {name: (WhiteBox(model).predict_labels(styled_v) == y_v).astype(np.uint8)
-                   for name, model in [("victim", victim), ("benign", benign[0][0])]}
+        styled_labels = {name: WhiteBox(model).predict_labels(styled_v) for name, model in [("victim", victim),
+                                                                                             ("benign", benign[0][0])]}
+        correct = {name: (labels == y_v).astype(np.uint8) for name, labels in styled_labels.items()}
         ref_correct = np.stack([WhiteBox(r).predict_labels(styled_v) == y_v for r in refs]).astype(np.uint8) \
             if refs else np.zeros((0, len(ver_pos)), np.uint8)
         kw.add_array("victim_styled_correct", correct["victim"])
         kw.add_array("benign_styled_correct", correct["benign"])
         kw.add_array("reference_styled_correct", ref_correct)
         if style_refs:  # rule "style-agreement": agreement with the protected model's labels on the same images
-            victim_labels = WhiteBox(victim).predict_labels(styled_v)
+            victim_labels = styled_labels["victim"]
             agree = np.stack([WhiteBox(r).predict_labels(styled_v) == victim_labels for r, _ in style_refs]).astype(np.uint8)
             kw.add_array("victim_styled_labels", victim_labels.astype(np.int64))
             kw.add_array("style_reference_agreement", agree)
-            record["style_agreement"] = {"benign": round(float((WhiteBox(benign[0][0]).predict_labels(styled_v)
-                                                                 == victim_labels).mean()), 4),
+            record["style_agreement"] = {"benign": round(float((styled_labels["benign"] == victim_labels).mean()), 4),
                                          "style_references": [round(float(a.mean()), 4) for a in agree],
                                          "style_reference_test_accuracy": [round(a, 4) for _, a in style_refs]}
             echo(f"agreement with the protected model on the stylised verification images: style references "
@@ -764,14 +764,11 @@ def _style_reference(splits: Splits, s: MoveSettings, outside_pool: ArrayDataset
     ``style_reference_rate`` (default: the protection's rate) of them stylised with the kit's own style, labels kept --
     an independent model that learnt the same external feature, the strongest innocent rule "style-agreement" meets."""
     rate = s.style_reference_rate or s.rate
-    data = outside_pool.take(s.reference_limit or s.limit, seed)
-    ids, styled = stylize_share(data.x, stylizer, rate, np.random.default_rng(seed))
-    x = data.x.copy()
-    x[ids] = styled
+    data, ids, styled = stylize_dataset(outside_pool.take(s.reference_limit or s.limit, seed), stylizer, rate,
+                                        np.random.default_rng(seed))
     tag = {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit, "role": "move-style-reference",
            "pool_sha": pool_sha, "style": stylizer.identity, "rate": rate, "styled_sha": array_digest(styled, ids)}
-    model, rec = train_on(ArrayDataset(x, data.y, data.classes, f"{data.name}+style"), splits, arch, width,
-                          dataclasses.replace(config, seed=seed), tag)
+    model, rec = train_on(data, splits, arch, width, dataclasses.replace(config, seed=seed), tag)
     return model, float(rec["accuracy"])
 
 
