@@ -11,6 +11,7 @@ reproduced or not.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from _report import (HERE, aggregator_args, fmt as _f, fmt_p as _p, model_rows, 
 
 DEFAULT = ["move-fmnist", "move-fmnist-strong", "move-cifar10", "move-cifar10-strong"]
 MAIN = "MOVE"  # the method entry of the main tables
+DEFAULTS = "MOVE default rules"  # the entry verified with the rule `stealguard verify` picks (no rule given)
 THEFTS = ("Distillation", "Zero-shot", "Fine-tuning", "Label-query", "Logit-query")  # the paper's rows
 ACCESS = (("white-box", "white-box"), ("probabilities", "black-box"))
 ALPHA_PAPER, ALPHA_INDEPENDENT = 0.01, 0.05  # the paper's claims: stolen p < 0.01, independent p > 0.05
@@ -70,6 +72,47 @@ def main_table(rep: Report, access: str, rows: list[str]) -> list[str]:
     return lines
 
 
+def default_table(rep: Report, access: str, rows: list[str]) -> list[str]:
+    """The same suspects under the entry verified with stealguard's default rule for this kit and access level:
+    the rule's p and verdict, for rule style-agreement the suspect's agreement with the protected model's labels on
+    the stylised verification images against the best style reference model's, and the model-level p (reported,
+    not decided on)."""
+    lines = ["| suspect | fidelity | rule | effect | agreement (best style reference) | p | p (model level, reported) | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in ["Source", *rows]:
+        r = rep.row(s, access, DEFAULTS)
+        if r is None:
+            continue
+        d = r["details"]
+        agree = ("–" if d.get("suspect_agreement") is None
+                 else f"{d['suspect_agreement']:.3f} ({d.get('best_style_reference_agreement', float('nan')):.3f})")
+        lines.append(f"| {s} | {'1.000' if s == 'Source' else _f(rep.fid.get(s))} | {d.get('rule', '–')} | "
+                     f"{float(r['effect_median']):+.3f} | {agree} | {_p(r['p_value_max_or_min'])} | "
+                     f"{_p(d.get('p_model_level'))} | {'**stolen**' if int(r['flagged']) else 'not shown'} |")
+    r = rep.row("Independent", access, DEFAULTS)
+    if r is not None:
+        d, n = r["details"], int(r["verifications"])
+        agree = "–" if d.get("suspect_agreement") is None else f"max {d['suspect_agreement']:.3f}"
+        lines.append(f"| *Independent* ({n} models) | – | {d.get('rule', '–')} | {float(r['effect_median']):+.3f} (median) | "
+                     f"{agree} | min {_p(r['p_value_max_or_min'])} | "
+                     f"{'–' if d.get('p_model_level_min') is None else 'min ' + _p(d['p_model_level_min'])} | "
+                     f"**{r['flagged']}/{n} flagged** |")
+    return lines
+
+
+def default_claims(rep: Report, access: str, word: str, rows: list[str]) -> list[str]:
+    """What stealguard's default rule flags on one access level."""
+    got = [s for s in rows if rep.row(s, access, DEFAULTS) is not None]
+    if rep.row("Source", access, DEFAULTS) is None:
+        return []
+    caught = [s for s in got if int(rep.row(s, access, DEFAULTS)["flagged"])]
+    ind = rep.row("Independent", access, DEFAULTS)
+    rule = rep.row("Source", access, DEFAULTS)["details"].get("rule", "?")
+    return [f"- {word}, stealguard's default rule ({rule}): stolen rows flagged {len(caught)}/{len(got)}"
+            + (f" ({', '.join(caught)})" if caught else "")
+            + (f"; independent models flagged {ind['flagged']}/{ind['verifications']}" if ind is not None else "")]
+
+
 def claims(rep: Report, access: str, word: str) -> list[str]:
     """The paper's claims for one access level, and stealguard's calibrated rule on the same models."""
     out = []
@@ -109,7 +152,7 @@ def accuracy(rep: Report) -> tuple[list[str], list[str]]:
 
 def ablations(rep: Report) -> list[str]:
     """Every other method entry (ablations, sweeps): calibrated p (paper's p) per theft, independents flagged."""
-    entries = [m for m in rep.order if m != MAIN]
+    entries = [m for m in rep.order if m not in (MAIN, DEFAULTS)]
     if not entries:
         return []
     cols = ["Source", *[t for t in THEFTS if any(rep.row(t, a, m) for m in rep.order for a, _ in ACCESS)]]
@@ -149,13 +192,22 @@ def main(argv: list[str] | None = None) -> None:
                    "against the benign model; *p (calibrated)* is stealguard's decision, the suspect's scores against "
                    "independent reference models the owner trained (an empirical null), stolen iff p < 0.01. White-box "
                    "compares weight gradients and needs the victim's architecture, so it sees only the independent models "
-                   "of that architecture; black-box sees all of them. Independent models are never seen while protecting.")
+                   "of that architecture; black-box sees all of them. Independent models are never seen while protecting. "
+                   "Where a scenario has the entry 'MOVE default rules', a second table gives the rule `stealguard "
+                   "verify` picks for that kit: white-box *style-and-calibrated* (the calibrated rule and the suspect's "
+                   "accuracy on the stylised images both significant), black-box *style-agreement* (labels only: the "
+                   "suspect agrees with the protected model's labels on the stylised verification images significantly "
+                   "more often than the best of the kit's style reference models, independent models trained with the "
+                   "kit's own style; exact one-sided McNemar test, effect = (agreement − best) / (1 − best)); the "
+                   "model-level p (the suspect's agreement as one more draw from the style references') is reported, "
+                   "not decided on.")
     summary = []
     for sc in scenarios:
         rep = Report(sc)
         main_rows = [t for t in THEFTS if t in rep.thefts]
         strong = [t for t in rep.thefts if t not in THEFTS]
-        md += [f"## {sc}", ""]
+        made = json.loads((HERE / sc / "report.json").read_text()).get("date", "?")
+        md += [f"## {sc}", "", f"Scenario run of {made} (`python benchmarks/run.py {sc}`).", ""]
         acc_md, acc_claim = accuracy(rep)
         md += acc_md
         found = list(acc_claim)
@@ -163,8 +215,12 @@ def main(argv: list[str] | None = None) -> None:
             if rep.row("Source", access) is None:
                 continue
             md += [f"### {sc}: {word}", "", *main_table(rep, access, main_rows + strong), ""]
+            if rep.row("Source", access, DEFAULTS) is not None:
+                md += [f"The same suspects under stealguard's default rule for this kit (entry '{DEFAULTS}': "
+                       "`stealguard verify` without `--rule`):", "", *default_table(rep, access, main_rows + strong), ""]
             if main_rows:
                 found += claims(rep, access, word)
+            found += default_claims(rep, access, word, main_rows + strong)
             if strong:
                 caught = [t for t in strong if int(rep.row(t, access)["flagged"])]
                 ind = rep.row("Independent", access)

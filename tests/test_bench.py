@@ -3,6 +3,7 @@ run killed with SIGKILL, the Ray executor, a warm-cache rerun, and the report.""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -403,6 +404,11 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     assert s["api"]["stolen"] and s["api"]["sent"] > 0 and (tmp_path / "demo" / "audit.jsonl").exists()
     assert s["api"]["retries"] > 0  # the API failed some of its requests, and each was retried
     assert Path(s["report"]).exists() and any("STOLEN" in line for line in lines)
+    # the report's MOVE tables name the rule each verdict used (a word among the numeric detail columns)
+    with open(Path(s["report"]).parent / "verification.csv") as f:
+        ver = {r["suspect"]: json.loads(r["details"]) for r in csv.DictReader(f)}
+    assert ver["Source"]["rule"] == ver["Independent"]["rule"] == "style-agreement"
+    assert 0 <= ver["Pruning"]["suspect_agreement"] <= 1 and "p_model_level_min" in ver["Independent"]
     # the demo's kit holds no meta-classifier (labels only): a white-box suspect gets rule style-agreement by default
     from stealguard.access import open_access
     from stealguard.methods import verify_suspect

@@ -42,8 +42,11 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
     sc = load_scenario(scenario)
     move = next(m for m in sc.methods if m.method == "move")
     run = out / "bench"
-    echo("1-3. The owner protects a Fashion-MNIST model with MOVE (10% of its training images stylised, labels kept) and "
-         "fingerprints a plain one with SAC-m; thieves steal both (fine-tuning, label-query, logit-query); four "
+    others = [m.label for m in sc.methods if m.method != "move"]
+    rate = move.settings.get("rate", 0.1)
+    echo(f"1-3. The owner protects a {sc.dataset} model with MOVE ({rate:.0%} of its training images stylised, labels "
+         "kept)" + (f" and protects a plain one with {', '.join(others)}" if others else "") + "; thieves steal "
+         + ("both" if others else "it") + f" ({', '.join(a.label.lower() for a in sc.attacks)}); {len(sc.independent)} "
          f"competitors train their own models on disjoint data; the owner verifies every suspect. This is the "
          f"'{sc.name}' benchmark scenario ({run}; resumable: run the demo again to continue an interrupted one).")
     s = run_bench(sc, run, "local", data_dir=data_dir)
@@ -72,7 +75,8 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
         table.append({"suspect": row, **{k: (None if c is None else {x: c[x] for x in ("applicable", "stolen", "p_value", "effect", "queries")})
                                          for k, c in cells.items()}})
     for k, story in STORIES.items():
-        echo(f"   {k}: {story}")
+        if k in thefts:  # the attacks of the scenario that have a story
+            echo(f"   {k}: {story}")
     fp = {}
     for a, b in cols:  # flagged / verified (white-box MOVE does not apply to other architectures)
         vs = [v for v in verdicts if v["method_label"] == a and v["access"] == b and v["suspect_kind"] == "independent"

@@ -38,6 +38,27 @@ def _num(x, fmt="{:.3f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
+def _detail_values(verdicts: list[dict], key: str) -> list:
+    return [v["_details"][key] for v in verdicts if v["_details"].get(key) is not None]
+
+
+def _detail_cell(key: str, x: list) -> str:
+    """A theft row's cell for a detail column: p-values (keys p_*) the largest, words (e.g. the rule) the distinct
+    ones, numbers the mean."""
+    if not x:
+        return "–"
+    if isinstance(x[0], str):
+        return "/".join(sorted(set(map(str, x))))
+    return _p(max(x)) if key.startswith("p_") else f"{float(np.mean(x)):.3f}"
+
+
+def _detail_summary(key: str, x: list):
+    """What verification.csv keeps of a theft row's detail column (as _detail_cell, 5 significant digits)."""
+    if isinstance(x[0], str):
+        return "/".join(sorted(set(map(str, x))))
+    return float(f"{max(x):.5g}") if key.startswith("p_") else round(float(np.mean(x)), 5)
+
+
 def machine() -> str:
     import torch
 
@@ -148,16 +169,12 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                 ps = [v["p_value"] for v in app if v["p_value"] is not None]
                 fid = [v["fidelity"] for v in app if v["fidelity"] is not None]
                 word = ("**stolen**" if k == len(app) else "not shown" if k == 0 else f"stolen in {k}/{len(app)}")
-                cells = [(_p(max(x)) if key.startswith("p_") else f"{float(np.mean(x)):.3f}") if x else "–"
-                         for key, x in ((key, [v["_details"][key] for v in app if v["_details"].get(key) is not None])
-                                        for key, _ in extra)]
+                cells = [_detail_cell(key, _detail_values(app, key)) for key, _ in extra]
                 lines.append(f"| {row} | {len(app)} | {'1.000' if row == 'Source' else _num(float(np.mean(fid)) if fid else None)} | "
                              f"{eff:+.3f} | {_p(max(ps)) if ps else '–'} | " + "".join(c + " | " for c in cells) + f"{word} |")
                 ver_rows.append([label, level, row, len(app), round(eff, 5), max(ps) if ps else None, k,
-                                 json.dumps({key: float(f"{max(x):.5g}") if key.startswith("p_") else round(float(np.mean(x)), 5)
-                                             for key, x in
-                                             ((key, [v["_details"][key] for v in app if v["_details"].get(key) is not None])
-                                              for key, _ in extra) if x})])
+                                 json.dumps({key: _detail_summary(key, x) for key, x in
+                                             ((key, _detail_values(app, key)) for key, _ in extra) if x})])
             ind = [v for v in vs if v["suspect_kind"] == "independent" and v["applicable"]]
             na = [v for v in vs if v["suspect_kind"] == "independent" and not v["applicable"]]
             fp = sum(v["stolen"] for v in ind)
@@ -170,6 +187,10 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                     x = [(v["_details"][key], v["alpha"]) for v in ind if v["_details"].get(key) is not None]
                     if not x:
                         cells.append("–")
+                        continue
+                    if isinstance(x[0][0], str):  # words (the rule): the distinct ones
+                        ind_det[key] = _detail_summary(key, [w for w, _ in x])
+                        cells.append(ind_det[key])
                         continue
                     lo, hi = min(p for p, _ in x), max(p for p, _ in x)
                     ind_det[key] = round(float(hi), 5)
