@@ -14,7 +14,7 @@ from typing import Callable
 from .access import open_access
 from .bench import ResultsDB, load_scenario, run_bench, write_report
 from .errors import StealguardError
-from .methods import verify_suspect
+from .methods import MoveSettings, verify_suspect
 from .models import load_model
 
 SCENARIO = "fmnist-quick"
@@ -43,7 +43,7 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
     move = next(m for m in sc.methods if m.method == "move")
     run = out / "bench"
     others = [m.label for m in sc.methods if m.method != "move"]
-    rate = move.settings.get("rate", 0.1)
+    rate = move.settings.get("rate", MoveSettings.rate)
     echo(f"1-3. The owner protects a {sc.dataset} model with MOVE ({rate:.0%} of its training images stylised, labels "
          "kept)" + (f" and protects a plain one with {', '.join(others)}" if others else "") + "; thieves steal "
          + ("both" if others else "it") + f" ({', '.join(a.label.lower() for a in sc.attacks)}); {len(sc.independent)} "
