@@ -44,6 +44,14 @@ class Report:
     def row(self, suspect: str, access: str, method: str = MAIN) -> dict | None:
         return self.ver.get((method, access, suspect))
 
+    def fidelity(self, suspect: str) -> str:
+        """A table's fidelity cell: 1 for the source, else the theft's copy's agreement with its victim."""
+        return "1.000" if suspect == "Source" else _f(self.fid.get(suspect))
+
+
+def _verdict(r: dict) -> str:
+    return "**stolen**" if int(r["flagged"]) else "not shown"
+
 
 def _ok(flag: bool) -> str:
     return "**reproduced**" if flag else "**NOT reproduced**"
@@ -59,9 +67,9 @@ def main_table(rep: Report, access: str, rows: list[str]) -> list[str]:
         if r is None:
             continue
         d = r["details"]
-        lines.append(f"| {s} | {'1.000' if s == 'Source' else _f(rep.fid.get(s))} | {float(r['effect_median']):+.3f} | "
+        lines.append(f"| {s} | {rep.fidelity(s)} | {float(r['effect_median']):+.3f} | "
                      f"{_p(d.get('p_paper'))} | {_p(d.get('p_calibrated'))} | "
-                     f"{'**stolen**' if int(r['flagged']) else 'not shown'} |")
+                     f"{_verdict(r)} |")
     r = rep.row("Independent", access)
     if r is not None:
         d, n = r["details"], int(r["verifications"])
@@ -86,9 +94,9 @@ def default_table(rep: Report, access: str, rows: list[str]) -> list[str]:
         d = r["details"]
         agree = ("–" if d.get("suspect_agreement") is None
                  else f"{d['suspect_agreement']:.3f} ({d.get('best_style_reference_agreement', float('nan')):.3f})")
-        lines.append(f"| {s} | {'1.000' if s == 'Source' else _f(rep.fid.get(s))} | {d.get('rule', '–')} | "
+        lines.append(f"| {s} | {rep.fidelity(s)} | {d.get('rule', '–')} | "
                      f"{float(r['effect_median']):+.3f} | {agree} | {_p(r['p_value_max_or_min'])} | "
-                     f"{_p(d.get('p_model_level'))} | {'**stolen**' if int(r['flagged']) else 'not shown'} |")
+                     f"{_p(d.get('p_model_level'))} | {_verdict(r)} |")
     r = rep.row("Independent", access, DEFAULTS)
     if r is not None:
         d, n = r["details"], int(r["verifications"])
@@ -102,13 +110,13 @@ def default_table(rep: Report, access: str, rows: list[str]) -> list[str]:
 
 def default_claims(rep: Report, access: str, word: str, rows: list[str]) -> list[str]:
     """What stealguard's default rule flags on one access level."""
-    got = [s for s in rows if rep.row(s, access, DEFAULTS) is not None]
-    if rep.row("Source", access, DEFAULTS) is None:
+    src = rep.row("Source", access, DEFAULTS)
+    if src is None:
         return []
+    got = [s for s in rows if rep.row(s, access, DEFAULTS) is not None]
     caught = [s for s in got if int(rep.row(s, access, DEFAULTS)["flagged"])]
     ind = rep.row("Independent", access, DEFAULTS)
-    rule = rep.row("Source", access, DEFAULTS)["details"].get("rule", "?")
-    return [f"- {word}, stealguard's default rule ({rule}): stolen rows flagged {len(caught)}/{len(got)}"
+    return [f"- {word}, stealguard's default rule ({src['details'].get('rule', '?')}): stolen rows flagged {len(caught)}/{len(got)}"
             + (f" ({', '.join(caught)})" if caught else "")
             + (f"; independent models flagged {ind['flagged']}/{ind['verifications']}" if ind is not None else "")]
 
@@ -224,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             if strong:
                 caught = [t for t in strong if int(rep.row(t, access)["flagged"])]
                 ind = rep.row("Independent", access)
-                found.append(f"- {word}, stronger thefts ({', '.join(f'{t} fidelity {_f(rep.fid.get(t))}' for t in strong)}): "
+                found.append(f"- {word}, stronger thefts ({', '.join(f'{t} fidelity {rep.fidelity(t)}' for t in strong)}): "
                              f"calibrated rule flags {len(caught)}/{len(strong)}" + (f" ({', '.join(caught)})" if caught else "")
                              + (f"; independent models flagged {ind['flagged']}/{ind['verifications']}" if ind else ""))
         md += ["Claims, checked:", "", *found, ""]

@@ -48,7 +48,7 @@ def _detail_cell(key: str, x: list) -> str:
     if not x:
         return "–"
     if isinstance(x[0], str):
-        return "/".join(sorted(set(map(str, x))))
+        return _detail_summary(key, x)
     return _p(max(x)) if key.startswith("p_") else f"{float(np.mean(x)):.3f}"
 
 

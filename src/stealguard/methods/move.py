@@ -672,19 +672,19 @@ class Move(Method):
                           "best_style_reference": best, "mcnemar": test.to_dict()})
         p = stats.combine(p_values, combine) if repeats > 1 else p_values[0]
         used = np.concatenate(draws)
+        ref_rates = ref_agree[:, used].mean(1)  # each style reference's agreement on the images the draws used
         details = {"mode": "style-agreement", "m": int(len(draws[0])), "repeats": repeats, "images": int(len(needed)),
                    "combine": combine, "rule": "style-agreement", "seed": seed,
                    "suspect_agreement": float(agree[used].mean()),
-                   "style_reference_agreement": [round(float(r[used].mean()), 4) for r in ref_agree],
-                   "best_style_reference_agreement": float(max(r[used].mean() for r in ref_agree)),
+                   "style_reference_agreement": [round(float(r), 4) for r in ref_rates],
+                   "best_style_reference_agreement": float(ref_rates.max()),
                    "style_references": int(len(ref_agree)), "tests": tests[:20]}
         if len(ref_agree) >= 2:
             # reported, not decided on: the McNemar test samples images against one reference; this one samples models
             # -- the suspect's agreement as one more draw from the style references' (t prediction test). It shows how
             # far the suspect sits outside their spread (on benchmarks/probes/move-fmnist-agreement-resnet8 the rule
             # accused a stranger trained like the references, the highest of four exchangeable models)
-            details["p_model_level"] = stats.prediction_t(details["suspect_agreement"],
-                                                          [r[used].mean() for r in ref_agree], "greater").p_value
+            details["p_model_level"] = stats.prediction_t(details["suspect_agreement"], ref_rates, "greater").p_value
         decision = ("stolen iff the suspect agrees with the protected model's labels on the stylised verification images "
                     "significantly more often than the best style reference model (an independent model trained with the "
                     "kit's own style) does on the same images (exact one-sided McNemar test)")
