@@ -268,9 +268,9 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
     stranger, _ = train_on(data, fmnist, "cnn", 0.5,
                            cpu_recipe("fashion-mnist", epochs=3, seed=7, progress=False), {"split": "attacker", "test": "style-stranger"})
     pruned, _ = run_attack("prune", res.model, fmnist, method="magnitude", rate=0.3, progress=False)
+    models = {"source": res.model, "theft": pruned, "independent": independent, "style stranger": stranger}
     verdicts = {name: verify_suspect(styled_kit, open_access(model, "labels"))  # the default rule of such a kit
-                for name, model in [("source", res.model), ("theft", pruned), ("independent", independent),
-                                    ("style stranger", stranger)]}
+                for name, model in models.items()}
     summary = {k: (v.stolen, round(v.p_value, 5), v.details["suspect_agreement"], v.details["style_reference_agreement"])
                for k, v in verdicts.items()}
     assert verdicts["source"].stolen and verdicts["theft"].stolen, summary
@@ -289,3 +289,12 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
     assert summary["style stranger"][2] > summary["independent"][2] + 0.2, summary
     with pytest.raises(ConfigError, match="needs style reference models in the kit"):
         verify_suspect(res.kit, open_access(stolen, "labels"), rule="style-agreement")
+    # rule "style-agreement-models": the McNemar test and the model-level test must both reject; the larger p decides
+    for name, v in verdicts.items():
+        both = verify_suspect(styled_kit, open_access(models[name], "labels"), rule="style-agreement-models")
+        assert both.details["rule"] == "style-agreement-models" and both.details["p_mcnemar"] == v.p_value
+        assert both.p_value == max(v.p_value, v.details["p_model_level"]) and both.stolen == (both.p_value < 0.01)
+        assert not (both.stolen and not v.stolen)  # it never accuses a suspect style-agreement clears
+    one = Move().protect(fmnist, MoveSettings(**dict(TINY, style_references=1)), tmp / "k1", modes=("labels",)).kit
+    with pytest.raises(ConfigError, match="needs at least 2 .this kit holds 1."):
+        verify_suspect(one, open_access(pruned, "labels"), rule="style-agreement-models")

@@ -319,8 +319,9 @@ _PROTECT_HELP = {
     "meta_epochs": "Meta-classifier training epochs.",
     "surrogates": "Distilled copies of the victim (positives) and of the benign model (negatives) the owner makes and "
                   "the meta-classifiers also learn from (0: the paper's victim vs benign only).",
-    "style_references": "Independent models trained with the kit's own style on the owner's other images, for rule "
-                        "style-agreement (0: none).",
+    "style_references": "Independent models trained with the kit's own style on the owner's other images, for rules "
+                        "style-agreement and style-agreement-models (0: none). More make accusations rarer and safer "
+                        "(README, 'How MOVE decides': eight missed the fine-tuned copies three flagged).",
     "style_reference_archs": "Comma-separated ARCH[:WIDTH] of the style reference models, used in turn (default: the victim's).",
     "style_reference_rate": "Stylised share of each style reference model's images (default: --rate).",
 }
@@ -615,7 +616,7 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
 @click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated",
-                                             "style-agreement"]),
+                                             "style-agreement", "style-agreement-models"]),
               default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
@@ -631,7 +632,10 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
                    "calibrated reject; "
                    "style-agreement (MOVE, kits with style reference models): the suspect agrees with the protected "
                    "model's labels on the kit's stylised images significantly more often than the best style reference "
-                   "model (exact McNemar test; labels only, every verification image by default). "
+                   "model (exact McNemar test; labels only, every verification image by default); "
+                   "style-agreement-models (MOVE, kits with at least 2 style reference models): style-agreement, and "
+                   "the suspect's agreement also significantly above the style reference models' spread (t prediction "
+                   "test; the larger p decides). "
                    "Default: calibrated (MOVE: for kits of version 3 style-and-calibrated for a white-box suspect when "
                    "the kit holds the white-box meta-classifier, otherwise style-agreement when it holds style reference "
                    "models and style-accuracy when not; screened for version 2, calibrated for version 1; near-boundary: guarded, "
