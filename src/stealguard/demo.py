@@ -107,8 +107,9 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          "threshold. Neither is proof: MOVE's rule accused none of 14 new independent models on two cnn kits (eight "
          "trained with the kit's own style; benchmarks/probes/move-fmnist-agreement) but 1 of 8 on a resnet8 kit (one "
          "trained like the kit's style references; move-fmnist-agreement-resnet8), both written before they ran, on "
-         "Fashion-MNIST only; and it misses copies fine-tuned for a few epochs or trained on the API's answers (see "
-         "README).")
+         "Fashion-MNIST only; with eight style references it accused none of 35 but no longer told a copy fine-tuned "
+         "like this one from them (move-fmnist-agreement-eight): three references understate how far independent "
+         "models spread; and it misses copies fine-tuned for a few epochs or trained on the API's answers (see README).")
     summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
                        "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}
