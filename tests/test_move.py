@@ -293,6 +293,7 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
     for name, v in verdicts.items():
         both = verify_suspect(styled_kit, open_access(models[name], "labels"), rule="style-agreement-models")
         assert both.details["rule"] == "style-agreement-models" and both.details["p_mcnemar"] == v.p_value
+        assert "35 independent models" in both.caveat
         assert both.p_value == max(v.p_value, v.details["p_model_level"]) and both.stolen == (both.p_value < 0.01)
         assert not (both.stolen and not v.stolen)  # it never accuses a suspect style-agreement clears
     one = Move().protect(fmnist, MoveSettings(**dict(TINY, style_references=1)), tmp / "k1", modes=("labels",)).kit
