@@ -329,7 +329,7 @@ _PROTECT_HELP = {
 }
 
 
-from .methods.move import MoveSettings  # noqa: E402 - the options are generated from it
+from .methods.move import RULES as MOVE_RULES, MoveSettings  # noqa: E402 - the options are generated from it
 
 
 @protect.command("move", short_help="MOVE: external features by style transfer + meta-classifier (white-box and black-box)")
@@ -559,7 +559,7 @@ _trained_protect("badnets", BadNetsSettings, {
     "Train a model on training data of which a share is stamped with a white-square trigger and relabelled to the "
     "target class, and the plain model for comparison. Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
 
-from .methods.near_boundary import NearBoundarySettings  # noqa: E402
+from .methods.near_boundary import RULES as NB_RULES, NearBoundarySettings  # noqa: E402
 
 _trained_protect("near-boundary", NearBoundarySettings, {
     **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed")},
@@ -617,8 +617,7 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
-@click.option("--rule", type=click.Choice(["calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated",
-                                             "style-agreement", "style-agreement-models"]),
+@click.option("--rule", type=click.Choice(list(dict.fromkeys(MOVE_RULES + NB_RULES))),  # every method's rules, once
               default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
