@@ -245,6 +245,40 @@ def test_a_version_2_kit_keeps_its_rules(move_run, tmp):
         verify_suspect(v2, open_access(stolen, "labels"))
 
 
+def test_a_kit_whose_protected_model_did_not_learn_the_style_is_refused(move_run, tmp):
+    """MOVE's premise checked on the kit: the rules that read the protected model's labels on the stylised images
+    refuse a kit whose protected model is right there no more often than the benign model (one line from the CLI);
+    the meta-classifier rules are unaffected. The kit here is the fixture's with the protected model's stylised
+    results replaced by the benign model's, written as a valid kit."""
+    from stealguard.kit import KitWriter
+    from stealguard.methods.move import style_learnt
+
+    out, res, stolen, _ = move_run
+    kit = res.kit
+    ok = style_learnt(kit.array("victim_styled_correct"), kit.array("benign_styled_correct"))
+    assert ok["learnt"] and ok["protected_accuracy"] > ok["benign_accuracy"], ok
+    # by hand: 3 images only the protected model gets right, 1 only the benign one: P(X >= 3), X ~ Bin(4, 1/2) = 5/16
+    r = style_learnt([1, 1, 1, 0, 1], [0, 0, 0, 1, 1])
+    assert r["p_value"] == pytest.approx(5 / 16) and not r["learnt"] and r["protected_accuracy"] == 0.8
+    forged = KitWriter("move", kit.method_version, kit.victim_sha256, kit.meta)
+    for name in kit.manifest["files"]:
+        if name != "victim_styled_correct.npy":
+            forged.add_bytes(name, (kit.directory / name).read_bytes())
+    forged.add_array("victim_styled_correct", kit.array("benign_styled_correct"))
+    bad = forged.write(tmp / "kit-unlearnt")
+    for level, rule in (("labels", None), ("probabilities", "style-accuracy"), ("white-box", None),
+                        ("white-box", "style-and-calibrated")):
+        with pytest.raises(ConfigError, match="did not learn the style"):
+            verify_suspect(bad, open_access(stolen, level), rule=rule)
+    assert verify_suspect(bad, open_access(stolen, "probabilities"), rule="calibrated").details["rule"] == "calibrated"
+    save_model(stolen, tmp / "suspect.safetensors")
+    line = one_line_error(CliRunner().invoke(cli, ["verify", "--kit", str(tmp / "kit-unlearnt"), "--suspect",
+                                                   str(tmp / "suspect.safetensors"), "--access", "labels"]))
+    assert "did not learn the style" in line and "another style image" in line
+    v = verify_suspect(kit, open_access(stolen, "labels"))
+    assert v.details["style_learnt"] == ok
+
+
 def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_run, fmnist, tmp):
     """Rule "style-agreement": the kit holds style reference models (independent models trained with the kit's own
     style); a suspect is accused only if it agrees with the protected model's labels on the stylised verification

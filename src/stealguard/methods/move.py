@@ -97,6 +97,17 @@ benchmarks/probes/move-fmnist-wb-fresh (six trained with style augmentation) and
 fine-tuned copy; on a second victim and kit (the pre-registered benchmarks/probes/move-fmnist-wb-victim2) it accused
 none of ten new ones either. Black-box it does not help: the black-box meta-classifier accuses style-augmented
 strangers too.
+
+Every rule that reads the protected model's labels on the stylised images (style-accuracy, style-agreement,
+style-agreement-models, style-and-calibrated) first checks MOVE's premise on the kit: the protected model classifies
+the stylised verification images correctly significantly more often than the benign model (exact one-sided McNemar
+test at ``STYLE_LEARNT_LEVEL``, from arrays every kit of version 3 holds; :func:`style_learnt`). A kit that fails it
+is refused with a one-line error: its protected model did not learn the style, so its labels there carry no owner's
+mark. Found on the pre-registered benchmarks/probes/move-fmnist-private-style-resnet8: a resnet8 protected with the
+private style image answered one class on all 400 stylised images (accuracy 0.095, benign 0.072, p 0.16), and
+style-agreement accused the 3 of 39 independent models that answer the same class there. Every other kit of the
+probes passed it with p < 1e-40; the white-patch ablation's fails it (its protected model is no better than the
+benign one on patched images), which leaves it the meta-classifier rules, as before.
 """
 
 from __future__ import annotations
@@ -148,6 +159,8 @@ MODELS_CAVEAT = ("measured on Fashion-MNIST only: none of 35 independent models 
                  "(benchmarks/probes/move-fmnist-agreement-eight*); with eight style references it flagged the source and "
                  "near-verbatim copies, not copies fine-tuned for an epoch, and with three not even the source")
 SCREEN_LEVEL = 0.05  # rule "screened": clear a suspect significantly less accurate than the weakest reference at this level
+STYLE_LEARNT_LEVEL = 0.01  # the protected model must beat the benign one on the stylised images at this level (McNemar)
+STYLE_RULES = ("style-accuracy", "style-and-calibrated", "style-agreement", "style-agreement-models")
 STYLE_SHARE = 0.5  # rule "style-accuracy": H0 puts the suspect at most this share of the way from the best reference to the protected model
 
 
@@ -492,6 +505,14 @@ class Move(Method):
                 f"than the best reference model ({ref_correct.mean(1).max():.3f}): rule 'style-accuracy' cannot flag "
                 "anything -- raise --rate or train longer")
             echo("warning: " + record["warnings"][-1])
+        record["style_learnt"] = style_learnt(correct["victim"], correct["benign"])
+        if not record["style_learnt"]["learnt"]:
+            record.setdefault("warnings", []).append(
+                f"the protected model did not learn the style: on the stylised verification images it is no more often "
+                f"right ({correct['victim'].mean():.3f}) than the benign model ({correct['benign'].mean():.3f}; McNemar "
+                f"p {record['style_learnt']['p_value']:.2g}), so the style rules ({', '.join(STYLE_RULES)}) will refuse "
+                "this kit -- try another style image, a higher --rate or more epochs")
+            echo("warning: " + record["warnings"][-1])
         sa = record["styled_accuracy"]
         echo(f"accuracy on the stylised verification images: protected {sa['victim']:.3f}, benign {sa['benign']:.3f}, "
              f"references {', '.join(f'{v:.3f}' for v in sa['references'])}")
@@ -566,6 +587,15 @@ class Move(Method):
                          and "white-box" in kit.meta.get("modes", []))  # a labels-only kit has no meta-classifier
             rule = ("style-and-calibrated" if white_box
                     else "style-agreement" if kit.has_array("style_reference_agreement") else "style-accuracy")
+        if rule in STYLE_RULES and kit.has_array("benign_styled_correct"):  # older kits: the rule refuses them below
+            learnt = style_learnt(kit.array("victim_styled_correct"), kit.array("benign_styled_correct"))
+            if not learnt["learnt"]:
+                raise ConfigError(
+                    f"this kit cannot verify with rule '{rule}': its protected model did not learn the style (right on "
+                    f"{learnt['protected_accuracy']:.3f} of the stylised verification images, the benign model on "
+                    f"{learnt['benign_accuracy']:.3f}; McNemar p {learnt['p_value']:.2g}), so its answers there carry no "
+                    "mark of the owner; protect again with another style image, a higher --rate or more epochs"
+                    + ("; or use rule calibrated (the meta-classifier)" if set(kit.meta.get("modes", [])) - {"labels"} else ""))
         if rule in ("style-agreement", "style-agreement-models"):
             return self._verify_style_agreement(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0,
                                                 models=rule == "style-agreement-models")
@@ -703,7 +733,8 @@ class Move(Method):
                    "suspect_agreement": float(agree[used].mean()),
                    "style_reference_agreement": [round(float(r), 4) for r in ref_rates],
                    "best_style_reference_agreement": float(ref_rates.max()),
-                   "style_references": int(len(ref_agree)), "tests": tests[:20]}
+                   "style_references": int(len(ref_agree)), "tests": tests[:20],
+                   "style_learnt": style_learnt(kit.array("victim_styled_correct"), kit.array("benign_styled_correct"))}
         if len(ref_agree) >= 2:
             # the McNemar test samples images against one reference; this one samples models -- the suspect's agreement
             # as one more draw from the style references' (t prediction test). Rule "style-agreement" reports it (on
@@ -783,7 +814,8 @@ class Move(Method):
                    "protected_styled_accuracy": float(victim_c[used].mean()),
                    "benign_styled_accuracy": float(kit.array("benign_styled_correct")[used].mean()),
                    "reference_styled_accuracy": [round(float(r[used].mean()), 4) for r in ref_c],
-                   "references": int(len(ref_c)), "tests": tests[:20]}
+                   "references": int(len(ref_c)), "tests": tests[:20],
+                   "style_learnt": style_learnt(victim_c, kit.array("benign_styled_correct"))}
         decision = (f"stolen iff the suspect's accuracy on the stylised verification images is significantly above "
                     f"the point {STYLE_SHARE:g} of the way from the best reference model's to the protected model's "
                     "(one-sided exact binomial test)")
@@ -814,6 +846,16 @@ def _draws(n: int, m: int, repeats: int, seed: int) -> tuple[list[np.ndarray], n
     rng = np.random.default_rng(seed)
     draws = [np.sort(rng.choice(n, m, replace=False)) for _ in range(repeats)]
     return draws, np.unique(np.concatenate(draws))
+
+
+def style_learnt(protected_correct, benign_correct, level: float = STYLE_LEARNT_LEVEL) -> dict:
+    """MOVE's premise, checked on a kit: did the protected model learn the style? ``protected_correct`` and
+    ``benign_correct``: 0/1 per stylised verification image, whether each model classifies it correctly. Learnt iff
+    the exact one-sided McNemar test says the protected model is right significantly more often (p < ``level``)."""
+    test = stats.mcnemar_above(np.asarray(protected_correct, np.int64), np.asarray(benign_correct, np.int64))
+    return {"protected_accuracy": round(float(np.mean(protected_correct)), 4),
+            "benign_accuracy": round(float(np.mean(benign_correct)), 4), "p_value": test.p_value,
+            "level": level, "learnt": bool(test.p_value < level)}
 
 
 def failed_references(specs: list[tuple[str, float]], accuracies, protected_accuracy: float, num_classes: int) -> list[str]:
