@@ -105,9 +105,10 @@ test at ``STYLE_LEARNT_LEVEL``, from arrays every kit of version 3 holds; :func:
 is refused with a one-line error: its protected model did not learn the style, so its labels there carry no owner's
 mark. Found on the pre-registered benchmarks/probes/move-fmnist-private-style-resnet8: a resnet8 protected with the
 private style image answered one class on all 400 stylised images (accuracy 0.095, benign 0.072, p 0.16), and
-style-agreement accused the 3 of 39 independent models that answer the same class there. Every other kit of the
-probes passed it with p < 1e-40; the white-patch ablation's fails it (its protected model is no better than the
-benign one on patched images), which leaves it the meta-classifier rules, as before.
+style-agreement accused the 3 of 39 independent models that answer the same class there. Every other style kit
+of the Fashion-MNIST probes passed it with p <= 2e-42 (benchmarks/probes/move_style_learnt.md); the white-patch
+ablation's fails it (its protected model is no better than the benign one on patched images), which leaves it the
+meta-classifier rules, as before.
 """
 
 from __future__ import annotations
