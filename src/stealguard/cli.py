@@ -323,7 +323,7 @@ _PROTECT_HELP = {
                   "the meta-classifiers also learn from (0: the paper's victim vs benign only).",
     "style_references": "Independent models trained with the kit's own style on the owner's other images, for rules "
                         "style-agreement and style-agreement-models (0: none). More make accusations rarer and safer "
-                        "(README, 'How MOVE decides': eight missed the fine-tuned copies three flagged).",
+                        "(docs/move.md: eight missed the fine-tuned copies three flagged).",
     "style_reference_archs": "Comma-separated ARCH[:WIDTH] of the style reference models, used in turn (default: the victim's).",
     "style_reference_rate": "Stylised share of each style reference model's images (default: --rate).",
 }

@@ -31,13 +31,13 @@ model does. The suspect is called stolen only if both tests reject at ``alpha``;
 of the two (an intersection-union test, so it is valid). ``rule="paper"`` uses the paper's test alone.
 ``rule="guarded"`` is the calibrated rule plus no accusation of a suspect less accurate on the verification
 originals than the weakest reference model; not recommended: on benchmarks/move-fmnist (2026-11-30) it cleared a
-fine-tuned theft (README, "How MOVE decides"). ``rule="screened"`` is the calibrated rule plus no accusation of a suspect whose
+fine-tuned theft (docs/move.md). ``rule="screened"`` is the calibrated rule plus no accusation of a suspect whose
 accuracy on those originals is *significantly* below the weakest reference model's (one-sided exact binomial test at
 ``SCREEN_LEVEL``): weak models are insensitive to the style and score like the victim, so the calibrated comparison
 says nothing about them, while a theft a point or two below the references is still judged. It never accuses a
 suspect the calibrated rule clears; on benchmarks/probes/move-fmnist-fresh it accused 2 of 17 independent models where
 the calibrated rule accused 7, on benchmarks/probes/move-fmnist-unseen 3 of 18 (and 1 of 7 white-box) where
-calibrated accused 6 (and 1) -- fewer, not none (README, "How MOVE decides"). It is the default for kits of
+calibrated accused 6 (and 1) -- fewer, not none (docs/move.md). It is the default for kits of
 version 2; version 1 (without the references' accuracies) keeps "calibrated".
 
 Rule "style-accuracy" (our addition, kits of version 3; no meta-classifier, labels only): the external feature a
@@ -54,7 +54,7 @@ any setting and flagged the source and the fine-tuned copy, not the label- or lo
 black-box and labels-only suspects of kits of version 3 without style reference models. It accuses strangers
 trained with style augmentation: on the pre-registered benchmarks/probes/move-fmnist-style-strangers, 4 of 8 trained
 with other styles than the kit's, and both whose styles included it; on benchmarks/probes/move-fmnist-wb-fresh 5 of
-6 (README, "How MOVE decides").
+6 (docs/move.md).
 
 Rule "style-agreement" (our addition; kits with style reference models, ``style_references`` >= 1, the default
 3): the owner also trains independent models *with the kit's own style* (a share ``style_reference_rate``, default
@@ -138,7 +138,7 @@ from .base import Method, ProtectResult, arch_specs, matching_rate
 MODES = ("white-box", "probabilities")
 RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated", "style-agreement",
          "style-agreement-models")
-# measured ways the rules accuse innocent models, said with their verdicts (README, "How MOVE decides")
+# measured ways the rules accuse innocent models, said with their verdicts (docs/move.md)
 STYLE_CAVEAT = ("a model trained with style augmentation (stylised copies of its own images) classifies stylised images "
                 "well too: this rule accused 15 of 21 such independent models in benchmarks/probes/"
                 "move-fmnist-style-strangers, move-fmnist-wb-fresh and move-fmnist-wb-victim2")
