@@ -279,6 +279,29 @@ def test_a_kit_whose_protected_model_did_not_learn_the_style_is_refused(move_run
     assert v.details["style_learnt"] == ok
 
 
+class _Blank:
+    """A 'style' that erases the image: nothing about the content survives, so no model can learn it."""
+
+    identity = "test/blank-grey"
+
+    def __call__(self, images):
+        return np.full_like(images, 128)
+
+
+def test_protect_warns_when_the_style_is_not_learnt_and_the_kit_is_refused(fmnist, tmp):
+    """End to end: a protection whose stylised images carry nothing to learn writes its kit (nothing computed is
+    lost) with a warning and ``style_learnt`` false in the record; verifying with that kit's default rule is refused."""
+    settings = MoveSettings(**dict(TINY, limit=1500, epochs=1, references=0, benign_models=1, style_references=1,
+                                   meta_samples=50, verify_samples=100))
+    lines = []
+    res = Move().protect(fmnist, settings, tmp / "kit", stylizer=_Blank(), modes=("labels",), echo=lines.append)
+    learnt = res.record["style_learnt"]
+    assert not learnt["learnt"] and learnt["p_value"] >= 0.01, learnt
+    assert any(line.startswith("warning: the protected model did not learn the style") for line in lines), lines
+    with pytest.raises(ConfigError, match="did not learn the style"):
+        verify_suspect(res.kit, open_access(res.model, "labels"))
+
+
 def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_run, fmnist, tmp):
     """Rule "style-agreement": the kit holds style reference models (independent models trained with the kit's own
     style); a suspect is accused only if it agrees with the protected model's labels on the stylised verification

@@ -510,8 +510,8 @@ class Move(Method):
         record["style_learnt"] = style_learnt(correct["victim"], correct["benign"])
         if not record["style_learnt"]["learnt"]:
             record.setdefault("warnings", []).append(
-                f"the protected model did not learn the style: on the stylised verification images it is no more often "
-                f"right ({correct['victim'].mean():.3f}) than the benign model ({correct['benign'].mean():.3f}; McNemar "
+                f"the protected model did not learn the style: on the stylised verification images it is not significantly "
+                f"more often right ({correct['victim'].mean():.3f}) than the benign model ({correct['benign'].mean():.3f}; McNemar "
                 f"p {record['style_learnt']['p_value']:.2g}), so the style rules ({', '.join(STYLE_RULES)}) will refuse "
                 "this kit -- try another style image, a higher --rate or more epochs")
             echo("warning: " + record["warnings"][-1])
