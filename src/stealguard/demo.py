@@ -109,7 +109,7 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          "trained like the kit's style references; move-fmnist-agreement-resnet8), both written before they ran, on "
          "Fashion-MNIST only; with eight style references it accused none of 35 but no longer told a copy fine-tuned "
          "like this one from them (move-fmnist-agreement-eight): three references understate how far independent "
-         "models spread; and it misses copies fine-tuned for a few epochs or trained on the API's answers (see README).")
+         "models spread; and it misses copies fine-tuned for a few epochs or trained on the API's answers (docs/move.md).")
     summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
                        "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}
