@@ -251,15 +251,21 @@ def test_a_kit_whose_protected_model_did_not_learn_the_style_is_refused(move_run
     the meta-classifier rules are unaffected. The kit here is the fixture's with the protected model's stylised
     results replaced by the benign model's, written as a valid kit."""
     from stealguard.kit import KitWriter
-    from stealguard.methods.move import style_learnt
+    from stealguard.methods.move import kit_style_learnt, style_learnt
 
     out, res, stolen, _ = move_run
     kit = res.kit
-    ok = style_learnt(kit.array("victim_styled_correct"), kit.array("benign_styled_correct"))
+    ok = kit_style_learnt(kit)
     assert ok["learnt"] and ok["protected_accuracy"] > ok["benign_accuracy"], ok
     # by hand: 3 images only the protected model gets right, 1 only the benign one: P(X >= 3), X ~ Bin(4, 1/2) = 5/16
-    r = style_learnt([1, 1, 1, 0, 1], [0, 0, 0, 1, 1])
+    r = style_learnt([1, 1, 1, 0, 1], [0, 0, 0, 1, 1], [0, 1, 2, 3, 4], 5)
     assert r["p_value"] == pytest.approx(5 / 16) and not r["learnt"] and r["protected_accuracy"] == 0.8
+    # one class answered everywhere: right on every image of class 0 (60% of them) and no other, significantly
+    # more often than a benign model right on none -- but balanced accuracy 1/2 for two classes, below the floor
+    one = style_learnt([1] * 60 + [0] * 40, [0] * 100, [0] * 60 + [1] * 40, 2)
+    assert one["p_value"] < 1e-15 and one["protected_balanced_accuracy"] == 0.5 and one["balanced_floor"] == 0.625
+    assert not one["learnt"]
+    assert style_learnt([1] * 60 + [1] * 30 + [0] * 10, [0] * 100, [0] * 60 + [1] * 40, 2)["learnt"]  # 1.0 and 0.75
     forged = KitWriter("move", kit.method_version, kit.victim_sha256, kit.meta)
     for name in kit.manifest["files"]:
         if name != "victim_styled_correct.npy":

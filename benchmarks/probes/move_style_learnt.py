@@ -1,8 +1,10 @@
 """Probe page: did each MOVE kit's protected model learn its style? The premise the style rules now check on a kit
 (stealguard.methods.move.style_learnt): the protected model is right on the kit's stylised verification images
-significantly more often than the benign model (exact one-sided McNemar test at 0.01). This page reads the kits of
+significantly more often than the benign model (exact one-sided McNemar test at 0.01), and its balanced accuracy
+there (mean per-class accuracy) lies at least a quarter of the way from chance to 1. This page reads the kits of
 finished harness runs and lists, per distinct kit: its style, the protected and benign models' accuracy on the
-stylised verification images, the McNemar p-value and whether the style rules accept the kit.
+stylised verification images, the McNemar p-value, the protected model's balanced accuracy and whether the style
+rules accept the kit.
 
 Run: ``python benchmarks/probes/move_style_learnt.py [NAME ...]`` (default: every run under ``runs/bench`` holding
 a MOVE kit of version 3; each from ``python benchmarks/run.py ...`` first). The page goes to
@@ -17,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _report import HERE, stamp  # noqa: E402
 
 from stealguard.kit import load_kit  # noqa: E402
-from stealguard.methods.move import STYLE_LEARNT_LEVEL, style_learnt  # noqa: E402
+from stealguard.methods.move import STYLE_LEARNT_LEVEL, kit_style_learnt  # noqa: E402
 
 
 def main() -> None:
@@ -37,20 +39,21 @@ def main() -> None:
             if kit.kit_id in seen:  # the same kit, reused by another run
                 seen[kit.kit_id][1].append(run.name)
                 continue
-            r = style_learnt(kit.array("victim_styled_correct"), kit.array("benign_styled_correct"))
+            r = kit_style_learnt(kit)
             s = kit.meta["settings"]
             seen[kit.kit_id] = (r, [run.name], kit.meta.get("style"), kit.meta["victim_spec"]["arch"], s.get("rate"))
     for kit_id, (r, names, style, arch, rate) in seen.items():
         rows.append((", ".join(names), kit_id[:8], arch, str(style), rate, r))
-    rows.sort(key=lambda t: t[5]["p_value"], reverse=True)
+    rows.sort(key=lambda t: (t[5]["learnt"], -t[5]["p_value"]))
     lines = ["# MOVE: did the protected model learn its style? (every kit of the runs read)", "",
              stamp("python benchmarks/probes/move_style_learnt.py" + "".join(f" {n}" for n in args.names)), "",
              (__doc__ or "").split("\n\n")[0].replace("\n", " "), "",
              "| runs | kit | protected model | style | rate | protected: right on stylised | benign: right on stylised "
-             f"| McNemar p | style rules accept (p < {STYLE_LEARNT_LEVEL:g}) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"| McNemar p (< {STYLE_LEARNT_LEVEL:g}) | protected: balanced accuracy (≥ floor) | style rules accept |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {n} | {k} | {a} | {st if len(st) <= 40 else st[:37] + '...'} | {rate} | {r['protected_accuracy']:.3f} | "
-              f"{r['benign_accuracy']:.3f} | {r['p_value']:.2g} | {'yes' if r['learnt'] else '**no**'} |"
+              f"{r['benign_accuracy']:.3f} | {r['p_value']:.2g} | {r['protected_balanced_accuracy']:.3f} (≥ {r['balanced_floor']:.3f}) | "
+              f"{'yes' if r['learnt'] else '**no**'} |"
               for n, k, a, st, rate, r in rows]
     out = HERE / "probes" / "move_style_learnt.md"
     out.write_text("\n".join(lines) + "\n")
