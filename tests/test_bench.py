@@ -396,7 +396,12 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     p = tmp_path / "tiny-demo.yaml"
     p.write_text(yaml.safe_dump(doc))
     lines = []
+    # a run of an earlier version of the demo's scenario in its folder (after an upgrade): restarted, not refused
+    old = ResultsDB(tmp_path / "demo" / "bench" / "results.sqlite")
+    old.bind_scenario({"name": "tiny-demo"}, "0" * 64, "0")
+    old.close()
     s = run_demo(tmp_path / "demo", echo=lines.append, scenario=str(p), served="Pruning")
+    assert any("earlier version of the demo's scenario: starting it afresh" in line for line in lines)
     rows = {r["suspect"]: r["MOVE (labels)"] for r in s["verdicts"]}  # the default rule, style-agreement, as the demo
     assert rows["Source"]["stolen"] and rows["Pruning"]["stolen"]
     assert any(line.strip().startswith("Pruning ") for line in lines)  # a theft's row is named as one

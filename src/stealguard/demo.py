@@ -8,6 +8,7 @@ API thief serves its copy over HTTP and the owner verifies it there, keeping eve
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -49,6 +50,14 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          + ("both" if others else "it") + f" ({', '.join(a.label.lower() for a in sc.attacks)}); {len(sc.independent)} "
          f"competitors train their own models on disjoint data; the owner verifies every suspect. This is the "
          f"'{sc.name}' benchmark scenario ({run}; resumable: run the demo again to continue an interrupted one).")
+    if (run / "results.sqlite").exists():  # the demo's own folder: a run of an earlier demo scenario is restarted
+        db = ResultsDB(run / "results.sqlite")
+        stale = db.meta("scenario_name") == sc.name and db.meta("scenario_sha256") not in (None, sc.digest())
+        db.close()
+        if stale:
+            echo(f"   {run} holds a run of an earlier version of the demo's scenario: starting it afresh (models "
+                 "already trained come from the artifact cache)")
+            shutil.rmtree(run)
     s = run_bench(sc, run, "local", data_dir=data_dir)
     if not s["complete"]:
         raise StealguardError(f"the demo grid is incomplete ({len(s['failed'])} jobs failed: "
