@@ -1,7 +1,9 @@
 """Write benchmarks/probes/private_style.png: a seeded, procedurally drawn style image that exists nowhere else (an
 owner's private style for MOVE, ``--style PATH``; used by benchmarks/probes/move-fmnist-private-style.yaml).
 
-Run: ``.venv/bin/python benchmarks/probes/private_style.py`` (deterministic: the same bytes every time).
+Run: ``.venv/bin/python benchmarks/probes/private_style.py`` (deterministic: the same bytes every time);
+``--seed 20261203 --out benchmarks/probes/private_style_2.png`` draws the second one
+(benchmarks/probes/move-fmnist-private-style-2.yaml).
 """
 
 from pathlib import Path
@@ -32,5 +34,11 @@ def draw(seed: int = 20261202, size: int = 256) -> Image.Image:
 
 
 if __name__ == "__main__":
-    draw().save(OUT, optimize=True)
-    print(OUT)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    draw(args.seed).save(args.out, optimize=True)
+    print(args.out)
