@@ -3,8 +3,8 @@
 significantly more often than the benign model (exact one-sided McNemar test at 0.01), and its balanced accuracy
 there (mean per-class accuracy) lies at least a quarter of the way from chance to 1. This page reads the kits of
 finished harness runs and lists, per distinct kit: its style, the protected and benign models' accuracy on the
-stylised verification images, the McNemar p-value, the protected model's balanced accuracy and whether the style
-rules accept the kit.
+stylised verification images, the McNemar p-value, the protected model's balanced accuracy, the share of its most
+common answer there (kits with style references, which store its answers) and whether the style rules accept the kit.
 
 Run: ``python benchmarks/probes/move_style_learnt.py [NAME ...]`` (default: every run under ``runs/bench`` holding
 a MOVE kit of version 3; each from ``python benchmarks/run.py ...`` first). The page goes to
@@ -14,6 +14,8 @@ a MOVE kit of version 3; each from ``python benchmarks/run.py ...`` first). The 
 import argparse
 import sys
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _report import HERE, stamp  # noqa: E402
@@ -40,6 +42,9 @@ def main() -> None:
                 seen[kit.kit_id][1].append(run.name)
                 continue
             r = kit_style_learnt(kit)
+            if kit.has_array("victim_styled_labels"):  # kits with style references: how concentrated its answers are
+                answers = np.bincount(kit.array("victim_styled_labels"))
+                r = r | {"top_share": float(answers.max() / answers.sum())}
             s = kit.meta["settings"]
             seen[kit.kit_id] = (r, [run.name], kit.meta.get("style"), kit.meta["victim_spec"]["arch"], s.get("rate"))
     for kit_id, (r, names, style, arch, rate) in seen.items():
@@ -49,10 +54,12 @@ def main() -> None:
              stamp("python benchmarks/probes/move_style_learnt.py" + "".join(f" {n}" for n in args.names)), "",
              (__doc__ or "").split("\n\n")[0].replace("\n", " "), "",
              "| runs | kit | protected model | style | rate | protected: right on stylised | benign: right on stylised "
-             f"| McNemar p (< {STYLE_LEARNT_LEVEL:g}) | protected: balanced accuracy (≥ floor) | style rules accept |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| McNemar p (< {STYLE_LEARNT_LEVEL:g}) | protected: balanced accuracy (≥ floor) | protected: its most common "
+             "answer's share | style rules accept |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {n} | {k} | {a} | {st if len(st) <= 40 else st[:37] + '...'} | {rate} | {r['protected_accuracy']:.3f} | "
               f"{r['benign_accuracy']:.3f} | {r['p_value']:.2g} | {r['protected_balanced_accuracy']:.3f} (≥ {r['balanced_floor']:.3f}) | "
+              f"{format(r['top_share'], '.2f') if 'top_share' in r else '–'} | "
               f"{'yes' if r['learnt'] else '**no**'} |"
               for n, k, a, st, rate, r in rows]
     out = HERE / "probes" / "move_style_learnt.md"
