@@ -52,7 +52,7 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          f"'{sc.name}' benchmark scenario ({run}; resumable: run the demo again to continue an interrupted one).")
     if (run / "results.sqlite").exists():  # the demo's own folder: a run of an earlier demo scenario is restarted
         db = ResultsDB(run / "results.sqlite")
-        stale = db.meta("scenario_name") == sc.name and db.meta("scenario_sha256") not in (None, sc.digest())
+        stale = db.holds_other_version(sc.name, sc.digest())
         db.close()
         if stale:
             echo(f"   {run} holds a run of an earlier version of the demo's scenario: starting it afresh (models "

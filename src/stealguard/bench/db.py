@@ -61,13 +61,18 @@ class ResultsDB:
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def holds_other_version(self, name: str, digest: str) -> bool:
+        """Whether the database holds results of another version of scenario ``name`` (same name, another digest)."""
+        have = self.meta("scenario_sha256")
+        return have is not None and have != digest and self.meta("scenario_name") == name
+
     def bind_scenario(self, scenario: dict, digest: str, version: str) -> None:
         """Tie the database to one scenario; a different scenario in the same run folder is refused."""
         have = self.meta("scenario_sha256")
         if have is not None and have != digest:
             name = self.meta("scenario_name")
-            what = (f"an earlier version of scenario {name} (its file has changed since)" if name == scenario["name"]
-                    else f"another scenario ({name})")
+            what = (f"an earlier version of scenario {name} (its file has changed since)"
+                    if self.holds_other_version(scenario["name"], digest) else f"another scenario ({name})")
             raise ConfigError(f"{self.path.parent} holds results of {what}; use a new --out folder, or delete that one "
                               "(trained models stay in the artifact cache)")
         if have is None:

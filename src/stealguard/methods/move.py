@@ -595,21 +595,25 @@ class Move(Method):
                          and "white-box" in kit.meta.get("modes", []))  # a labels-only kit has no meta-classifier
             rule = ("style-and-calibrated" if white_box
                     else "style-agreement" if kit.has_array("style_reference_agreement") else "style-accuracy")
-        if rule in STYLE_RULES and kit.has_array("benign_styled_correct"):  # older kits: the rule refuses them below
-            learnt = kit_style_learnt(kit)
-            if not learnt["learnt"]:
-                raise ConfigError(
-                    f"this kit cannot verify with rule '{rule}': its protected model did not learn the style "
-                    f"({_unlearnt(learnt)}), so its answers there carry no mark of the owner; protect again with another "
-                    "style image" + ("; or use rule calibrated (the meta-classifier)"
-                                     if set(kit.meta.get("modes", [])) - {"labels"} else ""))
-        if rule in ("style-agreement", "style-agreement-models"):
-            return self._verify_style_agreement(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0,
-                                                models=rule == "style-agreement-models")
-        if rule == "style-accuracy":
-            return self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
-        if rule == "style-and-calibrated":
-            return self._verify_both(kit, suspect, m, repeats, alpha, seed, mode, combine, suspect_id, t0)
+        if rule in STYLE_RULES:
+            learnt = None
+            if kit.has_array("benign_styled_correct"):  # older kits: the rule itself refuses them
+                learnt = kit_style_learnt(kit)
+                if not learnt["learnt"]:
+                    raise ConfigError(
+                        f"this kit cannot verify with rule '{rule}': its protected model did not learn the style "
+                        f"({_unlearnt(learnt)}), so its answers there carry no mark of the owner; protect again with "
+                        "another style image" + ("; or use rule calibrated (the meta-classifier)"
+                                                 if set(kit.meta.get("modes", [])) - {"labels"} else ""))
+            if rule in ("style-agreement", "style-agreement-models"):
+                verdict = self._verify_style_agreement(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0,
+                                                       models=rule == "style-agreement-models")
+            elif rule == "style-accuracy":
+                verdict = self._verify_style_accuracy(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0)
+            else:  # style-and-calibrated
+                verdict = self._verify_both(kit, suspect, m, repeats, alpha, seed, mode, combine, suspect_id, t0)
+            verdict.details["style_learnt"] = learnt
+            return verdict
         mode = mode or ("white-box" if suspect.level == "white-box" else "probabilities")
         if mode not in kit.meta.get("modes", []):
             raise ConfigError(f"this kit has no {mode} meta-classifier (it has {', '.join(kit.meta.get('modes', []))})")
@@ -740,8 +744,7 @@ class Move(Method):
                    "suspect_agreement": float(agree[used].mean()),
                    "style_reference_agreement": [round(float(r), 4) for r in ref_rates],
                    "best_style_reference_agreement": float(ref_rates.max()),
-                   "style_references": int(len(ref_agree)), "tests": tests[:20],
-                   "style_learnt": kit_style_learnt(kit)}
+                   "style_references": int(len(ref_agree)), "tests": tests[:20]}
         if len(ref_agree) >= 2:
             # the McNemar test samples images against one reference; this one samples models -- the suspect's agreement
             # as one more draw from the style references' (t prediction test). Rule "style-agreement" reports it (on
@@ -821,8 +824,7 @@ class Move(Method):
                    "protected_styled_accuracy": float(victim_c[used].mean()),
                    "benign_styled_accuracy": float(kit.array("benign_styled_correct")[used].mean()),
                    "reference_styled_accuracy": [round(float(r[used].mean()), 4) for r in ref_c],
-                   "references": int(len(ref_c)), "tests": tests[:20],
-                   "style_learnt": kit_style_learnt(kit)}
+                   "references": int(len(ref_c)), "tests": tests[:20]}
         decision = (f"stolen iff the suspect's accuracy on the stylised verification images is significantly above "
                     f"the point {STYLE_SHARE:g} of the way from the best reference model's to the protected model's "
                     "(one-sided exact binomial test)")
