@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _report import HERE, stamp  # noqa: E402
 
-from stealguard.kit import load_kit  # noqa: E402
+from stealguard.kit import KitError, load_kit  # noqa: E402
 from stealguard.methods.move import STYLE_LEARNT_LEVEL, kit_style_learnt  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def main() -> None:
         for folder in sorted(run.glob("kits/*")):
             try:
                 kit = load_kit(folder, method="move")
-            except Exception:  # another method's kit, or an unreadable one: not this page's business
+            except KitError:  # another method's kit, or an unreadable one: not this page's business
                 continue
             if not kit.has_array("benign_styled_correct"):
                 continue
