@@ -3,7 +3,8 @@ owner's private style for MOVE, ``--style PATH``; used by benchmarks/probes/move
 
 Run: ``.venv/bin/python benchmarks/probes/private_style.py`` (deterministic: the same bytes every time);
 ``--seed 20261203 --out benchmarks/probes/private_style_2.png`` draws the second one
-(benchmarks/probes/move-fmnist-private-style-2.yaml).
+(benchmarks/probes/move-fmnist-private-style-2.yaml); ``--seed 20261204 --out benchmarks/probes/private_style_3.png``
+the third (benchmarks/probes/move-fmnist-fresh-kits-*.yaml).
 """
 
 from pathlib import Path
