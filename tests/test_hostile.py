@@ -208,6 +208,16 @@ def _corrupt_log(tmp, kit):
     return ["verify", "--kit", str(kit), "--suspect", srv.url, "--audit-log", str(tmp / "a.jsonl")], srv.stop
 
 
+def _edited_log(entry):
+    """A log whose hash chain is intact but whose one entry for the served API is ``entry`` (edited by hand)."""
+    def build(tmp, kit):
+        srv = PredictionServer(_model()).start()
+        line = {"url": srv.url, "kind": "probabilities", "prev": "0" * 64} | entry(srv.url)
+        (tmp / "a.jsonl").write_text(json.dumps(line, separators=(",", ":")) + "\n")
+        return ["verify", "--kit", str(kit), "--suspect", srv.url, "--audit-log", str(tmp / "a.jsonl")], srv.stop
+    return build
+
+
 def _huge(n):
     return b'{"probabilities": [' + b" " * (65 * 2**20) + b"]}"
 
@@ -262,6 +272,9 @@ CASES = {
     "api-white-box": ("a remote API is black-box", _served(["--access", "white-box"])),
     "api-query-budget": ("query budget of 10 exhausted", _served(["--max-queries", "10"])),
     "audit-log-corrupt": ("is corrupt at line 1", _corrupt_log),
+    "audit-log-edited-answer": ("line 1 holds an answer the API cannot give now (the API answered 11 classes",
+                                _edited_log(lambda url: {"images": ["0" * 64], "answer": [[1 / 11] * 11]})),
+    "audit-log-edited-images": ("its 'images' are not a list of hashes", _edited_log(lambda url: {"images": 7, "answer": []})),
 }
 
 

@@ -150,11 +150,17 @@ def validate_info(obj, url: str) -> dict:
 
 
 class AuditLog:
-    """Append-only JSON-lines log of every answer, hash-chained; doubles as the resume cache."""
+    """Append-only JSON-lines log of every answer, hash-chained; doubles as the resume cache.
 
-    def __init__(self, path: str | os.PathLike, url: str):
+    Only answers of the same URL and kind (``probabilities`` or ``labels``) are reused, and each is validated again
+    against the API's declared classes (``num_classes``, ``output``) before it is: a log edited by hand, or written
+    when the API declared something else, is refused with the line at fault instead of feeding a verification."""
+
+    def __init__(self, path: str | os.PathLike, url: str, kind: str = "probabilities", num_classes: int | None = None,
+                 output: str = "probabilities"):
         self.path = Path(path)
         self.url = url
+        self.kind, self.num_classes, self.output = kind, num_classes, output
         self.answers: dict[str, object] = {}  # image sha256 -> probabilities row (list) or label (int)
         self.entries = 0
         self.last = "0" * 64
@@ -179,8 +185,18 @@ class AuditLog:
                                   "chain): keep it as evidence and start a new one with --audit-log")
             self.last = hashlib.sha256(line).hexdigest()
             self.entries += 1
-            if e.get("url") == self.url:
-                for h, a in zip(e["images"], e["answer"]):
+            if e.get("url") == self.url and e.get("kind") == self.kind:  # another kind: the API changed; not reused
+                hashes = e.get("images")
+                if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+                    raise RemoteError(f"audit log {self.path}, line {i + 1}: its 'images' are not a list of hashes; keep "
+                                      "the log as evidence and start a new one with --audit-log")
+                if self.num_classes is not None:
+                    try:
+                        validate_answer({self.kind: e.get("answer")}, len(hashes), self.num_classes, self.kind, self.output)
+                    except RemoteError as err:
+                        raise RemoteError(f"audit log {self.path}, line {i + 1} holds an answer the API cannot give now "
+                                          f"({err}); keep the log as evidence and start a new one with --audit-log") from None
+                for h, a in zip(hashes, e["answer"]):
                     self.answers[h] = a
 
     def append(self, kind: str, hashes: list[str], answer: np.ndarray, request_sha: str, response_sha: str) -> None:
@@ -248,7 +264,8 @@ class HttpBackend(Backend):
         self.input_shape, self.num_classes, self.output = self.info["input_shape"], self.info["num_classes"], self.info["output"]
         self.kind = "labels" if self.output in ("top1", "labels") else "probabilities"
         self.text = self.info["text"]
-        self.log = AuditLog(audit_log if audit_log is not None else default_audit_log(url), url)
+        self.log = AuditLog(audit_log if audit_log is not None else default_audit_log(url), url, self.kind,
+                            self.num_classes, self.output)
 
     # ------------------------------------------------------------------ transport
     def _request(self, url: str, body: bytes | None) -> object:
