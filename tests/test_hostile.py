@@ -93,14 +93,15 @@ def _file(name, content):
     return build
 
 
-def _save_raw(state_fn, meta=True):
+def _save_raw(state_fn, meta=True, spec_changes=None):
     def write(p):
         from safetensors.torch import save_file
 
         m = _model()
         state = {k: v.clone() for k, v in m.state_dict().items()}
         state = state_fn(state)
-        md = {"stealguard": json.dumps({"format": "1", "spec": json.loads(m.spec.to_json()), "extra": {}})} if meta else None
+        spec = json.loads(m.spec.to_json()) | (spec_changes or {})
+        md = {"stealguard": json.dumps({"format": "1", "spec": spec, "extra": {}})} if meta else None
         save_file(state, str(p), metadata=md)
     return write
 
@@ -229,6 +230,9 @@ CASES = {
     "safetensors-wrong-shape": ("has shape", _file("s.safetensors", _save_raw(lambda s: {**s, _last(s, 2): torch.zeros(3, 3)}))),
     "safetensors-wrong-dtype": ("expected a floating-point tensor", _file("d.safetensors", _save_raw(lambda s: {k: v.to(torch.int64) for k, v in s.items()}))),
     "safetensors-nan-weights": ("NaN or infinite", _file("n.safetensors", _save_raw(lambda s: {**s, _last(s, 1): torch.full_like(s[_last(s, 1)], float("nan"))}))),
+    # a small file whose metadata declares a huge model (vgg11 at width 64: 141 GiB of weights): refused from the
+    # shapes alone, before anything is allocated
+    "safetensors-huge-declared-model": ("tensors do not match a vgg11", _file("h.safetensors", _save_raw(lambda s: s, spec_changes={"arch": "vgg11", "width": 64}))),
     "safetensors-no-metadata": ("no stealguard metadata", _file("x.safetensors", _save_raw(lambda s: s, meta=False))),
     "safetensors-truncated": ("not a valid safetensors", _file("t.safetensors", _truncated)),
     "onnx-garbage": ("not a valid ONNX", _file("g.onnx", b"garbage")),

@@ -118,34 +118,44 @@ def read_spec(path: str | os.PathLike) -> tuple[ModelSpec, dict]:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier:
-    """Rebuild a model from a ``.safetensors`` file (eval mode). Shapes and dtypes are checked against its spec."""
+    """Rebuild a model from a ``.safetensors`` file (eval mode). Shapes and dtypes are checked against its spec --
+    the shapes before anything is allocated (the spec's model is built on the meta device first), so a small hostile
+    file whose metadata declares a huge architecture is refused instead of exhausting memory."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     spec, _ = read_spec(path)
+    name = Path(path).name
     try:
-        model = build_model(spec)
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            expected = build_model(spec).state_dict()
     except Exception as e:
-        raise ModelFileError(f"{Path(path).name}: cannot build '{spec.arch}': {e}") from None
+        raise ModelFileError(f"{name}: cannot build '{spec.arch}': {e}") from None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:
+        raise ModelFileError(f"{name}: unreadable tensors: {e}") from None
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        raise ModelFileError(f"{name}: tensors do not match a {spec.arch} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, shape in shapes.items():
+        if shape != tuple(expected[k].shape):
+            raise ModelFileError(f"{name}: tensor {k} has shape {shape}, expected {tuple(expected[k].shape)}")
     try:
         state = load_file(str(path))
     except Exception as e:
-        raise ModelFileError(f"{Path(path).name}: unreadable tensors: {e}") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ModelFileError(f"{Path(path).name}: tensors do not match a {spec.arch} "
-                             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ModelFileError(f"{name}: unreadable tensors: {e}") from None
     for k, v in state.items():
-        if v.shape != expected[k].shape:
-            raise ModelFileError(f"{Path(path).name}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
         if v.dtype not in _SAFE_DTYPES:
-            raise ModelFileError(f"{Path(path).name}: tensor {k} has unsupported dtype {v.dtype}")
+            raise ModelFileError(f"{name}: tensor {k} has unsupported dtype {v.dtype}")
         if v.dtype.is_floating_point != expected[k].dtype.is_floating_point:
             kind = "floating-point" if expected[k].dtype.is_floating_point else "integer"
-            raise ModelFileError(f"{Path(path).name}: tensor {k} has dtype {v.dtype}, expected a {kind} tensor")
+            raise ModelFileError(f"{name}: tensor {k} has dtype {v.dtype}, expected a {kind} tensor")
         if v.is_floating_point() and not torch.isfinite(v).all():
-            raise ModelFileError(f"{Path(path).name}: tensor {k} holds NaN or infinite values")
+            raise ModelFileError(f"{name}: tensor {k} holds NaN or infinite values")
+    model = build_model(spec)  # the file holds every tensor at its full size, so this costs what the file does
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     return model.to(device).eval()
 
