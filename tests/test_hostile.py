@@ -391,3 +391,5 @@ def test_the_documented_table_matches_the_tested_cases():
               | {k: f"{v[1]}: {v[2]}" for k, v in SERVER_CASES.items()})
     assert rows == tested
     assert len(rows) >= 20
+    # the README's Safety section quotes how many there are
+    assert f"lists the {len(rows)} hostile inputs" in (Path(__file__).parents[1] / "README.md").read_text()
