@@ -136,6 +136,19 @@ def _onnx_nan(tmp):
     return tmp / "nan.onnx"
 
 
+def _onnx_meta(key, value):
+    """The test model exported to ONNX, with one of its stealguard metadata entries set to ``value``."""
+    def make(tmp):
+        import onnx
+
+        export_onnx(_model(), tmp / "m.onnx")
+        proto = onnx.load(str(tmp / "m.onnx"))
+        next(e for e in proto.metadata_props if e.key == key).value = value
+        onnx.save(proto, str(tmp / "m.onnx"))
+        return tmp / "m.onnx"
+    return make
+
+
 def _kit_case(mutate):
     def build(tmp, kit):
         import shutil
@@ -239,6 +252,10 @@ CASES = {
     "unknown-model-format": ("unsupported model file", _file("m.h5", b"HDF")),
     "onnx-wrong-input-size": ("the suspect takes inputs of shape (3, 32, 32)", _verify_file(_onnx_32)),
     "onnx-nan-output": ("NaN or infinite scores", _verify_file(_onnx_nan)),
+    "onnx-logits-declared-probabilities": ("declares probabilities but answers rows outside [0, 1] or not summing to 1",
+                                           _verify_file(_onnx_meta("stealguard.output", "probabilities"))),
+    "onnx-unknown-output": ("declares the output 'banana'", _verify_file(_onnx_meta("stealguard.output", "banana"))),
+    "onnx-malformed-spec": ("malformed stealguard.spec metadata", _verify_file(_onnx_meta("stealguard.spec", "{not json"))),
     # kits
     "kit-tampered": ("does not match its SHA-256", _kit_case(_flip_byte)),
     "kit-other-version": ("kit format version 99", _kit_case(_other_version)),

@@ -211,8 +211,13 @@ class OnnxModel:
             raise ModelFileError(f"{p.name} is not a valid ONNX model: {str(e).splitlines()[0] if str(e) else e}") from None
         meta = {e.key: e.value for e in proto.metadata_props}
         self.path = p
-        self.spec = ModelSpec.from_json(meta["stealguard.spec"]) if "stealguard.spec" in meta else None
+        try:
+            self.spec = ModelSpec.from_json(meta["stealguard.spec"]) if "stealguard.spec" in meta else None
+        except Exception as e:  # the file comes from the other side: its metadata may be anything
+            raise ModelFileError(f"{p.name}: malformed stealguard.spec metadata: {str(e).splitlines()[0] if str(e) else e}") from None
         self.output = output or meta.get("stealguard.output")
+        if self.output not in (None, "logits", "probabilities"):
+            raise ModelFileError(f"{p.name}: its metadata declares the output {self.output!r} (expected logits or probabilities)")
         try:
             self.extra = json.loads(meta.get("stealguard.extra", "{}"))
         except ValueError:
@@ -237,11 +242,21 @@ class OnnxModel:
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape[1:] != self.input_shape:
             raise ModelFileError(f"{self.path.name}: input of shape {x.shape[1:]}, the model takes {self.input_shape}")
-        out = self.session.run(None, {self.input_name: x})[0]
-        out = np.asarray(out, dtype=np.float64)
+        try:
+            out = np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64)
+        except Exception as e:  # onnxruntime's own error types: a graph that does not run on what it declares
+            raise ModelFileError(f"{self.path.name}: onnxruntime could not run it: {str(e).strip().splitlines()[0] if str(e).strip() else e}") from None
+        if out.ndim != 2 or out.shape[0] != len(x) or (self.num_classes is not None and out.shape[1] != self.num_classes):
+            raise ModelFileError(f"{self.path.name}: answered scores of shape {out.shape} for {len(x)} inputs"
+                                 + (f" of {self.num_classes} classes" if self.num_classes is not None else ""))
         if self.output is None:
             probs = out.min() >= 0 and np.allclose(out.sum(1), 1.0, atol=1e-3)
             self.output = "probabilities" if probs else "logits"
+        elif self.output == "probabilities" and len(out) and np.isfinite(out).all() and (
+                out.min() < -1e-6 or out.max() > 1 + 1e-6 or np.abs(out.sum(1) - 1).max() > 1e-3):
+            # declared probabilities are used as they are (never a second softmax), so they must be probabilities
+            raise ModelFileError(f"{self.path.name}: declares probabilities but answers rows outside [0, 1] or not summing "
+                                 f"to 1 (min {out.min():.3g}, max {out.max():.3g})")
         if self.num_classes is None:
             self.num_classes = out.shape[1]
         return out
