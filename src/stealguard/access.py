@@ -40,10 +40,12 @@ class Backend:
     input_shape: tuple[int, int, int]
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """Raw scores for a batch of prepared inputs (``kind`` says what they are); one row per input."""
         raise NotImplementedError
 
 
 class ModuleBackend(Backend):
+    """A stealguard :class:`~stealguard.models.Classifier` in this process: logits, computed without gradients."""
     def __init__(self, module: nn.Module):
         self.module = module.eval()
         spec = getattr(module, "spec", None)
@@ -53,6 +55,7 @@ class ModuleBackend(Backend):
 
     @property
     def device(self) -> torch.device:
+        """The device the module's parameters live on (inputs are moved there)."""
         return next(self.module.parameters()).device
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,6 +64,8 @@ class ModuleBackend(Backend):
 
 
 class OnnxBackend(Backend):
+    """An :class:`~stealguard.models.OnnxModel` run by onnxruntime; ``kind`` follows its declared or detected
+    output."""
     def __init__(self, model):
         self.model = model
         self.input_shape = model.input_shape
@@ -101,10 +106,12 @@ class Access:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes the suspect answers."""
         return self._backend.num_classes
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        """Shape of one input the suspect takes: (C, H, W), or (D,) for feature vectors."""
         return tuple(self._backend.input_shape)
 
     def _prepare(self, x, detach: bool = True) -> torch.Tensor:
@@ -142,13 +149,16 @@ class Access:
         return s.argmax(1).numpy().astype(np.int64)
 
     def predict_proba(self, x) -> np.ndarray:  # overridden where allowed
+        """Probability rows, one per input (one query each); refused below the probabilities level."""
         raise AccessDenied(f"{self.level} access does not reveal probabilities")
 
     def logits(self, x) -> torch.Tensor:  # overridden where allowed
+        """Differentiable logits; only white-box access reveals them."""
         raise AccessDenied(f"{self.level} access does not reveal logits")
 
     @property
     def module(self) -> nn.Module:  # overridden where allowed
+        """The model itself (weights, gradients); only white-box access reveals it."""
         raise AccessDenied(f"{self.level} access does not reveal the model")
 
     def describe(self) -> dict:
@@ -200,6 +210,7 @@ class WhiteBox(Probabilities):
 
     @property
     def module(self) -> nn.Module:
+        """The suspect's module (weights and gradients; using it directly is not a query)."""
         return self._backend.module
 
     def logits(self, x) -> torch.Tensor:

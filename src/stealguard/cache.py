@@ -40,6 +40,7 @@ def array_digest(*arrays: np.ndarray) -> str:
 
 
 def entry_dir(config: dict) -> Path:
+    """The artifact cache's folder for ``config`` (named by the config's hash)."""
     return paths.cache_dir() / "models" / config_hash(config)
 
 

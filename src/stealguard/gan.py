@@ -20,6 +20,8 @@ from .errors import ConfigError
 
 
 class Generator(nn.Module):
+    """The DCGAN generator of near-boundary privatisation: a latent vector to a ``size`` x ``size`` image in [0,
+    1]."""
     def __init__(self, size: int, channels: int, latent: int = 64, base: int = 32):
         super().__init__()
         if size % 4:
@@ -36,10 +38,12 @@ class Generator(nn.Module):
         return self.net(self.fc(z).view(len(z), 4 * self.base, s, s))
 
     def config(self) -> dict:
+        """The constructor arguments (stored in a kit to rebuild the generator)."""
         return {"size": self.size, "channels": self.channels, "latent": self.latent, "base": self.base}
 
 
 class Discriminator(nn.Module):
+    """The DCGAN discriminator: an image to one real/fake logit."""
     def __init__(self, size: int, channels: int, base: int = 32):
         super().__init__()
         self.net = nn.Sequential(

@@ -56,26 +56,32 @@ class KitWriter:
         self.files: dict[str, bytes] = {}
 
     def add_bytes(self, name: str, data: bytes) -> None:
+        """Add file ``name`` with ``data`` (each name once; names are checked)."""
         _check_name(name)
         if name in self.files:
             raise KitError(f"kit file {name!r} added twice")
         self.files[name] = data
 
     def add_array(self, name: str, array: np.ndarray) -> None:
+        """Add ``array`` as ``name.npy`` (no pickles)."""
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
         self.add_bytes(f"{name}.npy", buf.getvalue())
 
     def add_json(self, name: str, obj) -> None:
+        """Add ``obj`` as ``name.json``."""
         self.add_bytes(f"{name}.json", json.dumps(obj, indent=2, sort_keys=True).encode())
 
     def add_tensors(self, name: str, tensors: dict, metadata: dict | None = None) -> None:
+        """Add ``tensors`` as ``name.safetensors``, with ``metadata`` (JSON) in its header."""
         from safetensors.torch import save
 
         meta = {"stealguard": json.dumps(metadata or {}, sort_keys=True)}
         self.add_bytes(f"{name}.safetensors", save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta))
 
     def write(self, directory: str | os.PathLike) -> "Kit":
+        """Write the kit to ``directory`` with its manifest of SHA-256 hashes (atomically: a temporary folder renamed)
+        and return it loaded."""
         d = Path(directory)
         manifest = {"format": FORMAT, "version": VERSION, "method": self.method, "method_version": self.method_version,
                     "victim_sha256": self.victim_sha256, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -100,18 +106,22 @@ class Kit:
 
     @property
     def method(self) -> str:
+        """The method that wrote the kit."""
         return self.manifest["method"]
 
     @property
     def method_version(self) -> int:
+        """The version of the method that wrote the kit."""
         return int(self.manifest["method_version"])
 
     @property
     def meta(self) -> dict:
+        """The method's settings and metadata, from the manifest."""
         return self.manifest["meta"]
 
     @property
     def victim_sha256(self) -> str | None:
+        """SHA-256 of the protected model the kit belongs to (None for methods without one)."""
         return self.manifest.get("victim_sha256")
 
     def _read(self, name: str) -> bytes:
@@ -127,18 +137,21 @@ class Kit:
         return f"{name}.npy" in self.manifest["files"]
 
     def array(self, name: str) -> np.ndarray:
+        """The array ``name`` (its hash checked on every read)."""
         try:
             return np.load(io.BytesIO(self._read(f"{name}.npy")), allow_pickle=False)
         except ValueError as e:
             raise KitError(f"kit array {name} is unreadable: {e}") from None
 
     def json(self, name: str):
+        """The JSON file ``name`` (its hash checked on every read)."""
         try:
             return json.loads(self._read(f"{name}.json"))
         except json.JSONDecodeError as e:
             raise KitError(f"kit file {name}.json is not valid JSON: {e}") from None
 
     def tensors(self, name: str) -> tuple[dict, dict]:
+        """The tensors of ``name.safetensors`` and the stealguard metadata of its header (hash checked)."""
         from safetensors import SafetensorError
         from safetensors.torch import load
 

@@ -68,6 +68,7 @@ def text_sha256(sentence: str) -> str:
 
 
 def encode_images(x: np.ndarray) -> bytes:
+    """The ``/predict`` request body for float32 images ``x``: shape, dtype and base64 bytes."""
     a = np.ascontiguousarray(x, dtype=np.float32)
     return json.dumps({"shape": list(a.shape), "dtype": "float32", "data": base64.b64encode(a.tobytes()).decode()}).encode()
 
@@ -200,6 +201,8 @@ class AuditLog:
                     self.answers[h] = a
 
     def append(self, kind: str, hashes: list[str], answer: np.ndarray, request_sha: str, response_sha: str) -> None:
+        """Append one validated answer (hashes of the images, of request and response, the answer, the previous
+        entry's hash) and flush it to disk before it is used."""
         entry = {"url": self.url, "time": round(time.time(), 3), "kind": kind, "images": hashes,
                  "request_sha256": request_sha, "response_sha256": response_sha, "answer": answer.tolist(), "prev": self.last}
         line = json.dumps(entry, separators=(",", ":")).encode()
@@ -214,6 +217,7 @@ class AuditLog:
             self.answers[h] = a
 
     def sha256(self) -> str | None:
+        """SHA-256 of the log file as it is now (None if it does not exist)."""
         return hashlib.sha256(self.path.read_bytes()).hexdigest() if self.path.exists() else None
 
 
@@ -353,5 +357,6 @@ def _error_text(e: urllib.error.HTTPError) -> str:
 
 
 def is_url(source) -> bool:
+    """Whether ``source`` is an http(s) URL (a remote suspect)."""
     return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
 

@@ -78,10 +78,12 @@ class PredictionServer:
 
     @property
     def url(self) -> str:
+        """The ``/predict`` URL the server listens on."""
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}/predict"
 
     def info(self) -> dict:
+        """The ``/info`` answer: protocol, input shape (or text input), number of classes and output kind."""
         if self.text:
             from .data.text import ENCODER
 
@@ -213,17 +215,20 @@ class PredictionServer:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "PredictionServer":
+        """Serve in a background thread; return self."""
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        """Serve in this thread until interrupted, then close the socket."""
         try:
             self.httpd.serve_forever()
         finally:
             self.httpd.server_close()
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         self.httpd.shutdown()
         self.httpd.server_close()
 

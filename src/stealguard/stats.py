@@ -30,6 +30,7 @@ class TestResult:
     mean_difference: float | None = None
 
     def to_dict(self) -> dict:
+        """The result as a plain dict."""
         return asdict(self)
 
 

@@ -23,6 +23,8 @@ from .errors import ConfigError, DataError
 
 
 class Stylizer(Protocol):
+    """Anything that stylises uint8 images (N, H, W, C) into images of the same shape; ``identity`` names it in cache
+    keys and kits."""
     identity: str
 
     def __call__(self, images: np.ndarray) -> np.ndarray: ...

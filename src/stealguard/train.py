@@ -83,6 +83,7 @@ class TrainConfig:
 
     @property
     def learning_rate(self) -> float:
+        """``lr``, or the optimizer's default (0.1 for SGD, 1e-3 for Adam)."""
         return self.lr if self.lr is not None else (0.1 if self.optimizer == "sgd" else 1e-3)
 
     def recipe(self) -> dict:
@@ -96,9 +97,13 @@ class TrainConfig:
 
 
 class BatchSource(Protocol):
+    """What :func:`fit` trains on besides datasets: ``batches_per_epoch`` and ``epoch(i)`` yielding (inputs, targets)
+    on the device."""
     batches_per_epoch: int
 
-    def epoch(self, index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    def epoch(self, index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The (inputs, targets) batches of epoch ``index``, on the training device."""
+        ...
 
 
 class ArrayBatches:
@@ -128,6 +133,7 @@ class ArrayBatches:
         self.batches_per_epoch = n // batch_size if self.drop_last else math.ceil(n / batch_size)
 
     def epoch(self, index: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of epoch ``index``: shuffled (seeded), augmented if configured, on the device."""
         n = len(self.x)
         order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else torch.arange(n, device=self.device)
         for b in range(self.batches_per_epoch):
@@ -146,11 +152,14 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 def default_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on integer labels, soft cross-entropy on probability targets."""
     return soft_cross_entropy(logits, target) if target.is_floating_point() else F.cross_entropy(logits, target)
 
 
 @dataclass
 class TrainResult:
+    """What :func:`fit` returns: epochs, steps, seconds, images seen, final loss and training accuracy, per-epoch
+    history."""
     epochs: int
     steps: int
     seconds: float
@@ -161,6 +170,7 @@ class TrainResult:
 
     @property
     def images_per_second(self) -> float:
+        """Training throughput."""
         return self.images / max(self.seconds, 1e-9)
 
 

@@ -48,9 +48,11 @@ class Verdict:
     caveat: str = ""
 
     def to_dict(self) -> dict:
+        """The verdict as a JSON-able dict (numpy scalars as Python numbers, non-finite floats as strings)."""
         return _clean(asdict(self))
 
     def to_json(self) -> str:
+        """The verdict as indented JSON (what ``--json`` prints)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def summary(self) -> str:

@@ -14,6 +14,8 @@ from .base import Attack, StealSettings, attack_set, student
 
 @dataclass
 class AdvSettings(StealSettings):
+    """Settings of ``steal adv-extract``: the PGD radius ``eps``, ``step`` and ``pgd_steps`` of each attack, and
+    ``adv_epochs`` of adversarial training after the label-query epochs."""
     eps: float = 4 / 255
     step: float = 1 / 255
     pgd_steps: int = 5
@@ -29,11 +31,14 @@ class PGDBatches:
         self.generator = torch.Generator().manual_seed(seed)
 
     def epoch(self, index):
+        """The inner source's batches with each image replaced by its PGD adversarial example against the current
+        model."""
         for x, y in self.inner.epoch(index):
             yield pgd(self.model, x, y, self.eps, self.step, self.steps, generator=self.generator), y
 
 
 class AdvExtract(Attack):
+    """Adversarial extraction: a label-query copy, then PGD adversarial training on the victim's labels."""
     name = "adv-extract"
     summary = "label-query extraction followed by PGD adversarial training on the victim's labels"
     access = "queries"

@@ -64,12 +64,15 @@ class StealSettings:
             raise ConfigError(f"limit must be >= 1, got {self.limit}")
 
     def train_config(self, default_lr: float = 0.05, **overrides) -> TrainConfig:
+        """The :class:`~stealguard.train.TrainConfig` of this theft (``overrides`` replace its fields; ``default_lr``
+        when ``lr`` is unset)."""
         base = dict(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
                     lr=self.lr if self.lr is not None else default_lr, schedule="cosine", crop_padding=0, flip=False,
                     seed=self.seed, device=self.device, progress=self.progress)
         return TrainConfig(**(base | overrides))
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (the cache key and the record; display-only fields left out)."""
         d = asdict(self)
         d.pop("progress")
         return d
@@ -90,6 +93,7 @@ class AttackData:
     substitute: ArrayDataset | None = None
 
     def spec(self, arch: str, width: float, num_classes: int | None = None, classes: list[str] | None = None) -> ModelSpec:
+        """A :class:`~stealguard.models.ModelSpec` for a thief's model of ``arch``/``width`` on this data's inputs."""
         if len(self.input_shape) == 1:  # feature vectors (a text dataset's sentence embeddings)
             return ModelSpec(arch=arch, num_classes=num_classes or self.num_classes, width=width,
                              classes=classes or self.classes, input_dim=self.input_shape[0])
@@ -109,6 +113,8 @@ class Attack:
     Settings: ClassVar[type[StealSettings]] = StealSettings
 
     def steal(self, victim: Access, data: AttackData, settings: StealSettings) -> tuple[Classifier, dict]:
+        """Steal ``victim`` (an access at this attack's level) with ``data`` as its threat model allows; return the
+        stolen model and a record of what the theft used (queries, samples)."""
         raise NotImplementedError
 
 
@@ -125,6 +131,8 @@ def student(data: AttackData, settings: StealSettings, num_classes: int | None =
 
 
 def attack_set(data: ArrayDataset | None, settings: StealSettings, what: str) -> ArrayDataset:
+    """The thief's training images: ``data`` limited to ``settings.limit`` (seeded); a clear error when the threat
+    model gives none."""
     if data is None:
         raise ConfigError(f"this attack needs {what} data, which its threat model did not provide")
     return data.take(settings.limit, settings.seed)

@@ -8,6 +8,7 @@ from .base import Attack
 
 
 class DirectCopy(Attack):
+    """The victim's weights copied unchanged (the tables' 'Source' row)."""
     name = "direct-copy"
     summary = "the victim's weights, copied as they are (the 'Source' row)"
     access = "model"

@@ -17,6 +17,8 @@ from .base import Attack, StealSettings, attack_set, check_choice
 
 @dataclass
 class FineTuneSettings(StealSettings):
+    """Settings of ``steal fine-tune``: ``layers`` all or last, the ``fraction`` of the attacker's images used, epochs
+    and learning rate."""
     layers: str = "all"
     fraction: float = 1.0
     epochs: int = 3
@@ -30,6 +32,8 @@ class FineTuneSettings(StealSettings):
 
 
 class FineTune(Attack):
+    """Fine-tuning: the victim trained further on the attacker's data, all layers (Finetune-A) or the last
+    (Finetune-L)."""
     name = "fine-tune"
     summary = "the victim fine-tuned on the attacker's data: all layers (Finetune-A) or the last (Finetune-L)"
     access = "model"

@@ -8,6 +8,7 @@ from .base import Attack, attack_set, student
 
 
 class Independent(Attack):
+    """The negative control: a model trained from scratch on the attacker's half, never touching the victim."""
     name = "independent"
     summary = "trained from scratch on the disjoint attacker half (the negative control)"
     access = "none"

@@ -21,6 +21,8 @@ from .base import Attack, StealSettings, attack_set, check_choice
 
 @dataclass
 class PruneSettings(StealSettings):
+    """Settings of ``steal prune``: ``method`` magnitude or fine-pruning, its ``rate``, magnitude's ``scope`` (layer
+    or global), and the fine-tuning epochs."""
     method: str = "magnitude"
     rate: float = 0.3
     scope: str = "layer"  # magnitude: per layer or global
@@ -100,6 +102,8 @@ def fine_prune(model: nn.Module, clean: torch.Tensor, rate: float) -> tuple[list
 
 
 class Prune(Attack):
+    """Pruning: L1 magnitude pruning at ``rate``, or fine-pruning (the last conv's least active channels, then
+    fine-tuning)."""
     name = "prune"
     summary = "magnitude (L1 unstructured) pruning at --rate, or fine-pruning (prune last-conv channels, then fine-tune)"
     access = "model"

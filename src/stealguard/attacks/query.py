@@ -13,6 +13,8 @@ from .base import Attack, StealSettings, attack_set, kd_loss, query_victim, stud
 
 @dataclass
 class KDSettings(StealSettings):
+    """Settings of the soft-label extractions: ``temperature`` T and ``alpha``, the weight of the KL term against
+    cross-entropy on the victim's labels."""
     temperature: float = 20.0
     alpha: float = 0.9
     lr: float | None = 0.02  # the T^2-scaled KD loss diverges at the 0.05 used for cross-entropy
@@ -20,6 +22,7 @@ class KDSettings(StealSettings):
 
 @dataclass
 class DistillSettings(KDSettings):
+    """Settings of ``steal distill``: Hinton distillation's T = 4 and alpha = 1 by default."""
     temperature: float = 4.0
     alpha: float = 1.0
 
@@ -44,6 +47,7 @@ class _SoftLabelExtraction(Attack):
 
 
 class Distill(_SoftLabelExtraction):
+    """Distillation: a student trained on the defender's data with the victim's soft labels at temperature T."""
     name = "distill"
     version = 2  # rounded API outputs: zeros floored at half the last digit
     summary = "Hinton distillation on the defender's training data with the victim's soft labels at temperature T"
@@ -52,6 +56,7 @@ class Distill(_SoftLabelExtraction):
 
 
 class LabelQuery(Attack):
+    """Label-query extraction: a fresh student trained on the victim's top-1 labels of the attacker's images."""
     name = "label-query"
     summary = "a fresh student trained on the victim's top-1 labels of the attacker's data"
     access = "queries"
@@ -67,6 +72,7 @@ class LabelQuery(Attack):
 
 
 class LogitQuery(_SoftLabelExtraction):
+    """Logit-query extraction: a fresh student trained on the victim's probabilities for the attacker's images."""
     name = "logit-query"
     version = 2  # rounded API outputs: zeros floored at half the last digit
     summary = "a student trained on the victim's probabilities: alpha*KL at temperature T + (1-alpha)*CE on its labels"

@@ -17,6 +17,7 @@ from .base import Attack, attack_set
 
 
 class Recalibrate(Attack):
+    """The victim with its BatchNorm statistics re-estimated on the attacker's data; no weight changes."""
     name = "recalibrate"
     summary = "the victim with its BatchNorm statistics re-estimated on the attacker's data (no weight changes)"
     access = "model"

@@ -23,6 +23,8 @@ FASHION_COARSE = {"names": ["tops", "trouser", "dress", "footwear", "bag"], "map
 
 @dataclass
 class TransferSettings(StealSettings):
+    """Settings of ``steal transfer``: ``layers`` all or last, the new ``task`` (substitute pool or coarse labels),
+    epochs and learning rate."""
     layers: str = "last"
     task: str = "auto"  # auto | substitute | coarse
     epochs: int = 3
@@ -35,6 +37,7 @@ class TransferSettings(StealSettings):
 
 
 def coarse_task(data, images: ArrayDataset) -> ArrayDataset:
+    """``images`` relabelled to a coarser label space (Fashion-MNIST's garment groups; elsewhere pairs of classes)."""
     if data.dataset == "fashion-mnist":
         mapping, names = np.array(FASHION_COARSE["map"]), FASHION_COARSE["names"]
     else:
@@ -44,6 +47,7 @@ def coarse_task(data, images: ArrayDataset) -> ArrayDataset:
 
 
 class Transfer(Attack):
+    """Transfer learning: the victim's features reused for a new label space (all layers, or a new head only)."""
     name = "transfer"
     summary = "the victim's features reused on a new label space (Transfer-A: all layers, Transfer-L: new head only)"
     access = "model"

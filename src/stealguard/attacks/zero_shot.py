@@ -26,6 +26,8 @@ from .base import Attack, StealSettings, check_choice, student
 
 @dataclass
 class ZeroShotSettings(StealSettings):
+    """Settings of ``steal zero-shot``: generator updates per epoch, student steps per update, latent size, generator
+    learning rate and width, the disagreement ``loss`` and the class-balance reward's weight."""
     epochs: int = 20
     batch_size: int = 128
     lr: float | None = 0.1
@@ -93,6 +95,8 @@ class AdversarialQueries:
         return torch.randn(self.s.batch_size, self.s.nz, device=self.device)
 
     def epoch(self, index):
+        """Batches of generated images with the victim's logits on them; the generator is updated between batches to
+        seek disagreement."""
         for it in range(self.s.iterations):
             self.gen.train()
             for _ in range(self.s.student_steps):
@@ -119,6 +123,7 @@ class AdversarialQueries:
 
 
 class ZeroShot(Attack):
+    """Data-free adversarial distillation (DFAD): a generator searches for disagreement, the student removes it."""
     name = "zero-shot"
     summary = "data-free adversarial distillation: a generator searches for disagreement, the student removes it"
     access = "model"

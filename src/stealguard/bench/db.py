@@ -54,10 +54,12 @@ class ResultsDB:
         self.con.execute("PRAGMA journal_mode=WAL")
 
     def close(self) -> None:
+        """Close the database connection."""
         self.con.close()
 
     # ------------------------------------------------------------------------------------------ meta
     def meta(self, key: str) -> str | None:
+        """The value stored under ``key`` in the run's metadata, or None."""
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
@@ -82,6 +84,7 @@ class ResultsDB:
                     ("stealguard_version", version), ("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))])
 
     def scenario(self) -> dict:
+        """The scenario this run is bound to (as a dict); an error if none is bound yet."""
         text = self.meta("scenario")
         if text is None:
             raise ConfigError(f"{self.path} has no scenario: not a finished or started bench run")
@@ -93,6 +96,7 @@ class ResultsDB:
         return {k: json.loads(r) for k, r in self.con.execute("SELECT key, result FROM jobs WHERE status = 'done'")}
 
     def failed(self) -> dict[str, str]:
+        """The failed jobs: key -> error line."""
         return dict(self.con.execute("SELECT key, error FROM jobs WHERE status = 'failed'"))
 
     def keep_only(self, keys) -> int:
@@ -118,6 +122,7 @@ class ResultsDB:
                 self._model(job, result)
 
     def record_failure(self, job, error: str) -> None:
+        """Record that ``job`` failed with ``error`` (a later run of the scenario tries it again)."""
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self.con:
             self.con.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?, 'failed', NULL, ?, NULL, ?)", (job.key, job.kind, error, now))
@@ -144,6 +149,7 @@ class ResultsDB:
 
     # ------------------------------------------------------------------------------------------ reading
     def rows(self, table: str, where: str = "", params: tuple = ()) -> list[dict]:
+        """Rows of ``table`` as dicts (``where``: an SQL clause with ``?`` placeholders filled from ``params``)."""
         cur = self.con.execute(f"SELECT * FROM {table} {where}", params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur.fetchall()]

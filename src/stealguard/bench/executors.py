@@ -36,12 +36,16 @@ class Executor:
     workers = 1
 
     def submit(self, job, scenario, run_dir, threads, upstream):  # pragma: no cover - interface
+        """Start ``job`` (with the scenario, run folder, torch threads and its dependencies' results); return a
+        handle."""
         raise NotImplementedError
 
     def wait(self, handles: list) -> list:  # pragma: no cover - interface
+        """Block until at least one of ``handles`` finished; return (handle, result, error) for each finished one."""
         raise NotImplementedError
 
     def shutdown(self, cancel: bool = False) -> None:
+        """Release the workers; ``cancel`` stops running jobs instead of waiting for them."""
         pass
 
 

@@ -23,6 +23,8 @@ PLAIN = "plain"  # the victim group of methods that protect an already trained m
 
 @dataclass(frozen=True)
 class Job:
+    """One node of a run's job graph: a unique ``key``, its ``kind`` (victim, protect, steal, independent, verify),
+    the keys it depends on and its spec."""
     key: str
     kind: str  # victim | protect | steal | independent | verify
     deps: tuple[str, ...] = ()

@@ -60,6 +60,7 @@ def _detail_summary(key: str, x: list):
 
 
 def machine() -> str:
+    """One line naming this machine: CPU model and cores, GPU if any, torch and Python versions."""
     import torch
 
     cpu = platform.machine()

@@ -28,6 +28,8 @@ class Progress:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     def update(self, done: int, running: int, failed: int, last: str = "") -> None:
+        """Show one progress line: jobs done, running, waiting and failed, elapsed time and an estimate of what is
+        left."""
         el = time.perf_counter() - self.t0
         new = done - self.already
         left = self.total - done - failed
@@ -41,6 +43,7 @@ class Progress:
             print(line + (f" · {last}" if last else ""), file=self.stream, flush=True)
 
     def close(self) -> None:
+        """End the progress display."""
         if self.tty:
             self.stream.write("\n")
 

@@ -100,6 +100,8 @@ class IndependentSpec:
 
     @property
     def label(self) -> str:
+        """A readable, unique label of this independent model (architecture, width, seed, data, recipe, styles): its
+        job key."""
         extra = "".join(f", {k} {v}" for k, v in self.recipe)
         if len(self.styles) > 3:  # a long list: its size, ends and a digest (labels are job keys, so unique)
             digest = hashlib.sha256("+".join(self.styles).encode()).hexdigest()[:6]
@@ -126,6 +128,7 @@ class Scenario:
     description: str = ""
 
     def to_dict(self) -> dict:
+        """The validated scenario as a plain dict (stored in the run's database)."""
         return asdict(self)
 
     def digest(self) -> str:
@@ -344,6 +347,7 @@ def find_scenario(name_or_path: str) -> Path:
 
 
 def shipped_scenarios() -> list[str]:
+    """Names of the scenarios shipped with stealguard (``bench run NAME``)."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 

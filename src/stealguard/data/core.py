@@ -55,10 +55,12 @@ class ArrayDataset:
 
     @property
     def channels(self) -> int:
+        """Colour channels of the images (1 for feature vectors)."""
         return int(self.x.shape[3]) if self.x.ndim == 4 else 1
 
     @property
     def image_size(self) -> tuple[int, int]:
+        """(H, W) of the images; an error for a dataset of feature vectors."""
         if self.x.ndim != 4:
             raise DataError(f"{self.name or 'dataset'} holds feature vectors, not images")
         return int(self.x.shape[1]), int(self.x.shape[2])
@@ -70,6 +72,7 @@ class ArrayDataset:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes."""
         return len(self.classes)
 
     def subset(self, idx: np.ndarray, name: str | None = None) -> "ArrayDataset":
@@ -115,22 +118,27 @@ class DatasetBundle:
 
     @property
     def classes(self) -> list[str]:
+        """Class names."""
         return self.train.classes
 
     @property
     def num_classes(self) -> int:
+        """Number of classes."""
         return self.train.num_classes
 
     @property
     def channels(self) -> int:
+        """Colour channels of the images."""
         return self.train.channels
 
     @property
     def image_size(self) -> tuple[int, int]:
+        """(H, W) of the images."""
         return self.train.image_size
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """Shape of one model input: (C, H, W), or (D,) for feature vectors."""
         return self.train.input_shape
 
 
@@ -155,18 +163,22 @@ class Splits:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes."""
         return self.test.num_classes
 
     @property
     def channels(self) -> int:
+        """Colour channels of the images."""
         return self.test.channels
 
     @property
     def image_size(self) -> tuple[int, int]:
+        """(H, W) of the images."""
         return self.test.image_size
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """Shape of one model input: (C, H, W), or (D,) for feature vectors."""
         return self.test.input_shape
 
 

@@ -52,6 +52,7 @@ class BadNetsSettings(OwnModelSettings):
 
 
 class BadNets(Method):
+    """BadNets watermark (baseline): triggered images relabelled to a target class while training."""
     name = "badnets"
     version = 2  # 2: the trigger is stamped again after augmentation while protecting
     kit_versions = (1,)  # verification is unchanged

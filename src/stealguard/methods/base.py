@@ -34,6 +34,7 @@ class OwnModelSettings:
     seed: int = 0
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (the cache key and the record)."""
         return dataclasses.asdict(self)
 
 
@@ -67,6 +68,8 @@ class Method:
     Settings: type = object
 
     def verify(self, kit: Kit, suspect: Access, **options) -> Verdict:  # pragma: no cover - interface
+        """Verify ``suspect`` against ``kit``; return a :class:`~stealguard.verdict.Verdict` (the method's options in
+        its own docstring)."""
         raise NotImplementedError
 
     def verify_options(self) -> set[str]:

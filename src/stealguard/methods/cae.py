@@ -68,10 +68,13 @@ class CaeSettings:
             arch_specs(text, 1, "", 1.0)
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (the cache key and the record)."""
         return dataclasses.asdict(self)
 
 
 class Cae(Method):
+    """CAE fingerprint (Lukas et al. 2021): conferrable adversarial examples that transfer to copies, not to
+    independent models."""
     name = "cae"
     version = 1
     levels = ("white-box", "probabilities", "labels")

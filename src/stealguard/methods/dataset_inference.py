@@ -102,6 +102,8 @@ def _score(reg: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
 
 
 class DatasetInference(Method):
+    """Dataset inference (Maini et al. 2021): the owner's training images lie farther from a derived model's
+    boundaries."""
     name = "dataset-inference"
     version = 1
     levels = ("white-box", "probabilities", "labels")

@@ -121,6 +121,7 @@ class _EweBatches:
 
 
 class Ewe(Method):
+    """EWE (Jia et al. 2021, baseline): a watermark entangled with the task by the soft nearest-neighbour loss."""
     name = "ewe"
     version = 2  # 2: the ID trigger is stamped again after augmentation while protecting
     kit_versions = (1,)  # verification is unchanged

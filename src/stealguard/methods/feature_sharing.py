@@ -88,6 +88,8 @@ def _blocks_with_params(model: Classifier) -> list[torch.nn.Module]:
 
 # --------------------------------------------------------------------------------------------------- method
 class FeatureSharing(Method):
+    """Feature-sharing API watermark: memorised by the decision layers above a frozen extractor (see the module
+    docstring)."""
     name = "feature-sharing"
     version = 2  # 2: the ID trigger is stamped again after augmentation while protecting
     kit_versions = (1,)  # verification is unchanged

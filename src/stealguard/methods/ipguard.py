@@ -65,6 +65,7 @@ class IpGuardSettings:
         arch_specs(self.reference_archs, 1, "", 1.0)  # validates the ARCH[:WIDTH] list before any training
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (the cache key and the record)."""
         return dataclasses.asdict(self)
 
 
@@ -89,6 +90,7 @@ def fingerprint_points(model: Classifier, x: np.ndarray, s: IpGuardSettings) -> 
 
 
 class IpGuard(Method):
+    """IPGuard fingerprint (Cao et al. 2021): points near the victim's class boundaries, labelled by the victim."""
     name = "ipguard"
     version = 1
     levels = ("white-box", "probabilities", "labels")

@@ -246,6 +246,8 @@ class MoveSettings:
         return arch_specs(self.style_reference_archs, self.style_references, self.arch, self.width)
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (the cache key; later options left out at their defaults so old keys still
+        match)."""
         d = dataclasses.asdict(self)
         if not self.surrogates:  # added later: without it a protection keeps the cache key it had before
             del d["surrogates"]
@@ -308,6 +310,7 @@ class MetaClassifier(nn.Module):
 
     @torch.no_grad()
     def stolen_probability(self, f: np.ndarray) -> np.ndarray:
+        """The meta-classifier's probability of 'stolen' for each feature row (one softmax, here)."""
         self.eval()
         return torch.softmax(self(torch.as_tensor(f, dtype=torch.float32)), dim=1)[:, 1].double().numpy()
 
@@ -405,6 +408,7 @@ def embed_external_features(splits: Splits, s: "MoveSettings", stylizer: Stylize
 
 # ------------------------------------------------------------------------------------------------------- method
 class Move(Method):
+    """MOVE: ownership verification via embedded external features (style transfer); see the module docstring."""
     name = "move"
     version = 3  # 2: the kit holds the reference models' accuracies (rule "guarded"); 3: which stylised
     # verification images each model classifies correctly (rule "style-accuracy")

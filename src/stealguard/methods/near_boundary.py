@@ -289,6 +289,8 @@ def _boundary_loss(k: int, weight: float):
 
 # ------------------------------------------------------------------------------------------------ the method
 class NearBoundary(Method):
+    """Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries, and ownership inference on
+    them."""
     name = "near-boundary"
     # 2: the kit also holds the reference models' distances (calibrated rule); 3: the BatchNorm statistics of the
     # boundary-fine-tuned model are re-estimated on the owner's data before the private set is chosen (kit as 2);

@@ -90,6 +90,7 @@ class SacSettings:
             arch_specs(text, 1, "", 1.0)
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (the cache key and the record)."""
         return dataclasses.asdict(self)
 
 
@@ -151,6 +152,7 @@ def outputs_of(access: Access, x: np.ndarray, output: str, k: int, eps: float, r
 
 # --------------------------------------------------------------------------------------------------- method
 class Sac(Method):
+    """SAC (Guan et al. 2022): the suspect's sample correlation matrix compared with the victim's."""
     name = "sac"
     version = 1
     levels = ("white-box", "probabilities", "labels")

@@ -239,6 +239,8 @@ class OnnxModel:
         self.num_classes = self.spec.num_classes if self.spec else (out[-1] if isinstance(out[-1], int) else None)
 
     def scores(self, x: np.ndarray) -> np.ndarray:
+        """The network's outputs for float images in [0, 1] (NCHW): logits or probabilities (``output``), one row per
+        image."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape[1:] != self.input_shape:
             raise ModelFileError(f"{self.path.name}: input of shape {x.shape[1:]}, the model takes {self.input_shape}")

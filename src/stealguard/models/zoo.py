@@ -71,6 +71,7 @@ class ModelSpec:
         return (self.input_dim,) if self.input_dim else (self.in_channels, *self.image_size)
 
     def to_json(self) -> str:
+        """The spec as canonical JSON (sorted keys; stored in every model file)."""
         d = asdict(self)
         if not d["input_dim"]:  # image models: the same bytes (and SHA-256) as before text models existed
             del d["input_dim"]
@@ -142,6 +143,7 @@ def _mlp(s: ModelSpec) -> Classifier:
 
 # ----------------------------------------------------------------------------------------------------- resnet
 class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convolutions with BatchNorm and a (projected) shortcut."""
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
@@ -197,6 +199,7 @@ def _vgg(s: ModelSpec, cfg: list) -> Classifier:
 
 # ----------------------------------------------------------------------------------------------------- wide resnet
 class WideBlock(nn.Module):
+    """Wide-ResNet block: pre-activation, two 3x3 convolutions, optional dropout between them."""
     def __init__(self, cin: int, cout: int, stride: int, dropout: float = 0.0):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(cin)
@@ -232,6 +235,7 @@ def _wrn(s: ModelSpec, depth: int, k: int) -> Classifier:
 
 # ----------------------------------------------------------------------------------------------------- mobilenetv2
 class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expansion, 3x3 depthwise, 1x1 projection, residual when the shape allows."""
     def __init__(self, cin: int, cout: int, stride: int, expand: int):
         super().__init__()
         hid = cin * expand
@@ -266,6 +270,7 @@ def _mobilenetv2(s: ModelSpec) -> Classifier:
 
 # ----------------------------------------------------------------------------------------------------- densenet
 class DenseLayer(nn.Module):
+    """DenseNet layer: bottleneck 1x1 then 3x3 convolution; its output is concatenated to its input."""
     def __init__(self, cin: int, growth: int):
         super().__init__()
         self.body = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU(inplace=True), nn.Conv2d(cin, 4 * growth, 1, bias=False),
@@ -329,4 +334,5 @@ def build_model(spec: ModelSpec) -> Classifier:
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())
