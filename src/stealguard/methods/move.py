@@ -527,7 +527,7 @@ class Move(Method):
         if not record["style_learnt"]["learnt"]:
             record.setdefault("warnings", []).append(
                 f"the protected model did not learn the style ({_unlearnt(record['style_learnt'])}), so the style rules "
-                f"({', '.join(STYLE_RULES)}) will refuse this kit -- try another style image")
+                f"({', '.join(STYLE_RULES)}) will refuse this kit -- protect again with another style image, or another --seed if it came close (the same recipe trained again can land on either side)")
             echo("warning: " + record["warnings"][-1])
         sa = record["styled_accuracy"]
         echo(f"accuracy on the stylised verification images: protected {sa['victim']:.3f}, benign {sa['benign']:.3f}, "
@@ -611,7 +611,7 @@ class Move(Method):
                     raise ConfigError(
                         f"this kit cannot verify with rule '{rule}': its protected model did not learn the style "
                         f"({_unlearnt(learnt)}), so its answers there carry no mark of the owner; protect again with "
-                        "another style image" + ("; or use rule calibrated (the meta-classifier)"
+                        "another style image (or another seed, if it came close)" + ("; or use rule calibrated (the meta-classifier)"
                                                  if set(kit.meta.get("modes", [])) - {"labels"} else ""))
             if rule in ("style-agreement", "style-agreement-models"):
                 verdict = self._verify_style_agreement(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0,
