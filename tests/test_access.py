@@ -58,6 +58,15 @@ def test_onnx_probability_model_detected(tmp):
     a = open_access(tmp / "p.onnx", "probabilities")
     x = torch.rand(3, 1, 28, 28)
     assert np.allclose(a.predict_proba(x), wrapped(x).detach().numpy(), atol=1e-5)
+    # declared in its metadata instead of detected: accepted too (a file declaring probabilities while answering
+    # logits is refused: tests/test_hostile.py, onnx-logits-declared-probabilities)
+    import onnx
+
+    proto = onnx.load(str(tmp / "p.onnx"))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "stealguard.output", "probabilities"
+    onnx.save(proto, str(tmp / "d.onnx"))
+    assert np.allclose(open_access(tmp / "d.onnx", "probabilities").predict_proba(x), wrapped(x).detach().numpy(), atol=1e-5)
 
 
 def test_query_counting_and_budget(model):
