@@ -48,14 +48,14 @@ def kit_rows(run: Path, method) -> list[dict]:
             continue
         if not kit.has_array("style_reference_agreement"):
             continue
-        label = key.split("/")[1]
+        label, seed = key.split("/")[1], key.split("/")[2]  # protect/LABEL/sSEED: the thefts of this seed's kit
         learnt = kit_style_learnt(kit)
         answers = np.bincount(kit.array("victim_styled_labels"))
-        row = {"run": run.name, "label": label, "kit": kit.kit_id[:8], "arch": kit.meta["victim_spec"]["arch"],
+        row = {"run": run.name, "label": f"{label} {seed}", "kit": kit.kit_id[:8], "arch": kit.meta["victim_spec"]["arch"],
                "style": str(kit.meta.get("style")), "learnt": learnt, "top_share": float(answers.max() / answers.sum()),
                "source": forced(method, kit, run / res["path"]), "thefts": {}, "independent": {}}
         for k, r in sorted(done.items()):
-            if k.startswith(f"steal/{label}/") and "path" in r:
+            if k.startswith(f"steal/{label}/{seed}/") and "path" in r:
                 row["thefts"][k.split("/")[-1]] = forced(method, kit, run / r["path"])
             elif k.startswith("independent/") and "path" in r:
                 row["independent"][k.split("/", 1)[1]] = forced(method, kit, run / r["path"])
