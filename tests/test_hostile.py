@@ -216,20 +216,22 @@ def _served(extra, **kw):
     return build
 
 
-def _corrupt_log(tmp, kit):
-    (tmp / "a.jsonl").write_text('{"prev": "0"}\n{"broken": true}\n{"x": 1}\n')
-    srv = PredictionServer(_model()).start()
-    return ["verify", "--kit", str(kit), "--suspect", srv.url, "--audit-log", str(tmp / "a.jsonl")], srv.stop
-
-
-def _edited_log(entry):
-    """A log whose hash chain is intact but whose one entry for the served API is ``entry`` (edited by hand)."""
+def _log_case(text):
+    """``verify`` against a served model with an audit log holding ``text(url)`` (url: the served API's)."""
     def build(tmp, kit):
         srv = PredictionServer(_model()).start()
-        line = {"url": srv.url, "kind": "probabilities", "prev": "0" * 64} | entry(srv.url)
-        (tmp / "a.jsonl").write_text(json.dumps(line, separators=(",", ":")) + "\n")
+        (tmp / "a.jsonl").write_text(text(srv.url))
         return ["verify", "--kit", str(kit), "--suspect", srv.url, "--audit-log", str(tmp / "a.jsonl")], srv.stop
     return build
+
+
+_corrupt_log = _log_case(lambda url: '{"prev": "0"}\n{"broken": true}\n{"x": 1}\n')
+
+
+def _edited_log(entry: dict):
+    """A log whose hash chain is intact but whose one entry for the served API holds ``entry`` (edited by hand)."""
+    return _log_case(lambda url: json.dumps({"url": url, "kind": "probabilities", "prev": "0" * 64} | entry,
+                                            separators=(",", ":")) + "\n")
 
 
 def _huge(n):
@@ -294,8 +296,8 @@ CASES = {
     "api-query-budget": ("query budget of 10 exhausted", _served(["--max-queries", "10"])),
     "audit-log-corrupt": ("is corrupt at line 1", _corrupt_log),
     "audit-log-edited-answer": ("line 1 holds an answer the API cannot give now (the API answered 11 classes",
-                                _edited_log(lambda url: {"images": ["0" * 64], "answer": [[1 / 11] * 11]})),
-    "audit-log-edited-images": ("its 'images' are not a list of hashes", _edited_log(lambda url: {"images": 7, "answer": []})),
+                                _edited_log({"images": ["0" * 64], "answer": [[1 / 11] * 11]})),
+    "audit-log-edited-images": ("its 'images' are not a list of hashes", _edited_log({"images": 7, "answer": []})),
 }
 
 

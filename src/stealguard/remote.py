@@ -157,8 +157,7 @@ class AuditLog:
     against the API's declared classes (``num_classes``, ``output``) before it is: a log edited by hand, or written
     when the API declared something else, is refused with the line at fault instead of feeding a verification."""
 
-    def __init__(self, path: str | os.PathLike, url: str, kind: str = "probabilities", num_classes: int | None = None,
-                 output: str = "probabilities"):
+    def __init__(self, path: str | os.PathLike, url: str, kind: str, num_classes: int, output: str):
         self.path = Path(path)
         self.url = url
         self.kind, self.num_classes, self.output = kind, num_classes, output
@@ -191,12 +190,11 @@ class AuditLog:
                 if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
                     raise RemoteError(f"audit log {self.path}, line {i + 1}: its 'images' are not a list of hashes; keep "
                                       "the log as evidence and start a new one with --audit-log")
-                if self.num_classes is not None:
-                    try:
-                        validate_answer({self.kind: e.get("answer")}, len(hashes), self.num_classes, self.kind, self.output)
-                    except RemoteError as err:
-                        raise RemoteError(f"audit log {self.path}, line {i + 1} holds an answer the API cannot give now "
-                                          f"({err}); keep the log as evidence and start a new one with --audit-log") from None
+                try:
+                    validate_answer({self.kind: e.get("answer")}, len(hashes), self.num_classes, self.kind, self.output)
+                except RemoteError as err:
+                    raise RemoteError(f"audit log {self.path}, line {i + 1} holds an answer the API cannot give now "
+                                      f"({err}); keep the log as evidence and start a new one with --audit-log") from None
                 for h, a in zip(hashes, e["answer"]):
                     self.answers[h] = a
 
