@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from stealguard.access import FunctionBackend, Labels, Probabilities, WhiteBox, open_access, parse_output
+from stealguard.access import (FunctionBackend, Labels, Probabilities, WhiteBox, open_access, parse_output,
+                               probability_problem)
 from stealguard.errors import AccessDenied, ConfigError, QueryBudgetExceeded, StealguardError
 from stealguard.models import ModelSpec, build_model, export_onnx, save_model
 
@@ -47,6 +48,32 @@ def test_probability_outputs_are_not_softmaxed_twice():
     backend = FunctionBackend(lambda x: np.repeat(probs, len(x), 0), 3, (1, 8, 8), kind="probabilities")
     p = Probabilities(backend).predict_proba(torch.rand(2, 1, 8, 8))
     assert np.allclose(p, probs)
+
+
+def test_every_backend_that_declares_probabilities_is_held_to_them():
+    # the one definition (files, user functions and remote APIs share it), on hand-made rows
+    assert probability_problem(np.array([[0.7, 0.2, 0.1], [0.0, 1.0, 0.0]])) is None
+    assert probability_problem(np.zeros((0, 3))) is None
+    assert "leave [0, 1]" in probability_problem(np.array([[1.5, -0.5, 0.0]]))
+    assert "do not sum to 1 (off by up to 0.5" in probability_problem(np.array([[0.5, 0.5, 0.5]]))
+    assert "NaN" in probability_problem(np.array([[np.nan, 0.5, 0.5]]))
+    assert "dimension" in probability_problem(np.array([0.5, 0.5]))
+    rounded = np.array([[0.33, 0.33, 0.33]])  # three classes at 2 decimals: off by 0.01
+    assert probability_problem(rounded) is not None and probability_problem(rounded, 3 * 0.5 * 1e-2) is None
+    # a user's predict function that answers logits under the default kind is refused, not used as probabilities
+    logits = FunctionBackend(lambda x: np.tile([[2.0, -1.0, 0.5]], (len(x), 1)), 3, (1, 8, 8))
+    x = torch.rand(2, 1, 8, 8)
+    for access in (Probabilities(logits), Labels(logits)):
+        with pytest.raises(StealguardError, match=r"declares probabilities, but its answers leave \[0, 1\].*kind='logits'"):
+            access.predict_labels(x)
+    assert Probabilities(FunctionBackend(logits.fn, 3, (1, 8, 8), kind="logits")).predict_labels(x).tolist() == [0, 0]
+    # rounded probabilities pass with the tolerance their rounding needs, and only with it
+    with pytest.raises(StealguardError, match="do not sum to 1"):
+        Probabilities(FunctionBackend(lambda x: np.repeat(rounded, len(x), 0), 3, (1, 8, 8))).predict_proba(x)
+    ok = FunctionBackend(lambda x: np.repeat(rounded, len(x), 0), 3, (1, 8, 8), sum_tolerance=0.015)
+    assert np.allclose(Probabilities(ok).predict_proba(x), rounded)
+    with pytest.raises(ConfigError, match="sum_tolerance"):
+        FunctionBackend(logits.fn, 3, (1, 8, 8), sum_tolerance=-1)
 
 
 def test_onnx_probability_model_detected(tmp):

@@ -254,7 +254,7 @@ CASES = {
     "unknown-model-format": ("unsupported model file", _file("m.h5", b"HDF")),
     "onnx-wrong-input-size": ("the suspect takes inputs of shape (3, 32, 32)", _verify_file(_onnx_32)),
     "onnx-nan-output": ("NaN or infinite scores", _verify_file(_onnx_nan)),
-    "onnx-logits-declared-probabilities": ("declares probabilities but answers rows outside [0, 1] or not summing to 1",
+    "onnx-logits-declared-probabilities": ("declares probabilities, but its answers leave [0, 1]",
                                            _verify_file(_onnx_meta("stealguard.output", "probabilities"))),
     "onnx-unknown-output": ("declares the output 'banana'", _verify_file(_onnx_meta("stealguard.output", "banana"))),
     "onnx-malformed-spec": ("malformed stealguard.spec metadata", _verify_file(_onnx_meta("stealguard.spec", "{not json"))),

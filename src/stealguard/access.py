@@ -29,13 +29,39 @@ from .data import to_tensor
 from .errors import AccessDenied, ConfigError, QueryBudgetExceeded, StealguardError
 
 LEVELS = ("white-box", "probabilities", "labels")
+SUM_TOLERANCE = 1e-3  # how far a probability row's sum may be from 1 (float32 softmax outputs); wider for rounded APIs
+RANGE_SLACK = 1e-6  # float rounding just outside [0, 1]
+
+
+def probability_problem(p, sum_tolerance: float = SUM_TOLERANCE) -> str | None:
+    """What keeps a matrix of rows (N, K) from being probabilities, as the end of a sentence, or None if nothing does.
+
+    Rows must be finite, in [0, 1] and sum to 1 within ``sum_tolerance``. The one definition every backend that
+    answers probabilities is held to (files, user functions, remote APIs): declared probabilities are used as they
+    are, never softmaxed again, so a backend that answers logits under that name must be refused, not misread.
+    """
+    a = np.asarray(p, dtype=np.float64)
+    if a.ndim != 2:
+        return f"have {a.ndim} dimension(s), expected 2 (inputs x classes)"
+    if not a.size:
+        return None
+    if not np.isfinite(a).all():
+        return "contain NaN or infinite values"
+    if a.min() < -RANGE_SLACK or a.max() > 1 + RANGE_SLACK:
+        return f"leave [0, 1] (min {a.min():.3g}, max {a.max():.3g})"
+    worst = float(np.abs(a.sum(1) - 1).max())
+    if worst > sum_tolerance:
+        return f"do not sum to 1 (off by up to {worst:.3g}, tolerance {sum_tolerance:.3g})"
+    return None
 
 
 class Backend:
     """Computes raw scores for a batch; ``kind`` says whether they are ``logits``, ``probabilities`` or ``labels``
-    (one-hot rows from a labels-only API, usable only by a labels access)."""
+    (one-hot rows from a labels-only API, usable only by a labels access). Rows a backend calls probabilities are
+    checked by :func:`probability_problem`, their sums within ``sum_tolerance``."""
 
     kind: str = "logits"
+    sum_tolerance: float = SUM_TOLERANCE
     num_classes: int
     input_shape: tuple[int, int, int]
 
@@ -79,13 +105,21 @@ class OnnxBackend(Backend):
 
 
 class FunctionBackend(Backend):
-    """Wraps ``fn(x_float_nchw_numpy) -> scores`` (like ART's ``BlackBoxClassifier(predict_fn)``)."""
+    """Wraps ``fn(x_float_nchw_numpy) -> scores`` (like ART's ``BlackBoxClassifier(predict_fn)``).
+
+    ``kind="probabilities"`` (the default) promises rows in [0, 1] summing to 1: they are checked on every answer
+    and used as they are. A function whose probabilities are rounded (an API answering K decimals) passes a wider
+    ``sum_tolerance``, e.g. ``num_classes * 0.5 * 10**-K``; a function answering logits says ``kind="logits"``.
+    """
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], num_classes: int, input_shape: tuple[int, int, int],
-                 kind: str = "probabilities"):
+                 kind: str = "probabilities", sum_tolerance: float = SUM_TOLERANCE):
         if kind not in ("logits", "probabilities"):
             raise ConfigError(f"kind must be 'logits' or 'probabilities', got {kind!r}")
+        if not sum_tolerance >= 0:
+            raise ConfigError(f"sum_tolerance must be >= 0, got {sum_tolerance}")
         self.fn, self.num_classes, self.input_shape, self.kind = fn, num_classes, tuple(input_shape), kind
+        self.sum_tolerance = float(sum_tolerance)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(np.asarray(self.fn(x.cpu().numpy()), dtype=np.float64))
@@ -137,6 +171,11 @@ class Access:
             raise StealguardError(f"the suspect answered {len(t)} queries with scores of shape {tuple(s.shape)}")
         if not torch.isfinite(s).all():
             raise StealguardError("the suspect returned NaN or infinite scores")
+        if self._backend.kind == "probabilities":
+            problem = probability_problem(s.numpy(), self._backend.sum_tolerance)
+            if problem:
+                raise StealguardError(f"the suspect declares probabilities, but its answers {problem}"
+                                      + (" (if it answers logits, say kind='logits')" if isinstance(self._backend, FunctionBackend) else ""))
         return s, self._backend.kind
 
     @staticmethod

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .access import Backend
+from .access import SUM_TOLERANCE, Backend, probability_problem
 from .errors import ConfigError, StealguardError
 
 PROTOCOL = "stealguard-predict/1"
@@ -73,10 +73,11 @@ def encode_images(x: np.ndarray) -> bytes:
     return json.dumps({"shape": list(a.shape), "dtype": "float32", "data": base64.b64encode(a.tobytes()).decode()}).encode()
 
 
-def _sum_tolerance(output: str, k: int) -> float:
+def sum_tolerance(output: str, k: int) -> float:
+    """How far from 1 a row of a ``k``-class API's probabilities may sum: wider when it rounds to K decimals."""
     if output.startswith("rounded:"):
-        return 1e-3 + k * 0.5 * 10.0 ** -int(output.split(":", 1)[1])
-    return 1e-3
+        return SUM_TOLERANCE + k * 0.5 * 10.0 ** -int(output.split(":", 1)[1])
+    return SUM_TOLERANCE
 
 
 def validate_answer(obj, n: int, k: int, kind: str, output: str = "probabilities") -> np.ndarray:
@@ -103,14 +104,9 @@ def validate_answer(obj, n: int, k: int, kind: str, output: str = "probabilities
         if a.shape[1] != k:
             raise RemoteError(f"the API answered {a.shape[1]} classes, it declared {k}")
         a = a.astype(np.float64)
-        if not np.isfinite(a).all():
-            raise RemoteError("the API's probabilities contain NaN or infinite values")
-        if (a < 0).any() or (a > 1).any():
-            raise RemoteError(f"the API's probabilities leave [0, 1] (min {a.min():.3g}, max {a.max():.3g})")
-        tol = _sum_tolerance(output, k)
-        worst = float(np.abs(a.sum(1) - 1).max()) if n else 0.0
-        if worst > tol:
-            raise RemoteError(f"the API's probabilities do not sum to 1 (off by up to {worst:.3g}, tolerance {tol:.3g})")
+        problem = probability_problem(a, sum_tolerance(output, k))
+        if problem:
+            raise RemoteError(f"the API's probabilities {problem}")
         return a
     if a.ndim != 1 or a.shape[0] != n:
         raise RemoteError(f"the API answered labels of shape {a.shape} for {n} images")
@@ -265,6 +261,7 @@ class HttpBackend(Backend):
         self.info = validate_info(self._request(base + "/info", None), url)
         self.input_shape, self.num_classes, self.output = self.info["input_shape"], self.info["num_classes"], self.info["output"]
         self.kind = "labels" if self.output in ("top1", "labels") else "probabilities"
+        self.sum_tolerance = sum_tolerance(self.output, self.num_classes) if self.kind == "probabilities" else SUM_TOLERANCE
         self.text = self.info["text"]
         self.log = AuditLog(audit_log if audit_log is not None else default_audit_log(url), url, self.kind,
                             self.num_classes, self.output)

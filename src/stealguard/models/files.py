@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..access import probability_problem
 from ..errors import ModelFileError
 from .zoo import Classifier, ModelSpec, build_model
 
@@ -251,14 +252,11 @@ class OnnxModel:
         if out.ndim != 2 or out.shape[0] != len(x) or (self.num_classes is not None and out.shape[1] != self.num_classes):
             raise ModelFileError(f"{self.path.name}: answered scores of shape {out.shape} for {len(x)} inputs"
                                  + (f" of {self.num_classes} classes" if self.num_classes is not None else ""))
-        if self.output is None:
-            probs = out.min() >= 0 and np.allclose(out.sum(1), 1.0, atol=1e-3)
-            self.output = "probabilities" if probs else "logits"
-        elif self.output == "probabilities" and len(out) and np.isfinite(out).all() and (
-                out.min() < -1e-6 or out.max() > 1 + 1e-6 or np.abs(out.sum(1) - 1).max() > 1e-3):
+        if self.output is None and len(out):
+            self.output = "logits" if probability_problem(out) else "probabilities"
+        elif self.output == "probabilities" and np.isfinite(out).all() and (problem := probability_problem(out)):
             # declared probabilities are used as they are (never a second softmax), so they must be probabilities
-            raise ModelFileError(f"{self.path.name}: declares probabilities but answers rows outside [0, 1] or not summing "
-                                 f"to 1 (min {out.min():.3g}, max {out.max():.3g})")
+            raise ModelFileError(f"{self.path.name}: declares probabilities, but its answers {problem}")
         if self.num_classes is None:
             self.num_classes = out.shape[1]
         return out
