@@ -7,8 +7,9 @@ rule itself (the method's own ``_verify_style_agreement``, the code ``verify`` c
 model, its thefts and its independent models, and puts the check's decision beside what the rule would have done.
 A reading aid for the check, not a way around it: users cannot skip the check.
 
-Run: ``python benchmarks/probes/move_forced_agreement.py NAME [NAME ...]`` (runs under ``runs/bench``, each from
-``python benchmarks/run.py ...`` first). The page goes to ``benchmarks/probes/move_forced_agreement.md``.
+Run: ``python benchmarks/probes/move_forced_agreement.py NAME [NAME ...] [--out FILE]`` (runs under ``runs/bench``,
+each from ``python benchmarks/run.py ...`` first). The page goes to ``benchmarks/probes/move_forced_agreement.md``, or
+to ``--out`` (a page for runs read on another day, when the runs of the default page are no longer on the machine).
 """
 
 import argparse
@@ -67,11 +68,13 @@ def kit_rows(run: Path, method) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="+")
+    ap.add_argument("--out", help="the page to write (default benchmarks/probes/move_forced_agreement.md)")
     args = ap.parse_args()
     method = get_method("move")
     rows = [r for n in args.names for r in kit_rows(Path("runs/bench") / n, method)]
     lines = ["# MOVE: rule style-agreement past the kit check (every kit with style references of the runs read)", "",
-             stamp("python benchmarks/probes/move_forced_agreement.py " + " ".join(args.names)), "",
+             stamp("python benchmarks/probes/move_forced_agreement.py " + " ".join(args.names)
+                   + (f" --out {args.out}" if args.out else "")), "",
              (__doc__ or "").split("\n\n")[0].replace("\n", " "), "",
              "| run | kit | protected model | style | check: balanced accuracy (floor) / McNemar p | most common answer's "
              f"share | check | source p | thefts flagged (p < {ALPHA:g}) | independent models accused | highest "
@@ -91,7 +94,26 @@ def main() -> None:
             f"**{len(accused)}/{len(inds)}**" + (f": {'; '.join(accused)}" if accused else "") + " | "
             + (f"{top[1].details['suspect_agreement']:.3f} ({top[1].details['best_style_reference_agreement']:.3f}; "
                f"{top[0]})" if top else "–") + " |")
-    out = HERE / "probes" / "move_forced_agreement.md"
+    lines += ["", "Each suspect's agreement with the protected model's labels on the kit's stylised verification images, "
+              "against the independent models' (how many of them agree at least as much; those trained with a style, "
+              "any style, are counted apart: none was trained with a private image's style).", "",
+              "| run | kit | best style reference | source | thefts | independent models with a style: highest 3 "
+              "(of n) | without a style: highest 3 (of n) | thefts above every independent model |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        inds = {n: v.details["suspect_agreement"] for n, v in r["independent"].items()}
+        styled = sorted((a for n, a in inds.items() if "styles " in n), reverse=True)
+        plain = sorted((a for n, a in inds.items() if "styles " not in n), reverse=True)
+        top = max(inds.values(), default=0.0)
+        agree = {n: v.details["suspect_agreement"] for n, v in r["thefts"].items()}
+        best = r["source"].details["best_style_reference_agreement"]
+        lines.append(
+            f"| {r['run']} | {r['label']} ({r['kit']}) | {best:.3f} | {r['source'].details['suspect_agreement']:.3f} | "
+            + ", ".join(f"{n} {a:.3f} ({sum(x >= a for x in inds.values())} at least as high)" for n, a in agree.items())
+            + f" | {', '.join(f'{a:.3f}' for a in styled[:3])} (of {len(styled)}) | "
+            f"{', '.join(f'{a:.3f}' for a in plain[:3])} (of {len(plain)}) | "
+            f"{sum(a > top for a in agree.values())}/{len(agree)} |")
+    out = Path(args.out) if args.out else HERE / "probes" / "move_forced_agreement.md"
     out.write_text("\n".join(lines) + "\n")
     print(out)
 

@@ -113,8 +113,15 @@ and the same 3 of 39 accused), so the balanced-accuracy part was added after see
 the three degenerate kits score 0.10-0.16, every other style kit of the Fashion-MNIST probes 0.63-0.81
 (benchmarks/probes/move_style_learnt.md). On four fresh kits (the pre-registered
 benchmarks/probes/move-fmnist-fresh-kits-*: vgg11 and mobilenetv2 victims, builtin:0 and a private image) it accepted
-all four (0.56-0.77), and style-agreement accused none of 39 independent models on each; none landed near the floor,
-so the line itself is still untested. It errs towards refusing: it also refuses the CPU CIFAR-10
+all four (0.56-0.77), and style-agreement accused none of 39 independent models on each; none landed near the floor.
+Kits made weak on purpose (the pre-registered benchmarks/probes/move-fmnist-weak-kits: resnet8, the private image at
+rates 0.03 and 0.05) landed between the degenerate kits and the floor (0.243 and 0.277; McNemar p 6e-11 and 1e-8,
+so the floor alone refused them). Read past the check (benchmarks/probes/move_forced_agreement_weak_kits.md),
+style-agreement would have accused none of the 39 at 0.01, but on the 0.243 kit (one class on 57% of its stylised
+images) a plain independent resnet8 agreed with it more than the best style reference (0.575 against 0.562, p
+0.031: accused at 0.05), and on both kits the rule would have flagged only the source and the last-layer copy, not
+the fine-tuned ones; the rate-0.07 kit (0.497, accepted) flagged all four thefts. So the refusals cost the owner
+little and kept the rule away from a near-accusation; one probe, not a calibration of the line. It errs towards refusing: it also refuses the CPU CIFAR-10
 benchmark's kit (benchmarks/probes/move-cifar10-style-learnt: right on 0.318 of the stylised images against the benign
 model's 0.107, balanced accuracy 0.320), which learnt the style weakly, so at that scale CIFAR-10 kits verify with the
 meta-classifier rules only. The white-patch ablation's kit fails the McNemar part (its protected model is no better
