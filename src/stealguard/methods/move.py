@@ -81,7 +81,11 @@ independent models on the two victims, that stranger included, but missed both v
 the best of eight references agrees almost as often as they do. With a private style image (the pre-registered
 benchmarks/probes/move-fmnist-private-style) the 25 independent models trained with public styles or none agreed on
 at most 0.47 of the stylised images, the style references on 0.79-0.83, every theft (fine-tuned, pruned) on
-0.92-0.95: none accused, every theft flagged.
+0.92-0.95: none accused, every theft flagged. It misses extraction copies: on a private-style kit (the
+pre-registered benchmarks/probes/move-fmnist-private-extraction) copies extracted with 30,000 queries agreed on
+0.62-0.72 and a zero-shot copy on 0.48, more than any of 41 independent models (at most 0.415) but less than the
+style references (0.805), which stand for an innocent who used the same style -- a precaution a secret style may
+not need (docs/move.md; not a rule).
 
 Rule "style-agreement-models" (our addition; kits with at least two style reference models): stolen iff the
 style-agreement test and the model-level test (the suspect's agreement as one more draw from the style references',
