@@ -75,3 +75,9 @@ def test_verdict_json_and_summary():
     assert "STOLEN" in v.summary() and "p = 1e-05" in v.summary() and "1000 queries" in v.summary()
     v2 = Verdict("sac", "labels", False, None, 0.12, None, 50, 0.1)
     assert "not shown stolen" in v2.summary() and "p =" not in v2.summary()
+    # a rule's measured caveat goes into an accusation's summary line, its measured blind spot into a clearance's
+    both = dict(caveat="accused a stranger once", blind_spot="missed distilled copies")
+    accused, cleared = (Verdict("move", "labels", s, 0.5, 0.1, 0.01, 10, 0.1, **both) for s in (True, False))
+    assert "Caveat: accused a stranger once" in accused.summary() and "Known to miss" not in accused.summary()
+    assert "Known to miss: missed distilled copies" in cleared.summary() and "Caveat" not in cleared.summary()
+    assert json.loads(cleared.to_json())["blind_spot"] == "missed distilled copies"

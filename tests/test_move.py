@@ -71,6 +71,9 @@ def test_style_accuracy_rule_flags_the_copy_and_not_the_independent_model(move_r
     # the measured way this rule accuses innocent models goes with every verdict, and into an accusation's summary
     assert "style augmentation" in theft.caveat == honest.caveat
     assert "Caveat: a model trained with style augmentation" in theft.summary() and "Caveat" not in honest.summary()
+    # and the measured way it misses thefts goes with every verdict, and into a clearance's summary
+    assert "label-query or logit-query" in honest.blind_spot == theft.blind_spot
+    assert "Known to miss" in honest.summary() and "Known to miss" not in theft.summary()
 
 
 def test_style_and_calibrated_rule_needs_both_tests(move_run):
@@ -340,6 +343,7 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
     assert not verdicts["independent"].stolen and not verdicts["style stranger"].stolen, summary
     t = verdicts["theft"]
     assert t.details["rule"] == "style-agreement" and "trained with the kit's own style" in t.caveat
+    assert "distilled, zero-shot, label-query or logit-query" in verdicts["independent"].blind_spot
     # reported beside the decision: the suspect's agreement as one more draw from the two references' (model level)
     assert 0 <= t.details["p_model_level"] <= 1 and verdicts["source"].details["p_model_level"] < 0.5
     # a white-box suspect of a kit without the white-box meta-classifier gets it too

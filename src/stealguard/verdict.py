@@ -30,7 +30,8 @@ class Verdict:
     thresholds, reference statistics). ``kit_id``/``suspect``: the SHA-256 of the kit manifest and an identifier of
     the suspect (file hash or URL), so the verdict can be tied to exactly what was compared. ``caveat``: a measured
     way the method's rule can accuse an innocent model, said with every verdict of that rule (and in its summary
-    line when it accuses).
+    line when it accuses). ``blind_spot``: the other side, a measured way the rule misses thefts, said with every
+    verdict (and in its summary line when it does not accuse): "not shown stolen" is not a finding of innocence.
     """
 
     method: str
@@ -46,6 +47,7 @@ class Verdict:
     suspect: str | None = None
     details: dict = field(default_factory=dict)
     caveat: str = ""
+    blind_spot: str = ""
 
     def to_dict(self) -> dict:
         """The verdict as a JSON-able dict (numpy scalars as Python numbers, non-finite floats as strings)."""
@@ -64,4 +66,5 @@ class Verdict:
         if self.effect is not None:
             parts.append(f"effect = {self.effect:.4g}")
         parts.append(f"{self.queries} queries, {self.seconds:.1f} s")
-        return ", ".join(parts) + (f". Caveat: {self.caveat}" if self.stolen and self.caveat else "")
+        return ", ".join(parts) + (f". Caveat: {self.caveat}" if self.stolen and self.caveat else "") + (
+            f". Known to miss: {self.blind_spot}" if not self.stolen and self.blind_spot else "")
