@@ -30,4 +30,5 @@ def test_watermarked_and_copied_models_are_flagged_plain_and_independent_are_not
          [("protected", res.model), ("fine-tuned", stolen), ("plain", res.extra_models["plain"]), ("independent", independent)]}
     assert v["protected"].stolen and v["protected"].details["watermark_accuracy"] > 0.9 and v["fine-tuned"].stolen
     assert not v["plain"].stolen and not v["independent"].stolen
+    assert "ID watermark" in v["independent"].blind_spot and "Known to miss" in v["independent"].summary()
     assert verify_suspect(res.kit, open_access(stolen, "labels")).stolen

@@ -64,6 +64,7 @@ def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_no
     assert v["protected"].stolen and v["pruned"].stolen, (v["protected"].p_value, v["pruned"].p_value)
     assert v["pruned"].effect > 0
     assert not v["independent"].stolen and v["independent"].effect < 0
+    assert "no fine-tuned or distilled copy" in v["independent"].blind_spot  # the paper's rule: not inferred is not innocent
     one = verify_suspect(res.kit, open_access(pruned, "white-box"), boundary=1, repeats=5, m=16, rule="paper")
     assert len(one.details["boundaries"]) == 1 and one.details["repeats"] == 5
     # the calibrated rule (the default for kits of versions 2-3), black-box: a gently fine-tuned copy (one epoch at
@@ -85,6 +86,9 @@ def test_private_samples_sit_on_the_boundary_pruned_copy_inferred_independent_no
     g = {name: verify_suspect(res.kit, open_access(m, "probabilities")) for name, m in suspects}
     assert all(x.details["rule"] == "guarded" and x.alpha == 0.01 for x in g.values())
     assert g["protected"].stolen and g["fine-tuned"].stolen and not g["independent"].stolen, {k: x.p_value for k, x in g.items()}
+    # each rule's measured misses go with its verdicts, and into a clearance's summary line
+    assert "distilled and heavily pruned copies" in g["pruned"].blind_spot and "Known to miss" in g["pruned"].summary()
+    assert "none of 8 derived CIFAR-10 models" in c["independent"].blind_spot
     q = g["pruned"].details["quality"]
     assert not g["pruned"].stolen and q["cleared"] and q["suspect_accuracy"] < q["protected_model_accuracy"] <= q["weakest_reference_accuracy"]
     assert g["pruned"].p_value == 1.0 and q["p_unguarded"] == c["pruned"].p_value

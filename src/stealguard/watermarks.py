@@ -223,9 +223,10 @@ def _kit_inputs(kit, names: tuple[str, ...]) -> list[np.ndarray]:
     return xs
 
 
-def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_id: str | None):
+def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_id: str | None, blind_spot: str = ""):
     """Verify ``suspect`` against a kit written by :func:`write_watermark_kit` with the Wilcoxon test
-    (:func:`wilcoxon_watermark_test`; the margin is the kit's ``alpha_cert``); stolen iff p < alpha."""
+    (:func:`wilcoxon_watermark_test`; the margin is the kit's ``alpha_cert``); stolen iff p < alpha. ``blind_spot``:
+    the method's measured misses (:class:`~stealguard.verdict.Verdict`)."""
     import time
 
     from .verdict import Verdict
@@ -241,4 +242,5 @@ def watermark_verdict(method, kit, suspect, alpha: float, subsets: int, suspect_
     return Verdict(method.name, suspect.level, bool(p < alpha), p, effect, alpha, suspect.queries - q0,
                    round(time.perf_counter() - t0, 3),
                    "one-sided Wilcoxon signed-rank test of H0: (p - q) <= alpha_cert (ID) or (p - 1/|Y|) <= alpha_cert "
-                   "(OOD) on the watermark inputs; stolen iff p < alpha", kit.kit_id, suspect_id, details)
+                   "(OOD) on the watermark inputs; stolen iff p < alpha", kit.kit_id, suspect_id, details,
+                   blind_spot=blind_spot)
