@@ -31,6 +31,7 @@ def test_backdoored_and_copied_models_are_flagged_plain_and_independent_are_not(
          [("protected", res.model), ("fine-tuned", stolen), ("plain", res.extra_models["plain"]), ("independent", independent)]}
     assert v["protected"].stolen and v["fine-tuned"].stolen
     assert not v["plain"].stolen and not v["independent"].stolen
+    assert "no distilled, label-query or logit-query copy" in v["independent"].blind_spot
     assert v["independent"].details["attack_success_rate"] < 0.5
     assert v["protected"].queries == 2 * 100  # m triggered images and their benign originals
     lab = verify_suspect(res.kit, open_access(stolen, "labels"))

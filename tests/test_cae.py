@@ -40,6 +40,7 @@ def test_copies_flagged_independents_not_with_labels_only(population, fmnist, tm
     for m in independent:
         v = verify_suspect(res.kit, open_access(m, "labels"))
         assert not v.stolen, v.details
+        assert "no zero-shot copy" in v.blind_spot and "Known to miss" in v.summary()
 
 
 def test_settings_bound_and_cli(fmnist_victim, tmp):

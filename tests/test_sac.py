@@ -47,6 +47,7 @@ def test_stolen_models_are_closer_than_every_independent_one(population):
     vi = [verify_suspect(res.kit, open_access(m, "probabilities")) for m in independent]
     assert max(v.effect for v in vs) < min(v.effect for v in vi), ([v.effect for v in vs], [v.effect for v in vi])
     assert all(v.stolen for v in vs) and not any(v.stolen for v in vi)
+    assert all("no zero-shot copy" in v.blind_spot for v in vs + vi)
     assert vs[0].queries == TINY["samples"] and vs[0].method == "sac"
     assert verify_suspect(res.kit, open_access(victim, "probabilities")).effect == pytest.approx(0, abs=1e-12)
 

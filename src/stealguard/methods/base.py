@@ -114,6 +114,10 @@ def arch_specs(text: str, n: int, arch: str, width: float, other_width: float | 
     return [specs[k % len(specs)] for k in range(n)]
 
 
+# where the baselines' measured misses (Verdict.blind_spot) come from
+BASELINES = "(benchmarks/baselines.md, 2026-11-25)"
+
+
 def matching_rate(access: Access, points, labels) -> float:
     """Share of ``points`` on which ``access`` answers ``labels`` (labels only are asked for): the score of the
     fingerprints that match labels (IPGuard, CAE)."""
@@ -121,11 +125,11 @@ def matching_rate(access: Access, points, labels) -> float:
 
 
 def matching_verdict(method: Method, kit: Kit, suspect: Access, alpha: float, suspect_id: str | None,
-                     what: str) -> Verdict:
+                     what: str, blind_spot: str = "") -> Verdict:
     """The verify of the label-matching fingerprints (IPGuard, CAE): the kit's ``points`` with the victim's
     ``labels`` and the ``reference_matching_rates`` of independent models; the suspect's matching rate against the
     95% upper bound of the highest reference rate (:func:`stealguard.stats.matching_test`); stolen iff p < alpha.
-    ``what`` names a point in the verdict's test description."""
+    ``what`` names a point in the verdict's test description; ``blind_spot``: the method's measured misses."""
     t0 = time.perf_counter()
     method.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
     points, labels = kit.array("points"), kit.array("labels")
@@ -140,7 +144,8 @@ def matching_verdict(method: Method, kit: Kit, suspect: Access, alpha: float, su
     return Verdict(method.name, suspect.level, bool(p < alpha), p, mr - r, alpha, suspect.queries - q0,
                    round(time.perf_counter() - t0, 3), f"one-sided binomial test of H0: the suspect matches the victim's "
                    f"label on {what} with probability <= r, the 95% upper confidence bound of the highest matching rate "
-                   "of the kit's independent reference models; stolen iff p < alpha", kit.kit_id, suspect_id, details)
+                   "of the kit's independent reference models; stolen iff p < alpha", kit.kit_id, suspect_id, details,
+                   blind_spot=blind_spot)
 
 
 def settings_from(cls: type, **overrides):

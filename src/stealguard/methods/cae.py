@@ -32,7 +32,7 @@ from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import owner_references, owner_surrogates
 from ..verdict import Verdict
-from .base import Method, ProtectResult, arch_specs, matching_rate, matching_verdict
+from .base import BASELINES, Method, ProtectResult, arch_specs, matching_rate, matching_verdict
 
 
 @dataclass
@@ -153,4 +153,6 @@ class Cae(Method):
     def verify(self, kit: Kit, suspect: Access, alpha: float = 0.05, suspect_id: str | None = None) -> Verdict:
         """Matching rate of the suspect on the conferrable examples against the most victim-like held-out reference
         model (one-sided binomial test, see the module docstring); stolen iff p < alpha."""
-        return matching_verdict(self, kit, suspect, alpha, suspect_id, "a conferrable example")
+        return matching_verdict(self, kit, suspect, alpha, suspect_id, "a conferrable example",
+                                "at CPU scale it flagged no zero-shot copy, on Fashion-MNIST or CIFAR-10, nor the "
+                                f"Fashion-MNIST label-query copy {BASELINES}")
