@@ -23,7 +23,7 @@ Decision: the kit stores the distances of the surrogate (stolen-like) models and
 default) is the midpoint between the farthest surrogate and the *nearest* reference, and always below that
 reference — with references of several architectures, the paper's mean is pulled up by the far ones and can lie
 above the owner's own same-architecture references, i.e. accuse independent models (measured in
-benchmarks/sac.md). ``--threshold`` gives d directly. The verdict's p-value is the empirical
+benchmarks/sac-fmnist/report.md, rows "paper threshold"). ``--threshold`` gives d directly. The verdict's p-value is the empirical
 p-value of the distance against the independent references, (1 + #{ref <= d}) / (1 + n_ref) — its floor is
 1 / (n_ref + 1), so it is reported as evidence, not used for the decision.
 """
