@@ -58,6 +58,7 @@ def test_owner_model_and_copy_flagged_independent_not(di_run, fmnist):
     assert v["fine-tuned"].stolen and not v["independent"].stolen and v["independent"].p_value > 0.2, \
         {k: x.details for k, x in v.items()}
     assert np.isclose(v["fine-tuned"].details["p_all"], v["fine-tuned"].p_value)  # m = all images: p is p_all
+    assert "Known to miss: at CPU scale, on victims trained as usual" in v["independent"].summary()
     # the owner's model with the paper's m = 10 per draw (weaker at this scale), whose verdict also reports p_all, the
     # test on every verification image at once: the owner's model is shown there
     paper = verify_suspect(res.kit, open_access(res.model, "labels"))
