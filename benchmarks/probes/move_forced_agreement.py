@@ -37,9 +37,10 @@ def forced(method, kit, path: Path):
     return method._verify_style_agreement(kit, access, None, 1, ALPHA, 0, "harmonic", None, time.perf_counter())
 
 
-def kit_rows(run: Path, method) -> list[dict]:
+def move_kits(run: Path):
+    """Each MOVE kit of a finished run with the files of its models: (label, seed, kit, source path, {theft: path},
+    {independent model: path}); the thefts are those of the kit's own protect job (label and seed)."""
     done = ResultsDB(run / "results.sqlite").done()
-    rows = []
     for key, res in sorted(done.items()):
         if not key.startswith("protect/") or "kit" not in res:
             continue
@@ -47,20 +48,26 @@ def kit_rows(run: Path, method) -> list[dict]:
             kit = load_kit(run / res["kit"], method="move")
         except KitError:  # another method's kit
             continue
+        label, seed = key.split("/")[1], key.split("/")[2]  # protect/LABEL/sSEED: the thefts of this seed's kit
+        thefts = {k.split("/")[-1]: run / r["path"] for k, r in sorted(done.items())
+                  if k.startswith(f"steal/{label}/{seed}/") and "path" in r}
+        independent = {k.split("/", 1)[1]: run / r["path"] for k, r in sorted(done.items())
+                       if k.startswith("independent/") and "path" in r}
+        yield label, seed, kit, run / res["path"], thefts, independent
+
+
+def kit_rows(run: Path, method) -> list[dict]:
+    rows = []
+    for label, seed, kit, source, thefts, independent in move_kits(run):
         if not kit.has_array("style_reference_agreement"):
             continue
-        label, seed = key.split("/")[1], key.split("/")[2]  # protect/LABEL/sSEED: the thefts of this seed's kit
         learnt = kit_style_learnt(kit)
         answers = np.bincount(kit.array("victim_styled_labels"))
-        row = {"run": run.name, "label": f"{label} {seed}", "kit": kit.kit_id[:8], "arch": kit.meta["victim_spec"]["arch"],
-               "style": str(kit.meta.get("style")), "learnt": learnt, "top_share": float(answers.max() / answers.sum()),
-               "source": forced(method, kit, run / res["path"]), "thefts": {}, "independent": {}}
-        for k, r in sorted(done.items()):
-            if k.startswith(f"steal/{label}/{seed}/") and "path" in r:
-                row["thefts"][k.split("/")[-1]] = forced(method, kit, run / r["path"])
-            elif k.startswith("independent/") and "path" in r:
-                row["independent"][k.split("/", 1)[1]] = forced(method, kit, run / r["path"])
-        rows.append(row)
+        rows.append({"run": run.name, "label": f"{label} {seed}", "kit": kit.kit_id[:8],
+                     "arch": kit.meta["victim_spec"]["arch"], "style": str(kit.meta.get("style")), "learnt": learnt,
+                     "top_share": float(answers.max() / answers.sum()), "source": forced(method, kit, source),
+                     "thefts": {n: forced(method, kit, p) for n, p in thefts.items()},
+                     "independent": {n: forced(method, kit, p) for n, p in independent.items()}})
         print(f"{run.name} {label}: checked", file=sys.stderr)
     return rows
 

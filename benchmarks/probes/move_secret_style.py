@@ -24,31 +24,25 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _report import HERE, stamp  # noqa: E402
 
+from move_forced_agreement import move_kits  # noqa: E402
+
 from stealguard import stats  # noqa: E402
 from stealguard.access import open_access  # noqa: E402
-from stealguard.bench.db import ResultsDB  # noqa: E402
-from stealguard.kit import load_kit  # noqa: E402
 
 ALPHA = 0.01
 KS = (3, 6, 12)
 
 
 def agreements(run: Path) -> tuple[dict, dict]:
-    """Per-image agreement (0/1) with the protected model's labels on the kit's stylised images: thefts, independents."""
-    done = ResultsDB(run / "results.sqlite").done()
-    (key, res), = [(k, r) for k, r in done.items() if k.startswith("protect/") and "kit" in r]
-    label, seed = key.split("/")[1:3]
-    kit = load_kit(run / res["kit"], method="move")
+    """Per-image agreement (0/1) with the protected model's labels on the kit's stylised images: thefts, independents
+    (the run's one MOVE kit)."""
+    (_, _, kit, _, thefts, independent), = move_kits(run)
     styled, victim = kit.array("verify_styled"), kit.array("victim_styled_labels")
 
-    def agree(path: str) -> np.ndarray:
-        return (open_access(str(run / path), "labels").predict_labels(styled) == victim).astype(np.int64)
+    def agree(path: Path) -> np.ndarray:
+        return (open_access(str(path), "labels").predict_labels(styled) == victim).astype(np.int64)
 
-    thefts = {k.split("/")[-1]: agree(r["path"]) for k, r in sorted(done.items())
-              if k.startswith(f"steal/{label}/{seed}/") and "path" in r}
-    independent = {k.split("/", 1)[1]: agree(r["path"]) for k, r in sorted(done.items())
-                   if k.startswith("independent/") and "path" in r}
-    return thefts, independent
+    return {n: agree(p) for n, p in thefts.items()}, {n: agree(p) for n, p in independent.items()}
 
 
 def p_against(refs: list[np.ndarray], suspect: np.ndarray, models: bool) -> float:
