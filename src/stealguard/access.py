@@ -58,10 +58,12 @@ def probability_problem(p, sum_tolerance: float = SUM_TOLERANCE) -> str | None:
 class Backend:
     """Computes raw scores for a batch; ``kind`` says whether they are ``logits``, ``probabilities`` or ``labels``
     (one-hot rows from a labels-only API, usable only by a labels access). Rows a backend calls probabilities are
-    checked by :func:`probability_problem`, their sums within ``sum_tolerance``."""
+    checked by :func:`probability_problem`, their sums within ``sum_tolerance``; ``probability_hint`` is added to
+    that check's refusal (what the user can change, for backends the user configures)."""
 
     kind: str = "logits"
     sum_tolerance: float = SUM_TOLERANCE
+    probability_hint: str = ""
     num_classes: int
     input_shape: tuple[int, int, int]
 
@@ -111,6 +113,8 @@ class FunctionBackend(Backend):
     and used as they are. A function whose probabilities are rounded (an API answering K decimals) passes a wider
     ``sum_tolerance``, e.g. ``num_classes * 0.5 * 10**-K``; a function answering logits says ``kind="logits"``.
     """
+
+    probability_hint = " (if it answers logits, say kind='logits')"
 
     def __init__(self, fn: Callable[[np.ndarray], np.ndarray], num_classes: int, input_shape: tuple[int, int, int],
                  kind: str = "probabilities", sum_tolerance: float = SUM_TOLERANCE):
@@ -175,7 +179,7 @@ class Access:
             problem = probability_problem(s.numpy(), self._backend.sum_tolerance)
             if problem:
                 raise StealguardError(f"the suspect declares probabilities, but its answers {problem}"
-                                      + (" (if it answers logits, say kind='logits')" if isinstance(self._backend, FunctionBackend) else ""))
+                                      + self._backend.probability_hint)
         return s, self._backend.kind
 
     @staticmethod
