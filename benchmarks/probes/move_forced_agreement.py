@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _report import HERE, stamp  # noqa: E402
@@ -27,6 +26,8 @@ from stealguard.bench.db import ResultsDB  # noqa: E402
 from stealguard.kit import KitError, load_kit  # noqa: E402
 from stealguard.methods import get_method  # noqa: E402
 from stealguard.methods.move import kit_style_learnt  # noqa: E402
+
+from move_style_learnt import top_answer_share  # noqa: E402
 
 ALPHA = 0.01
 
@@ -62,10 +63,9 @@ def kit_rows(run: Path, method) -> list[dict]:
         if not kit.has_array("style_reference_agreement"):
             continue
         learnt = kit_style_learnt(kit)
-        answers = np.bincount(kit.array("victim_styled_labels"))
         rows.append({"run": run.name, "label": f"{label} {seed}", "kit": kit.kit_id[:8],
                      "arch": kit.meta["victim_spec"]["arch"], "style": str(kit.meta.get("style")), "learnt": learnt,
-                     "top_share": float(answers.max() / answers.sum()), "source": forced(method, kit, source),
+                     "top_share": top_answer_share(kit), "source": forced(method, kit, source),
                      "thefts": {n: forced(method, kit, p) for n, p in thefts.items()},
                      "independent": {n: forced(method, kit, p) for n, p in independent.items()}})
         print(f"{run.name} {label}: checked", file=sys.stderr)

@@ -24,6 +24,13 @@ from stealguard.kit import KitError, load_kit  # noqa: E402
 from stealguard.methods.move import STYLE_LEARNT_LEVEL, kit_style_learnt  # noqa: E402
 
 
+def top_answer_share(kit) -> float:
+    """The share of the protected model's most common answer on the kit's stylised verification images (kits with
+    style references, which store its answers)."""
+    answers = np.bincount(kit.array("victim_styled_labels"))
+    return float(answers.max() / answers.sum())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*")
@@ -43,8 +50,7 @@ def main() -> None:
                 continue
             r = kit_style_learnt(kit)
             if kit.has_array("victim_styled_labels"):  # kits with style references: how concentrated its answers are
-                answers = np.bincount(kit.array("victim_styled_labels"))
-                r = r | {"top_share": float(answers.max() / answers.sum())}
+                r = r | {"top_share": top_answer_share(kit)}
             s = kit.meta["settings"]
             seen[kit.kit_id] = (r, [run.name], kit.meta.get("style"), kit.meta["victim_spec"]["arch"], s.get("rate"))
     for kit_id, (r, names, style, arch, rate) in seen.items():
