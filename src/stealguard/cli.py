@@ -326,6 +326,9 @@ _PROTECT_HELP = {
                         "(docs/move.md: eight missed the fine-tuned copies three flagged).",
     "style_reference_archs": "Comma-separated ARCH[:WIDTH] of the style reference models, used in turn (default: the victim's).",
     "style_reference_rate": "Stylised share of each style reference model's images (default: --rate).",
+    "style_reference_styles": "Styles the style reference models train with, in turn: empty for the kit's own style, "
+                              "'public' for every builtin style, or comma-separated builtin:N / PATH. For a private "
+                              "style image (docs/move.md: measured once, on one Fashion-MNIST kit).",
 }
 
 

