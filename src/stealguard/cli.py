@@ -325,10 +325,11 @@ _PROTECT_HELP = {
                         "style-agreement and style-agreement-models (0: none). More make accusations rarer and safer "
                         "(docs/move.md: eight missed the fine-tuned copies three flagged).",
     "style_reference_archs": "Comma-separated ARCH[:WIDTH] of the style reference models, used in turn (default: the victim's).",
-    "style_reference_rate": "Stylised share of each style reference model's images (default: --rate).",
+    "style_reference_rate": "Stylised share of each style reference model's images (default: --rate; 0.3 with --style-reference-styles).",
     "style_reference_styles": "Styles the style reference models train with, in turn: empty for the kit's own style, "
-                              "'public' for every builtin style, or comma-separated builtin:N / PATH. For a private "
-                              "style image (docs/move.md: measured once, on one Fashion-MNIST kit).",
+                              "'public' for every builtin style, or comma-separated builtin:N / PATH; their stylised "
+                              "share is then 0.3 unless --style-reference-rate says otherwise. For a private style "
+                              "image only (docs/move.md: measured once, on one Fashion-MNIST kit, with six references).",
 }
 
 

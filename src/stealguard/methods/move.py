@@ -87,8 +87,9 @@ pre-registered benchmarks/probes/move-fmnist-private-extraction) copies extracte
 style references (0.805), which stand for an innocent who used the same style -- a precaution a secret style may
 not need (docs/move.md; not a rule).
 With a private style image the option ``style_reference_styles`` (opt-in; refused for builtin and patch styles,
-which strangers may share) trains the style references with other styles instead ("public": all 26 builtin ones),
-the most style-robust innocents the owner can build. Once measured (the pre-registered
+which strangers may share) trains the style references with other styles instead ("public": all 26 builtin ones;
+on ``OTHER_STYLES_RATE`` of their images unless ``style_reference_rate`` says otherwise), the most style-robust
+innocents the owner can build; the probe below used six such references. Once measured (the pre-registered
 benchmarks/probes/move-fmnist-style-robust-refs, the same kit recipe rebuilt, six such references): none of 18 fresh
 and 41 seen independent models accused (the closest 0.510 against the best reference's 0.475, p 0.11), the
 fine-tuned copy and the 30,000-query logit-query copy with distillation's loss flagged, the 30,000-query label-query
@@ -212,6 +213,7 @@ OTHER_STYLES_MISSES = ("in its one probe it flagged the fine-tuned copy and a lo
                        "distillation's loss (p 7e-5), not the label-query copy made with as many (p 0.033) nor the "
                        "distilled, zero-shot, 8,000-query label- or logit-query copies "
                        "(benchmarks/probes/move-fmnist-style-robust-refs)")
+OTHER_STYLES_RATE = 0.3  # references trained with other styles: their stylised share unless set (the probe's)
 SCREEN_LEVEL = 0.05  # rule "screened": clear a suspect significantly less accurate than the weakest reference at this level
 STYLE_LEARNT_LEVEL = 0.01  # the protected model must beat the benign one on the stylised images at this level (McNemar)
 STYLE_LEARNT_SHARE = 0.25  # ... and its balanced accuracy there must lie this share of the way from chance to 1
@@ -253,7 +255,7 @@ class MoveSettings:
     surrogates: int = 0  # owner-made distilled copies of the victim (1) and of the benign model (0) the meta-classifier also learns from
     style_references: int = 3  # independent models trained with the kit's own style (rule "style-agreement"; 0: none)
     style_reference_archs: str = ""  # comma-separated ARCH[:WIDTH], used in turn; empty: the victim's architecture
-    style_reference_rate: float | None = None  # the stylised share of their images (None: the protection's rate)
+    style_reference_rate: float | None = None  # their stylised share (None: the protection's rate; OTHER_STYLES_RATE with other styles)
     # the styles the style references train with, in turn: empty, the kit's own; "public", every builtin style; or
     # comma-separated specs. For a private style image, which no innocent party can have used (docs/move.md)
     style_reference_styles: str = ""
@@ -916,7 +918,7 @@ def _style_reference(splits: Splits, s: MoveSettings, outside_pool: ArrayDataset
     ``style_reference_rate`` (default: the protection's rate) of them stylised, labels kept, with the kit's own style
     -- an independent model that learnt the same external feature, the strongest innocent rule "style-agreement" meets
     -- or with the ``style_reference_styles`` in turn (the strongest innocent when the kit's style is secret)."""
-    rate = s.style_reference_rate or s.rate
+    rate = s.style_reference_rate or (OTHER_STYLES_RATE if s.style_reference_styles else s.rate)
     data, ids, styled = stylize_dataset(outside_pool.take(s.reference_limit or s.limit, seed), stylizers, rate,
                                         np.random.default_rng(seed))
     style = stylizers[0].identity if len(stylizers) == 1 else [z.identity for z in stylizers]
