@@ -43,8 +43,7 @@ def main() -> None:
     ref_list = list(refs.values())
     best = max(refs, key=lambda n: refs[n].mean())
 
-    def row(name: str, a) -> str:
-        p1, p2 = p_against(ref_list, a, False), p_against(ref_list, a, True)
+    def row(name: str, a, p1: float, p2: float) -> str:
         return (f"| {name} | {a.mean():.3f} | {p1:.2g} | {'**accused/flagged**' if p1 < ALPHA else 'no'} | {p2:.2g} | "
                 f"{'**accused/flagged**' if p2 < ALPHA else 'no'} |")
 
@@ -58,10 +57,10 @@ def main() -> None:
     for title, group in (("Thefts", thefts), (f"Fresh independent models ({len(fresh)})", fresh),
                          (f"Seen independent models ({len(seen)})", seen)):
         ordered = sorted(group.items(), key=lambda t: -t[1].mean()) if group is not thefts else group.items()
-        n1 = sum(p_against(ref_list, a, False) < ALPHA for a in group.values())
-        n2 = sum(p_against(ref_list, a, True) < ALPHA for a in group.values())
+        ps = {n: (p_against(ref_list, a, False), p_against(ref_list, a, True)) for n, a in ordered}
+        n1, n2 = (sum(p[k] < ALPHA for p in ps.values()) for k in (0, 1))
         lines += [f"## {title}: {n1}/{len(group)} at 0.01 by McNemar, {n2}/{len(group)} with the model-level test", ""]
-        lines += head + [row(n, a) for n, a in ordered] + [""]
+        lines += head + [row(n, a, *ps[n]) for n, a in ordered] + [""]
     out = HERE / "probes" / "move_style_robust_refs.md"
     out.write_text("\n".join(lines))
     print(out)
