@@ -299,8 +299,6 @@ def protect():
     with a manifest of SHA-256 hashes) and, where it changes training, DIR/model.safetensors (the model to release)."""
 
 
-from .methods.move import OTHER_STYLES_RATE, RULES as MOVE_RULES, MoveSettings  # noqa: E402 - the options are generated from it
-
 _PROTECT_HELP = {
     "dataset": "Dataset of the protected model.", "arch": "Architecture of the protected model.",
     "width": "Width multiplier of the protected model.", "seed": "Seed of the protected model and its training.", "limit": "Train on at most N defender images (seeded subset).",
@@ -327,12 +325,11 @@ _PROTECT_HELP = {
                         "style-agreement and style-agreement-models (0: none). More make accusations rarer and safer "
                         "(docs/move.md: eight missed the fine-tuned copies three flagged).",
     "style_reference_archs": "Comma-separated ARCH[:WIDTH] of the style reference models, used in turn (default: the victim's).",
-    "style_reference_rate": f"Stylised share of each style reference model's images (default: --rate; {OTHER_STYLES_RATE:g} with --style-reference-styles).",
-    "style_reference_styles": "Styles the style reference models train with, in turn: empty for the kit's own style, "
-                              "'public' for every builtin style, or comma-separated builtin:N / PATH; their stylised "
-                              f"share is then {OTHER_STYLES_RATE:g} unless --style-reference-rate says otherwise. For a private style "
-                              "image only (docs/move.md: measured once, on one Fashion-MNIST kit, with six references).",
+    "style_reference_rate": "Stylised share of each style reference model's images (default: --rate).",
 }
+
+
+from .methods.move import RULES as MOVE_RULES, MoveSettings  # noqa: E402 - the options are generated from it
 
 
 @protect.command("move", short_help="MOVE: external features by style transfer + meta-classifier (white-box and black-box)")

