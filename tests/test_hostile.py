@@ -149,6 +149,16 @@ def _onnx_meta(key, value):
     return make
 
 
+def _onnx_external(tmp):
+    """The test model exported to ONNX with its weights moved to an external data file beside it."""
+    import onnx
+
+    export_onnx(_model(), tmp / "ext.onnx")
+    proto = onnx.load(str(tmp / "ext.onnx"))
+    onnx.save_model(proto, str(tmp / "ext.onnx"), save_as_external_data=True, location="weights.bin", size_threshold=0)
+    return tmp / "ext.onnx"
+
+
 def _kit_case(mutate):
     def build(tmp, kit):
         import shutil
@@ -258,6 +268,7 @@ CASES = {
                                            _verify_file(_onnx_meta("stealguard.output", "probabilities"))),
     "onnx-unknown-output": ("declares the output 'banana'", _verify_file(_onnx_meta("stealguard.output", "banana"))),
     "onnx-malformed-spec": ("malformed stealguard.spec metadata", _verify_file(_onnx_meta("stealguard.spec", "{not json"))),
+    "onnx-external-data": ("keeps tensors in external data files", _verify_file(_onnx_external)),
     # kits
     "kit-tampered": ("does not match its SHA-256", _kit_case(_flip_byte)),
     "kit-other-version": ("kit format version 99", _kit_case(_other_version)),

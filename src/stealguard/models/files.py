@@ -191,6 +191,30 @@ def export_onnx(model: Classifier, path: str | os.PathLike, extra: dict | None =
     return sha256_file(path)
 
 
+def _onnx_tensors(proto):
+    """Every tensor an ONNX model holds: initializers (sparse ones too), node attributes, subgraphs, functions."""
+    def graph_tensors(g):
+        yield from g.initializer
+        for s in g.sparse_initializer:
+            yield from (s.values, s.indices)
+        yield from nodes_tensors(g.node)
+
+    def nodes_tensors(nodes):
+        for node in nodes:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                if a.HasField("g"):
+                    yield from graph_tensors(a.g)
+                for sub in a.graphs:
+                    yield from graph_tensors(sub)
+
+    yield from graph_tensors(proto.graph)
+    for f in proto.functions:
+        yield from nodes_tensors(f.node)
+
+
 class OnnxModel:
     """A black-box model run by onnxruntime: ``scores(x)`` takes float images in [0, 1] (NCHW).
 
@@ -205,12 +229,23 @@ class OnnxModel:
         import onnxruntime as ort
 
         p = _check_exists(path)
+
+        def invalid(e: Exception) -> ModelFileError:
+            return ModelFileError(f"{p.name} is not a valid ONNX model: {str(e).splitlines()[0] if str(e) else e}")
+
         try:
-            proto = onnx.load(str(p))
+            proto = onnx.load(str(p), load_external_data=False)  # a suspect's file must not make us read other files
+        except Exception as e:
+            raise invalid(e) from None
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _onnx_tensors(proto)):
+            raise ModelFileError(f"{p.name} keeps tensors in external data files, which stealguard does not read (the file "
+                                 "names them, and it comes from the other side); export the model as one self-contained "
+                                 ".onnx file")
+        try:
             onnx.checker.check_model(proto)
             self.session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         except Exception as e:
-            raise ModelFileError(f"{p.name} is not a valid ONNX model: {str(e).splitlines()[0] if str(e) else e}") from None
+            raise invalid(e) from None
         meta = {e.key: e.value for e in proto.metadata_props}
         self.path = p
         try:
