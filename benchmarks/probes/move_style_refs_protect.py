@@ -10,7 +10,6 @@ move-fmnist-style-refs-protect). The page goes to ``benchmarks/probes/move_style
 
 import argparse
 import json
-import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -18,13 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _report import HERE, stamp  # noqa: E402
 
+from move_style_robust_refs import seed_of  # noqa: E402
+
 FRESH = range(330, 342)
 CLOSEST = 8  # seen independent models listed per entry (the most agreeing)
-
-
-def seed_of(label: str) -> int:
-    """The seed in an independent model's label ("cnn w1 seed 101, 8000 imgs, ...")."""
-    return int(re.search(r"seed (\d+)", label).group(1))
 
 
 def main() -> None:
