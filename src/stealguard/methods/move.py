@@ -754,14 +754,14 @@ class Move(Method):
         model-level test (the suspect's agreement as one more draw from the style references') below alpha and
         reports the larger p-value (intersection-union test)."""
         rule = "style-agreement-models" if models else "style-agreement"
+        if kit.meta["settings"].get("style_reference_styles"):  # a kit made while the option existed
+            raise ConfigError(f"this kit was protected with the setting style_reference_styles, since withdrawn "
+                              f"({WITHDRAWN_OTHER_STYLES}); protect again without it")
         if not kit.has_array("style_reference_agreement"):
             raise ConfigError(f"rule '{rule}' needs style reference models in the kit (independent models trained "
                               f"with the kit's own style); protect again with style_references >= {2 if models else 1}")
         styled = kit.array("verify_styled")
         victim_labels, ref_agree = kit.array("victim_styled_labels"), kit.array("style_reference_agreement").astype(np.int64)
-        if kit.meta["settings"].get("style_reference_styles"):  # a kit made while the option existed
-            raise ConfigError(f"this kit was protected with the setting style_reference_styles, since withdrawn "
-                              f"({WITHDRAWN_OTHER_STYLES}); protect again without it")
         if models and len(ref_agree) < 2:
             raise ConfigError(f"rule 'style-agreement-models' compares the suspect with the spread of the style reference "
                               f"models, so it needs at least 2 (this kit holds {len(ref_agree)}); use rule style-agreement")

@@ -227,6 +227,7 @@ class OnnxModel:
     def __init__(self, path: str | os.PathLike, output: str | None = None):
         import onnx
         import onnxruntime as ort
+        from onnx.external_data_helper import uses_external_data
 
         p = _check_exists(path)
 
@@ -237,7 +238,7 @@ class OnnxModel:
             proto = onnx.load(str(p), load_external_data=False)  # a suspect's file must not make us read other files
         except Exception as e:
             raise invalid(e) from None
-        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in _onnx_tensors(proto)):
+        if any(uses_external_data(t) for t in _onnx_tensors(proto)):
             raise ModelFileError(f"{p.name} keeps tensors in external data files, which stealguard does not read (the file "
                                  "names them, and it comes from the other side); export the model as one self-contained "
                                  ".onnx file")
