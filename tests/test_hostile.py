@@ -401,6 +401,10 @@ def test_server_refuses_hostile_requests(case):
     body, status, text = SERVER_CASES[case]
     is_text = case.startswith("serve-text-")
     model = build_model(ModelSpec(arch="mlp", num_classes=2, input_dim=384)).eval() if is_text else _model()
+    if is_text:  # the sentence encoder loads on first use (~10 s cold here): load it before the timed requests
+        from stealguard.data.text import encode
+
+        encode(["warm-up"], cache=False)
     with PredictionServer(model, max_batch=8) as srv:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         req = urllib.request.Request(srv.url, data=data, method="POST", headers={"Content-Type": "application/json"})
