@@ -1,14 +1,18 @@
-"""Images/s of stealguard's training loop against a bare PyTorch loop on the same model, batch and data.
+"""Test accuracy against training time for the named training recipes, and the training loop's images/s against a
+bare PyTorch loop. Writes benchmarks/train_speed.md (and train_speed.json, the raw curves).
 
-Run: ``.venv/bin/python benchmarks/train_speed.py`` (rewrites its section of benchmarks/README.md and
-benchmarks/train_speed.json). Both loops train the same initial weights with the same optimizer (SGD, momentum
-0.9, Nesterov, weight decay 5e-4) on the same images in the same batch size, without augmentation; the bare loop
-uses a TensorDataset + DataLoader of pre-converted float tensors. Each loop runs ``EPOCHS`` epochs per repetition,
-repetitions alternate between the two, and the median is reported.
+Run: ``.venv/bin/python benchmarks/train_speed.py [--only NAME ...] [--force]`` on a machine with nothing else running
+(one process, every core). Each curve is one training run on the defender half (CIFAR-10: 25,000 images; Fashion-MNIST:
+30,000) with test accuracy read after every epoch; its evaluation time is not counted. Finished curves are kept in
+train_speed.json and skipped when the script runs again (``--force`` retrains them), so an interrupted run resumes.
+
+A reading after epoch e of an E-epoch run is taken before the schedule has annealed: a run told to stop at e would
+end higher, so the times to 80 / 85 / 88% read off these curves are upper bounds.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import statistics
@@ -16,74 +20,261 @@ import sys
 import time
 from pathlib import Path
 
+import stealguard  # noqa: F401 - sets OMP_WAIT_POLICY before torch is imported
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import HERE, stamp, write_section  # noqa: E402
+from _report import HERE, stamp  # noqa: E402
 
 from stealguard.data import load_splits, to_tensor  # noqa: E402
-from stealguard.models import build_model, spec_for  # noqa: E402
-from stealguard.train import TrainConfig, fit  # noqa: E402
+from stealguard.models import build_model, count_parameters, spec_for  # noqa: E402
+from stealguard.recipes import cpu_recipe  # noqa: E402
+from stealguard.train import ArrayBatches, accuracy, fit, seed_everything  # noqa: E402
 
-CASES = [("fashion-mnist", "cnn", 1.0, 64, 10000), ("cifar10", "resnet8", 1.0, 128, 5000)]
-EPOCHS, REPEATS = 2, 3
+# name: (dataset, arch, width, recipe, epochs). The standard recipe at the widths and epochs the CPU-scale benchmark
+# scenarios use (move-cifar10: resnet8 1.0, vgg11 0.25, cnn 1.0, mobilenetv2 0.5, 12-15 epochs); the fast recipe at
+# the realistic presets' settings, and on wider resnet8 and vgg11 (candidate independent-model architectures).
+CURVES = {
+    "cifar10/airbench-0.5/fast": ("cifar10", "airbench", 0.5, "fast", 16),
+    "cifar10/resnet8-1/standard": ("cifar10", "resnet8", 1.0, "standard", 15),
+    "cifar10/vgg11-0.25/standard": ("cifar10", "vgg11", 0.25, "standard", 15),
+    "cifar10/cnn-1/standard": ("cifar10", "cnn", 1.0, "standard", 15),
+    "cifar10/mobilenetv2-0.5/standard": ("cifar10", "mobilenetv2", 0.5, "standard", 6),
+    "cifar10/resnet8-2/fast": ("cifar10", "resnet8", 2.0, "fast", 12),
+    "cifar10/vgg11-0.5/fast": ("cifar10", "vgg11", 0.5, "fast", 12),
+    "fashion-mnist/airbench-0.5/fast": ("fashion-mnist", "airbench", 0.5, "fast", 8),
+    "fashion-mnist/cnn-1/standard": ("fashion-mnist", "cnn", 1.0, "standard", 6),
+    "fashion-mnist/resnet8-1/standard": ("fashion-mnist", "resnet8", 1.0, "standard", 6),
+    "fashion-mnist/vgg11-0.25/standard": ("fashion-mnist", "vgg11", 0.25, "standard", 6),
+    "fashion-mnist/mobilenetv2-0.5/standard": ("fashion-mnist", "mobilenetv2", 0.5, "standard", 3),
+}
+GOALS = {"cifar10": (0.80, 0.85, 0.88), "fashion-mnist": (0.90, 0.92, 0.93)}
+JSON = HERE / "train_speed.json"
+PAGE = HERE / "train_speed.md"
+_SPLITS: dict = {}
 
 
-def bare_loop(model, x, y, batch_size, epochs, seed) -> float:
+def splits_of(dataset: str):
+    if dataset not in _SPLITS:
+        _SPLITS[dataset] = load_splits(dataset)
+    return _SPLITS[dataset]
+
+
+def curve(dataset: str, arch: str, width: float, recipe: str, epochs: int) -> dict:
+    """One training run with the test accuracy after every epoch."""
+    splits = splits_of(dataset)
+    config = cpu_recipe(dataset, recipe, epochs=epochs, seed=0, progress=False, device="cpu")
+    seed_everything(0)
+    model = build_model(spec_for(splits, arch, width))
+    points = []
+
+    def read(epoch, m):
+        points.append(accuracy(m, splits.test))
+        print(f"  {dataset} {arch} {width} {recipe}: epoch {epoch + 1}/{epochs} test {points[-1]:.4f}", flush=True)
+        return {"test_accuracy": points[-1]}
+
+    result = fit(model, splits.defender, config, on_epoch=read)
+    return {"dataset": dataset, "arch": arch, "width": width, "recipe": recipe, "epochs": epochs,
+            "train_images": len(splits.defender), "parameters": count_parameters(model),
+            "config": config.recipe(), "seconds": round(result.seconds, 1),
+            "images_per_second": round(result.images_per_second, 1),
+            "points": [{"epoch": h["epoch"], "seconds": h["seconds"], "test_accuracy": h["test_accuracy"]}
+                       for h in result.history]}
+
+
+def time_to(points: list[dict], goal: float) -> float | None:
+    return next((p["seconds"] for p in points if p["test_accuracy"] >= goal), None)
+
+
+# ------------------------------------------------------------------------------------------------- throughput
+THROUGHPUT = [("cifar10", "airbench", 0.5, 256, 5000, "fast"), ("cifar10", "resnet8", 1.0, 128, 5000, "standard"),
+              ("fashion-mnist", "cnn", 1.0, 64, 10000, "standard")]
+TP_EPOCHS, TP_REPEATS = 1, 3
+
+
+def bare_loop(model, x, y, batch_size, epochs, seed, channels_last) -> float:
+    """The plainest loop: a DataLoader over float tensors, the same SGD, cross-entropy; no augmentation."""
     torch.manual_seed(seed)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
     model.train()
     t0 = time.perf_counter()
     for _ in range(epochs):
         for xb, yb in loader:
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(model(xb), yb).backward()
             opt.step()
     return len(x) * epochs / (time.perf_counter() - t0)
 
 
-def ours(model, data, batch_size, epochs, seed, augment=False) -> float:
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=0.05, schedule="cosine", seed=seed, progress=False,
-                      crop_padding=2 if augment else 0, flip=augment, device="cpu")
+def ours(model, data, batch_size, epochs, seed, recipe=None) -> float:
+    """``fit`` with the same optimizer and no augmentation, or with the whole named ``recipe``."""
+    if recipe is None:
+        cfg = cpu_recipe(data_name(data), "standard", epochs=epochs, batch_size=batch_size, lr=0.05, schedule="none",
+                         crop_padding=0, flip=False, seed=seed, progress=False, device="cpu")
+    else:
+        cfg = cpu_recipe(data_name(data), recipe, epochs=epochs, batch_size=batch_size, seed=seed, progress=False,
+                         device="cpu")
     return fit(model, data, cfg).images_per_second
 
 
-def main() -> None:
-    torch.set_num_threads(torch.get_num_threads())
-    rows, raw = [], {}
-    for dataset, arch, width, bs, n in CASES:
-        splits = load_splits(dataset)
+def data_name(data) -> str:
+    return "fashion-mnist" if data.channels == 1 else "cifar10"
+
+
+def throughput() -> list[dict]:
+    out = []
+    for dataset, arch, width, bs, n, recipe in THROUGHPUT:
+        splits = splits_of(dataset)
         data = splits.defender.take(n, seed=0)
         x, y = to_tensor(data.x), torch.as_tensor(data.y)
         torch.manual_seed(0)
         init = build_model(spec_for(splits, arch, width))
-        ours_ips, bare_ips, aug_ips = [], [], []
-        for r in range(REPEATS):
-            bare_ips.append(bare_loop(copy.deepcopy(init), x, y, bs, EPOCHS, r))
-            ours_ips.append(ours(copy.deepcopy(init), data, bs, EPOCHS, r))
-            aug_ips.append(ours(copy.deepcopy(init), data, bs, EPOCHS, r, augment=True))
-        o, b, a = statistics.median(ours_ips), statistics.median(bare_ips), statistics.median(aug_ips)
-        raw[f"{dataset}/{arch}"] = {"ours": ours_ips, "bare": bare_ips, "ours_augmented": aug_ips}
-        rows.append(f"| {dataset} | {arch} (width {width}) | {bs} | {n} | {b:,.0f} | {o:,.0f} | **{o / b:.2f}×** | {a:,.0f} |")
-        print(rows[-1], flush=True)
-    body = "\n".join([
-        "## Training loop speed",
-        "",
-        stamp("python benchmarks/train_speed.py"),
-        "",
-        f"Images/s, median of {REPEATS} alternating repetitions of {EPOCHS} epochs each, CPU. Same initial weights, "
-        "optimizer and batches; no augmentation in either loop (the last column adds our random crop + flip). "
-        "Target: ours ≥ 0.9× the bare loop.",
-        "",
-        "| dataset | model | batch | images | bare PyTorch loop | `stealguard.train.fit` | ratio | fit + crop/flip |",
-        "|---|---|---|---|---|---|---|---|",
-        *rows,
-    ])
-    write_section("train_speed", body)
-    (HERE / "train_speed.json").write_text(json.dumps(raw, indent=2))
+        bare, plain, whole = [], [], []
+        for r in range(TP_REPEATS):  # alternating, so drifts of the machine hit both loops alike
+            bare.append(bare_loop(copy.deepcopy(init), x, y, bs, TP_EPOCHS, r, channels_last=True))
+            plain.append(ours(copy.deepcopy(init), data, bs, TP_EPOCHS, r))
+            whole.append(ours(copy.deepcopy(init), data, bs, TP_EPOCHS, r, recipe))
+        row = {"dataset": dataset, "arch": arch, "width": width, "batch": bs, "images": n, "recipe": recipe,
+               "bare": statistics.median(bare), "fit": statistics.median(plain), "fit_recipe": statistics.median(whole),
+               "raw": {"bare": bare, "fit": plain, "fit_recipe": whole}}
+        print(f"  throughput {dataset} {arch}: bare {row['bare']:.0f}, fit {row['fit']:.0f}, "
+              f"fit+{recipe} {row['fit_recipe']:.0f} img/s", flush=True)
+        out.append(row)
+    return out
+
+
+def profile() -> list[tuple[str, float]]:
+    """Where the fast recipe's time goes: the share of CPU time per operator over 30 training steps."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    splits = splits_of("cifar10")
+    data = splits.defender.take(256 * 32, seed=0)
+    model = build_model(spec_for(splits, "airbench", 0.5))
+    cfg = cpu_recipe("cifar10", "fast", epochs=1, seed=0, progress=False, device="cpu")
+    fit(copy.deepcopy(model), data.take(512, seed=1), cfg)  # warm-up
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        fit(model, data, cfg)
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::") or "Backward" in e.key]
+    total = sum(e.self_cpu_time_total for e in events)
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:10]
+    return [(e.key, e.self_cpu_time_total / total) for e in top]
+
+
+# ------------------------------------------------------------------------------------------------- page
+def fmt_time(s: float | None) -> str:
+    return "not reached" if s is None else f"{s / 60:.1f} min"
+
+
+def page(results: dict, command: str) -> str:
+    lines = ["# Training speed: accuracy against training time on 2 CPU cores", "", stamp(command), "",
+             "Each curve is one run on the defender half (CIFAR-10 25,000 images, test 10,000; Fashion-MNIST 30,000, "
+             "test 10,000), seed 0, test accuracy read after every epoch (plain predictions, no test-time augmentation; "
+             "the CIFAR-10 files are JPEG quality 75 copies, see ../shared/data/README.md). Seconds count training "
+             "only. A reading after epoch e of a longer run comes before its schedule has annealed, so the times to a "
+             "goal are upper bounds. `fast` is the airbench-style recipe (`stealguard.recipes.cpu_recipe(dataset, "
+             "'fast')`), `standard` the CPU-scale default of the quick scenarios.", ""]
+    for dataset in ("cifar10", "fashion-mnist"):
+        goals = GOALS[dataset]
+        rows = [r for r in results["curves"].values() if r["dataset"] == dataset]
+        if not rows:
+            continue
+        lines += [f"## {dataset}", "",
+                  "| model | recipe | parameters | epochs | training time | images/s | final test accuracy | best | "
+                  + " | ".join(f"time to {g:.0%}" for g in goals) + " |",
+                  "|---|---|---|---|---|---|---|---|" + "---|" * len(goals)]
+        for r in sorted(rows, key=lambda r: -r["points"][-1]["test_accuracy"]):
+            best = max(p["test_accuracy"] for p in r["points"])
+            lines.append(f"| {r['arch']} (width {r['width']:g}) | {r['recipe']} | {r['parameters']:,} | {r['epochs']} | "
+                         f"{r['seconds'] / 60:.1f} min | {r['images_per_second']:,.0f} | "
+                         f"**{r['points'][-1]['test_accuracy']:.4f}** | {best:.4f} | "
+                         + " | ".join(fmt_time(time_to(r["points"], g)) for g in goals) + " |")
+        lines += ["", "Test accuracy after each epoch (minutes of training, accuracy):", ""]
+        for r in rows:
+            pts = ", ".join(f"{p['seconds'] / 60:.1f}: {p['test_accuracy']:.3f}" for p in r["points"])
+            lines.append(f"- {r['arch']} {r['width']:g} {r['recipe']}: {pts}")
+        lines.append("")
+    if results.get("figure"):
+        lines += [f"![test accuracy against training time]({results['figure']})", ""]
+    if results.get("throughput"):
+        lines += ["## Training loop throughput", "",
+                  f"Images/s, median of {TP_REPEATS} alternating repetitions of {TP_EPOCHS} epoch each; same initial "
+                  "weights, batch size and SGD; both loops in channels_last. The bare loop is a DataLoader over "
+                  "pre-converted float tensors with no augmentation; `fit` plain uses the same optimizer and no "
+                  "augmentation; the last column is `fit` with the whole named recipe (augmentation, lookahead, schedule).",
+                  "", "| dataset | model | batch | images | bare loop | `fit` | ratio | `fit` with the recipe |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for t in results["throughput"]:
+            lines.append(f"| {t['dataset']} | {t['arch']} (width {t['width']:g}) | {t['batch']} | {t['images']:,} | "
+                         f"{t['bare']:,.0f} | {t['fit']:,.0f} | **{t['fit'] / t['bare']:.2f}×** | "
+                         f"{t['fit_recipe']:,.0f} ({t['recipe']}) |")
+        lines.append("")
+    if results.get("profile"):
+        lines += ["## Where the fast recipe's time goes", "",
+                  "Share of CPU time by operator (self time) over one epoch of 32 batches, airbench width 0.5, "
+                  "`torch.profiler`:", "", "| operator | share |", "|---|---|"]
+        lines += [f"| `{k}` | {v:.1%} |" for k, v in results["profile"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def figure(results: dict) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, dataset in zip(axes, ("cifar10", "fashion-mnist")):
+        for r in results["curves"].values():
+            if r["dataset"] == dataset:
+                ax.plot([p["seconds"] / 60 for p in r["points"]], [p["test_accuracy"] for p in r["points"]], marker=".",
+                        label=f"{r['arch']} {r['width']:g} ({r['recipe']})")
+        for g in GOALS[dataset]:
+            ax.axhline(g, color="grey", lw=0.5, ls=":")
+        ax.set_title(dataset)
+        ax.set_xlabel("minutes of training (2 CPU cores)")
+        ax.set_ylabel("test accuracy")
+        ax.set_ylim(0.5 if dataset == "cifar10" else 0.8, 1.0)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    name = "train_speed.png"
+    fig.savefig(HERE / name, dpi=90)
+    return name
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="*", help="curve names to (re)run (default: all missing); 'throughput', 'profile'")
+    ap.add_argument("--force", action="store_true", help="rerun what is already in train_speed.json")
+    args = ap.parse_args(argv)
+    results = json.loads(JSON.read_text()) if JSON.exists() else {}
+    if "curves" not in results:
+        results = {"curves": {}}
+    wanted = args.only if args.only else list(CURVES) + ["throughput", "profile"]
+    for name in wanted:
+        if name in CURVES and (args.force or name not in results["curves"]):
+            print(f"curve {name}", flush=True)
+            results["curves"][name] = curve(*CURVES[name])
+        elif name == "throughput" and (args.force or "throughput" not in results):
+            results["throughput"] = throughput()
+        elif name == "profile" and (args.force or "profile" not in results):
+            results["profile"] = profile()
+        elif name not in CURVES and name not in ("throughput", "profile"):
+            sys.exit(f"unknown name {name!r}: choose from {', '.join(CURVES)}, throughput, profile")
+        JSON.write_text(json.dumps(results, indent=1))  # after every piece: an interrupted run keeps what it made
+    results["figure"] = figure(results)
+    JSON.write_text(json.dumps(results, indent=1))
+    PAGE.write_text(page(results, "python benchmarks/train_speed.py"))
+    print(f"wrote {PAGE}", flush=True)
 
 
 if __name__ == "__main__":

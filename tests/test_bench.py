@@ -257,6 +257,25 @@ def test_report_tables_and_plots(reference_run):
     assert "| Fine-tuning | 1.00 |" in page  # AUC: the fine-tuned copy is closer than both independent models
 
 
+def test_a_failed_theft_is_neither_a_detection_nor_a_miss(reference_run, tmp_path):
+    """A stolen model below twice chance accuracy (here the label-query copy, set to 0.12 in a copy of the run) is
+    reported as a failed theft: marked in the models table, its row out of the detection count and the AUC."""
+    out, _, _ = reference_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run, ignore=shutil.ignore_patterns("report"))
+    con = sqlite3.connect(run / "results.sqlite")
+    with con:
+        con.execute("UPDATE models SET accuracy = 0.12 WHERE role = 'stolen' AND label = 'Label-query'")
+    con.close()
+    page = write_report(run).read_text()
+    assert "Label-query (victim plain, seed 0) — **failed theft**" in page
+    assert "failed theft (test accuracy 0.120, below twice chance): neither a detection nor a miss" in page
+    summary = (run / "report" / "summary.csv").read_text().splitlines()[1].split(",")
+    assert summary[2] == "1/1"  # only the fine-tuned copy is counted
+    auc = {r.split(",")[0]: r.split(",")[1] for r in (run / "report" / "auc.csv").read_text().splitlines()[1:]}
+    assert auc["Label-query"] in ("", "–") and auc["Fine-tuning"] == "1.00"
+
+
 def test_rerun_is_a_no_op_and_another_scenario_is_refused(reference_run, tiny_path):
     out, _, _ = reference_run
     before = ResultsDB(out / "results.sqlite").snapshot()

@@ -9,6 +9,12 @@ Public entry points live in the sub-modules: :mod:`stealguard.data`, :mod:`steal
 :mod:`stealguard.train`, :mod:`stealguard.access`, :mod:`stealguard.cache` and :mod:`stealguard.attacks`.
 """
 
+import os
+
+# OpenMP threads that spin while waiting halve torch's speed when two threads share two busy cores; sleeping waits
+# do not (set before torch is first imported; a value the user set is kept)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 from .errors import StealguardError  # noqa: E402

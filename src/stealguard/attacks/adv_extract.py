@@ -50,7 +50,7 @@ class AdvExtract(Attack):
         labels = victim.predict_labels(images.x)
         model = student(data, s)
         dev = pick_device(s.device)
-        fit(model, ArrayBatches(images.x, labels, s.batch_size, dev, seed=s.seed), s.train_config(), desc="adv-extract: labels")
+        fit(model, ArrayBatches(images.x, labels, s.batch_size, dev, seed=s.seed, **s.augmentation()), s.train_config(), desc="adv-extract: labels")
         adv = PGDBatches(ArrayBatches(images.x, labels, s.batch_size, dev, seed=s.seed + 1), model, s.eps, s.step, s.pgd_steps, s.seed)
         fit(model, adv, s.train_config(epochs=s.adv_epochs, lr=(s.lr or 0.05) / 5), desc="adv-extract: PGD training")
         return model, {"train_samples": len(images)}

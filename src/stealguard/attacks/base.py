@@ -54,10 +54,13 @@ class StealSettings:
     limit: int | None = None  # use at most N samples of the attack's data
     seed: int = 0
     api_output: str = "probabilities"  # query attacks: probabilities | rounded:K | top1
+    recipe: str = "standard"  # standard | fast: the named training recipe's schedule, lookahead and augmentation
     device: str = "auto"
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.recipe not in ("standard", "fast"):
+            raise ConfigError(f"recipe must be 'standard' or 'fast', got {self.recipe!r}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
         if self.limit is not None and self.limit < 1:
@@ -69,12 +72,23 @@ class StealSettings:
         base = dict(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
                     lr=self.lr if self.lr is not None else default_lr, schedule="cosine", crop_padding=0, flip=False,
                     seed=self.seed, device=self.device, progress=self.progress)
+        if self.recipe == "fast":  # hard-label targets get label smoothing; soft targets are used as they are
+            base |= dict(schedule="onecycle", lookahead=True, label_smoothing=0.2) | self.augmentation()
         return TrainConfig(**(base | overrides))
 
+    def augmentation(self) -> dict:
+        """The augmentation of the thief's own batches (``ArrayBatches`` keyword arguments): none for the standard
+        recipe; flip and a 2-pixel reflect-padded translation for ``fast`` (the victim's answer for an image is
+        kept for its flipped or shifted view)."""
+        return dict(crop_padding=2, flip=True, pad_mode="reflect") if self.recipe == "fast" else {}
+
     def to_dict(self) -> dict:
-        """The settings as a plain dict (the cache key and the record; display-only fields left out)."""
+        """The settings as a plain dict (the cache key and the record; display-only fields left out, ``recipe`` too
+        when standard, so keys made before it existed still match)."""
         d = asdict(self)
         d.pop("progress")
+        if self.recipe == "standard":
+            d.pop("recipe")
         return d
 
 

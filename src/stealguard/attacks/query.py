@@ -30,7 +30,7 @@ class DistillSettings(KDSettings):
 def _extract(victim, data, s, images, loss):
     targets = query_victim(victim, images.x)
     model = student(data, s)
-    src = ArrayBatches(images.x, targets, s.batch_size, pick_device(s.device), seed=s.seed)
+    src = ArrayBatches(images.x, targets, s.batch_size, pick_device(s.device), seed=s.seed, **s.augmentation())
     fit(model, src, s.train_config(), loss=loss, desc=f"steal on {len(images)} queries")
     return model
 
@@ -66,7 +66,7 @@ class LabelQuery(Attack):
         images = attack_set(data.attacker, s, "attacker")
         labels = victim.predict_labels(images.x)  # labels only, whatever the API would give
         model = student(data, s)
-        src = ArrayBatches(images.x, labels, s.batch_size, pick_device(s.device), seed=s.seed)
+        src = ArrayBatches(images.x, labels, s.batch_size, pick_device(s.device), seed=s.seed, **s.augmentation())
         fit(model, src, s.train_config(), desc=f"label-query on {len(images)} queries")
         return model, {"train_samples": len(images)}
 

@@ -158,7 +158,7 @@ def _independent_spec(spec) -> dict:
 def _recipe(sc: dict, seed: int, epochs, changes: dict | None = None):
     from ..recipes import cpu_recipe
 
-    return cpu_recipe(sc["dataset"], seed=seed, progress=False, device=sc["device"], **({"epochs": epochs} if epochs else {}),
+    return cpu_recipe(sc["dataset"], sc.get("recipe", "standard"), seed=seed, progress=False, device=sc["device"], **({"epochs": epochs} if epochs else {}),
                       **(changes or {}))
 
 
@@ -185,7 +185,8 @@ def _protect(job, sc, splits, run, up) -> dict:
     m = job.spec["method"]
     method = get_method(m["method"])
     seed = job.spec["seed"]
-    settings = entry_settings(method, m["settings"], sc["dataset"], seed, sc["victim"])
+    settings = entry_settings(method, m["settings"], sc["dataset"], seed,
+                              dict(sc["victim"], recipe=sc.get("recipe", "standard")))
     victim = None if method.trains_victim else up[job.deps[0]]
     key = {"kind": "protection", "method": method.name, "version": method.version, "settings": settings.to_dict(),
            "modes": list(m["access"]) if method.protect_uses_modes else None, "dataset": sc["dataset"], "splits": splits.info,
@@ -226,6 +227,8 @@ def _steal(job, sc, splits, run, up) -> dict:
         settings.setdefault("seed", job.spec["seed"])
     if "device" in fields:
         settings.setdefault("device", sc["device"])
+    if "recipe" in fields and sc.get("recipe", "standard") != "standard":
+        settings.setdefault("recipe", sc["recipe"])
     model, rec = run_attack(a["attack"], victim, splits, progress=False, **settings)
     return _save(model, run, job) | {k: rec.get(k) for k in ("accuracy", "fidelity", "queries")} | {"cached": rec.get("cached", False)}
 

@@ -116,6 +116,7 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
     ind_order = [f"{s['arch']} w{s['width']:g} seed {s['seed']}, {s['limit'] or 'all'} imgs, {s['epochs'] or 'default'} ep"
                  for s in sc["independent"]]
     groups = [(m["label"], m["method"], m["access"]) for m in sc["methods"]]
+    failed_thefts = _failed_thefts(run, sc, models, verdicts)
 
     # ---- attacks (SAC Table 3 layout)
     rows = []
@@ -127,7 +128,8 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
         rows.append([f"**Victim** ({m['grp'] or 'plain'}, seed {m['seed']})", m["arch"], _num(m["accuracy"]), "1.000", "–"])
     for m in sorted((m for m in models if m["role"] == "stolen"),
                     key=lambda r: (r["grp"], r["seed"], attack_order.index(r["label"]) if r["label"] in attack_order else 99)):
-        rows.append([f"{m['label']} (victim {m['grp']}, seed {m['seed']})", m["arch"], _num(m["accuracy"]), _num(m["fidelity"]),
+        failed_note = " — **failed theft**" if (m["grp"], m["seed"], m["label"]) in failed_thefts["models"] else ""
+        rows.append([f"{m['label']} (victim {m['grp']}, seed {m['seed']}){failed_note}", m["arch"], _num(m["accuracy"]), _num(m["fidelity"]),
                      f"{m['queries']:,}" if m["queries"] is not None else "–"])
     for m in sorted((m for m in models if m["role"] == "independent"), key=lambda r: ind_order.index(r["label"]) if r["label"] in ind_order else 99):
         f = fid_ind.get(m["label"])
@@ -156,7 +158,13 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
             det = [0, 0]
             for row in ["Source"] + row_order:
                 rs = [v for v in vs if v["suspect_kind"] != "independent" and row_of.get(v["suspect"]) == row]
+                lost = [v for v in rs if v["job"] in failed_thefts["verdicts"]]
+                rs = [v for v in rs if v["job"] not in failed_thefts["verdicts"]]
                 app = [v for v in rs if v["applicable"]]
+                if lost:
+                    accs = sorted(failed_thefts["verdicts"][v["job"]] for v in lost)
+                    lines.append(f"| {row} | {len(lost)} | – | – | – | " + "– | " * len(extra) + "failed theft (test accuracy "
+                                 f"{', '.join(f'{a:.3f}' for a in accs)}, below twice chance): neither a detection nor a miss |")
                 if not rs:
                     continue
                 if not app:
@@ -252,7 +260,7 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
             vs = [v for v in by[key] if v["applicable"]]
             for_seed = defaultdict(lambda: ([], []))
             for v in vs:
-                if v["suspect_kind"] == "stolen" and row_of.get(v["suspect"]) == row:
+                if v["suspect_kind"] == "stolen" and row_of.get(v["suspect"]) == row and v["job"] not in failed_thefts["verdicts"]:
                     for_seed[v["seed"]][0].append(v["suspicion"])
                 elif v["suspect_kind"] == "independent":
                     for_seed[v["seed"]][1].append(v["suspicion"])
@@ -260,7 +268,7 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
             r.append(_num(float(np.mean(aucs)) if aucs else None, "{:.2f}"))
         auc_rows.append(r)
     auc_md = _write(folder, "auc", ["attack"] + [f"{a} ({b})" for a, b in cols], auc_rows)
-    plots = _plots(folder, by, cols)
+    plots = _plots(folder, by, cols, set(failed_thefts["verdicts"]))
     sweeps = _sweeps(folder, sc, by, row_order, row_of)
 
     when = _dt.date.today().isoformat()
@@ -297,7 +305,36 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
     return folder / "report.md"
 
 
-def _plots(folder: Path, by: dict, cols: list) -> list[str]:
+def _failed_thefts(run: Path, sc: dict, models: list[dict], verdicts: list[dict]) -> dict:
+    """Stolen models whose test accuracy is below twice chance (a theft that did not produce a working model, e.g. a
+    data-free copy at CPU scale) and the verdicts on them: ``{"models": {(group, seed, label): accuracy}, "verdicts":
+    {verdict job: accuracy}}``. Such a verdict counts neither as a detection nor as a miss."""
+    from ..methods import get_method
+    from ..models import read_spec
+
+    stolen = [m for m in models if m["role"] == "stolen" and m["accuracy"] is not None]
+    if not stolen:
+        return {"models": {}, "verdicts": {}}
+    try:
+        classes = read_spec(run / stolen[0]["path"])[0].num_classes
+    except Exception:  # noqa: BLE001 - a moved or pruned run folder: no model file to read the class count from
+        return {"models": {}, "verdicts": {}}
+    failed = {(m["grp"], m["seed"], m["label"]): m["accuracy"] for m in stolen if m["accuracy"] < 2.0 / classes}
+    group_of = {}  # a method entry's victim group, as the grid assigns it (bench.grid.build_jobs)
+    for i, m in enumerate(sc["methods"]):
+        meth = get_method(m["method"])
+        owner = next((e for e in sc["methods"][:i] if e["method"] == m["method"] and e["settings"] == m["settings"]
+                      and (not meth.protect_uses_modes or set(m["access"]) <= set(e["access"]))), None)
+        group_of[m["label"]] = group_of[owner["label"]] if owner else (m["label"] if meth.trains_victim else "plain")
+    out = {}
+    for v in verdicts:
+        key = (group_of.get(v["method_label"]), v["seed"], v["suspect"])
+        if v["suspect_kind"] == "stolen" and key in failed:
+            out[v["job"]] = failed[key]
+    return {"models": failed, "verdicts": out}
+
+
+def _plots(folder: Path, by: dict, cols: list, failed: set = frozenset()) -> list[str]:
     if not cols:
         return []
     import matplotlib
@@ -309,7 +346,7 @@ def _plots(folder: Path, by: dict, cols: list) -> list[str]:
     n = len(cols)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
     for ax, key in zip(axes[0], cols):
-        vs = [v for v in by[key] if v["applicable"] and v["suspect_kind"] != "source"]
+        vs = [v for v in by[key] if v["applicable"] and v["suspect_kind"] != "source" and v["job"] not in failed]
         y = [int(v["suspect_kind"] == "stolen") for v in vs]
         s = [v["suspicion"] for v in vs]
         if len(set(y)) == 2:

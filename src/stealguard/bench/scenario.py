@@ -126,10 +126,15 @@ class Scenario:
     split_seed: int = 0
     device: str = "auto"
     description: str = ""
+    recipe: str = "standard"  # the named training recipe of every model the run trains (stealguard.recipes.RECIPES)
 
     def to_dict(self) -> dict:
-        """The validated scenario as a plain dict (stored in the run's database)."""
-        return asdict(self)
+        """The validated scenario as a plain dict (stored in the run's database); ``recipe`` left out when standard,
+        so runs made before it existed keep their digest."""
+        d = asdict(self)
+        if self.recipe == "standard":
+            del d["recipe"]
+        return d
 
     def digest(self) -> str:
         """SHA-256 of the validated scenario: a results database belongs to exactly one scenario."""
@@ -180,14 +185,19 @@ def _settings(d: dict, ctx: str) -> dict:
 
 def parse_scenario(doc, source: str = "scenario") -> Scenario:
     """Validate a parsed YAML document and return the :class:`Scenario` (a ``ConfigError`` names the first problem)."""
-    _check_keys(doc, {"name", "description", "dataset", "scale", "seeds", "split_seed", "device", "victim", "methods",
-                      "attacks", "independent"}, {"name", "dataset", "victim", "methods"}, "")
+    _check_keys(doc, {"name", "description", "dataset", "scale", "seeds", "split_seed", "device", "recipe", "victim",
+                      "methods", "attacks", "independent"}, {"name", "dataset", "victim", "methods"}, "")
     name = _typed(doc, "name", str, "")
     if not name or any(c in name for c in "/\\\0"):
         raise ConfigError(f"scenario: name must be a plain word, got {name!r}")
     scale = _typed(doc, "scale", str, "", "cpu")
     if scale not in SCALES:
         raise ConfigError(f"scenario: scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    from ..recipes import RECIPES
+
+    run_recipe = _typed(doc, "recipe", str, "", "standard")
+    if run_recipe not in RECIPES:
+        raise ConfigError(f"scenario: recipe must be one of {', '.join(RECIPES)}, got {run_recipe!r}")
     seeds = _typed(doc, "seeds", list, "", [0])
     if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds) or len(set(seeds)) != len(seeds):
         raise ConfigError(f"scenario: seeds must be a non-empty list of distinct integers, got {seeds!r}")
@@ -242,7 +252,7 @@ def parse_scenario(doc, source: str = "scenario") -> Scenario:
             raise ConfigError(f"scenario: {ctx}: unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     return Scenario(name, _typed(doc, "dataset", str, ""), victim, tuple(methods), tuple(attacks), tuple(independent),
                     tuple(seeds), scale, _typed(doc, "split_seed", int, "", 0), _typed(doc, "device", str, "", "auto"),
-                    _typed(doc, "description", str, "", ""))
+                    _typed(doc, "description", str, "", ""), run_recipe)
 
 
 def _methods(items) -> list[MethodSpec]:
@@ -292,7 +302,7 @@ def victim_fields(method) -> tuple[str, ...]:
     from dataclasses import fields
 
     names = {f.name for f in fields(method.Settings)}
-    wanted = ("dataset", "seed") + (("arch", "width", "limit", "epochs") if method.trains_victim else ())
+    wanted = ("dataset", "seed", "recipe") + (("arch", "width", "limit", "epochs") if method.trains_victim else ())
     return tuple(k for k in wanted if k in names)
 
 
@@ -303,13 +313,14 @@ def entry_settings(method, settings: dict, dataset: str, seed: int, victim: dict
     from ..methods import settings_from
 
     fill = {"dataset": dataset, "seed": seed, "arch": victim["arch"], "width": victim["width"], "limit": victim["limit"],
-            "epochs": victim["epochs"]}
+            "epochs": victim["epochs"], "recipe": victim.get("recipe", "standard")}
     return settings_from(method.Settings, **settings, **{k: fill[k] for k in victim_fields(method)})
 
 
 def _victim_fill(method) -> dict:
     """Placeholder values of the fields the runner fills in, so settings are validated the way they will be used."""
-    placeholder = {"dataset": "fashion-mnist", "arch": "cnn", "width": 1.0, "seed": 0, "limit": None, "epochs": None}
+    placeholder = {"dataset": "fashion-mnist", "arch": "cnn", "width": 1.0, "seed": 0, "limit": None, "epochs": None,
+                   "recipe": "standard"}
     return {k: placeholder[k] for k in victim_fields(method)}
 
 

@@ -22,14 +22,15 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.detach().cpu().permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8)
 
 
-def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crop after zero padding by ``padding`` pixels, and random horizontal flip, per sample (NCHW).
-    Feature vectors (N, D) pass through unchanged: image augmentations do not apply to them."""
+def random_crop_flip(x: torch.Tensor, padding: int, flip: bool, generator: torch.Generator | None = None,
+                     pad_mode: str = "zeros") -> torch.Tensor:
+    """Random crop after padding by ``padding`` pixels (``pad_mode`` zeros or reflect), and random horizontal flip,
+    per sample (NCHW). Feature vectors (N, D) pass through unchanged: image augmentations do not apply to them."""
     if x.ndim != 4:
         return x
     n, _, h, w = x.shape
     if padding > 0:
-        padded = F.pad(x, (padding, padding, padding, padding))
+        padded = F.pad(x, (padding, padding, padding, padding), mode="reflect" if pad_mode == "reflect" else "constant")
         dev = x.device
         ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(dev)
         oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(dev)

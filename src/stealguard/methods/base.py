@@ -21,6 +21,19 @@ from ..models import Classifier
 from ..verdict import Verdict
 
 
+def settings_dict(settings) -> dict:
+    """A method's settings as a plain dict (the cache key and the record); ``recipe`` left out when standard, so keys
+    made before it existed still match. Checks that the recipe is a known one."""
+    from ..recipes import RECIPES
+
+    d = dataclasses.asdict(settings)
+    if d.get("recipe") not in RECIPES:
+        raise ConfigError(f"unknown training recipe {d.get('recipe')!r}: choose one of {', '.join(RECIPES)}")
+    if d["recipe"] == "standard":
+        del d["recipe"]
+    return d
+
+
 @dataclass
 class OwnModelSettings:
     """The protected model a method trains itself: dataset, architecture, width, owner images (None: the whole
@@ -32,10 +45,11 @@ class OwnModelSettings:
     limit: int | None = None
     epochs: int | None = None
     seed: int = 0
+    recipe: str = "standard"  # named training recipe of every model it trains (stealguard.recipes.RECIPES)
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (the cache key and the record)."""
-        return dataclasses.asdict(self)
+        return settings_dict(self)
 
 
 @dataclass

@@ -17,7 +17,6 @@ decides with a threshold on MR chosen on validation models; this calibration is 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import owner_references, owner_surrogates
 from ..verdict import Verdict
-from .base import BASELINES, Method, ProtectResult, arch_specs, matching_rate, matching_verdict
+from .base import BASELINES, Method, ProtectResult, arch_specs, settings_dict, matching_rate, matching_verdict
 
 
 @dataclass
@@ -52,6 +51,7 @@ class CaeSettings:
     limit: int | None = 8000  # owner images per surrogate and reference model
     epochs: int | None = 3
     seed: int = 0
+    recipe: str = "standard"  # named training recipe of every model it trains (stealguard.recipes.RECIPES)
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.steps < 1:
@@ -69,7 +69,7 @@ class CaeSettings:
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (the cache key and the record)."""
-        return dataclasses.asdict(self)
+        return settings_dict(self)
 
 
 class Cae(Method):
@@ -90,9 +90,9 @@ class Cae(Method):
         t0 = time.perf_counter()
         v = victim.spec
         surrogates = owner_surrogates(victim, splits, arch_specs(s.surrogate_archs, s.surrogates, v.arch, v.width,
-                                                                 other_width=None), s.limit, s.epochs, progress, echo)
+                                                                 other_width=None), s.limit, s.epochs, progress, echo, s.recipe)
         refs = owner_references(splits, arch_specs(s.reference_archs, s.references + s.calibration, v.arch, v.width),
-                                s.limit, s.epochs, progress, echo)
+                                s.limit, s.epochs, progress, echo, s.recipe)
         generation, held_out = refs[: s.references], refs[s.references:]
         tg = time.perf_counter()
         own = splits.defender

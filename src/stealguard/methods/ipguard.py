@@ -18,7 +18,6 @@ never saw.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..recipes import owner_references
 from ..verdict import Verdict
-from .base import BASELINES, Method, ProtectResult, arch_specs, matching_rate, matching_verdict
+from .base import BASELINES, Method, ProtectResult, arch_specs, settings_dict, matching_rate, matching_verdict
 
 INITS = ("data", "noise")
 
@@ -52,6 +51,7 @@ class IpGuardSettings:
     limit: int | None = 8000  # owner images per reference model
     epochs: int | None = 3
     seed: int = 0
+    recipe: str = "standard"  # named training recipe of every model it trains (stealguard.recipes.RECIPES)
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
@@ -66,7 +66,7 @@ class IpGuardSettings:
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (the cache key and the record)."""
-        return dataclasses.asdict(self)
+        return settings_dict(self)
 
 
 def fingerprint_points(model: Classifier, x: np.ndarray, s: IpGuardSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +115,7 @@ class IpGuard(Method):
              "class j after rounding to uint8")
         v = victim.spec
         refs = owner_references(splits, arch_specs(s.reference_archs, s.references, v.arch, v.width), s.limit,
-                                s.epochs, progress, echo)
+                                s.epochs, progress, echo, s.recipe)
         ref_mr = np.array([matching_rate(WhiteBox(m), points, labels) for m in refs])
         echo(f"reference matching rates {np.round(ref_mr, 3).tolist()}")
         kw = KitWriter(self.name, self.version, model_sha256(victim), meta={

@@ -220,6 +220,7 @@ class MoveSettings:
     limit: int | None = 12000  # defender training images (None: the whole defender half)
     epochs: int | None = None  # None: the dataset's CPU recipe
     seed: int = 0
+    recipe: str = "standard"  # named training recipe of every model it trains (stealguard.recipes.RECIPES)
     style: str = "builtin:0"  # builtin:N | PATH | patch | patch:K (ablation)
     style_work_size: int = 64
     style_strength: float = 1.0
@@ -287,6 +288,8 @@ class MoveSettings:
         d = dataclasses.asdict(self)
         if not self.surrogates:  # added later: without it a protection keeps the cache key it had before
             del d["surrogates"]
+        if self.recipe == "standard":  # likewise
+            del d["recipe"]
         if not self.style_references:  # likewise
             for k in ("style_references", "style_reference_archs", "style_reference_rate"):
                 del d[k]
@@ -410,7 +413,7 @@ class EmbeddedFeatures:
 
 def move_recipe(splits: Splits, s: "MoveSettings", progress: bool = False):
     """The training recipe of the protected victim and its benign models (the dataset's CPU recipe, ``s.epochs``)."""
-    return cpu_recipe(splits.dataset, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
+    return cpu_recipe(splits.dataset, s.recipe, seed=s.seed, progress=progress, **({"epochs": s.epochs} if s.epochs else {}))
 
 
 def benign_tag(s: "MoveSettings") -> dict:
@@ -504,8 +507,8 @@ class Move(Method):
 
         # the owner's own distilled copies of the victim and of the benign model (same seeds, images and recipe)
         specs = [(s.arch, s.width)] * s.surrogates
-        sur_pos = owner_surrogates(victim, splits, specs, s.limit, s.epochs, progress, echo) if specs else []
-        sur_neg = owner_surrogates(benign[0][0], splits, specs, s.limit, s.epochs, progress, echo) if specs else []
+        sur_pos = owner_surrogates(victim, splits, specs, s.limit, s.epochs, progress, echo, s.recipe) if specs else []
+        sur_neg = owner_surrogates(benign[0][0], splits, specs, s.limit, s.epochs, progress, echo, s.recipe) if specs else []
 
         order = rng.permutation(len(pool_ids))
         meta_pos, ver_pos = order[: s.meta_samples], order[s.meta_samples :]

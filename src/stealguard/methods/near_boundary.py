@@ -328,7 +328,7 @@ class NearBoundary(Method):
         else:
             if victim.spec.num_classes != len(splits.test.classes) or victim.spec.image_size[0] != splits.test.x.shape[1]:
                 raise ConfigError(f"the victim does not take {splits.dataset} inputs and classes")
-            config = cpu_recipe(splits.dataset, seed=s.seed, progress=progress)
+            config = cpu_recipe(splits.dataset, s.recipe, seed=s.seed, progress=progress)
             clean = training_set(splits, "defender", s.limit, s.seed)
             base_acc = round(accuracy(victim, splits.test), 5)
         dev = pick_device(config.device)
@@ -411,7 +411,7 @@ class NearBoundary(Method):
             public_pairs.append(np.tile([src, tgt], (len(public[-1]), 1)))
         v = victim.spec
         specs = arch_specs(s.reference_archs, s.references, v.arch, v.width)
-        refs = owner_references(splits, specs, s.limit, s.epochs, progress, echo) if s.references else []
+        refs = owner_references(splits, specs, s.limit, s.epochs, progress, echo, s.recipe) if s.references else []
         ref_d = np.array([boundary_distance(_probs(r.to(dev).eval(), xp), pp) for r in refs]).reshape(len(refs), len(xp))
         xpub, ppub = np.concatenate(public), np.concatenate(public_pairs)
         # rule "guarded": which public images of class S each reference, and the protected model, classify correctly

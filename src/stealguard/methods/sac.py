@@ -30,7 +30,6 @@ p-value of the distance against the independent references, (1 + #{ref <= d}) / 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -45,7 +44,7 @@ from ..models import Classifier, model_sha256
 from ..recipes import owner_references, owner_surrogates
 from ..train import labels_of
 from ..verdict import Verdict
-from .base import BASELINES, Method, ProtectResult, arch_specs
+from .base import BASELINES, Method, ProtectResult, arch_specs, settings_dict
 
 VARIANTS = ("m", "w", "normal")
 OUTPUTS = ("probabilities", "labels")
@@ -70,6 +69,7 @@ class SacSettings:
     limit: int | None = 8000  # owner images for surrogates and references
     epochs: int | None = 3
     seed: int = 0
+    recipe: str = "standard"  # named training recipe of every model it trains (stealguard.recipes.RECIPES)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -91,7 +91,7 @@ class SacSettings:
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (the cache key and the record)."""
-        return dataclasses.asdict(self)
+        return settings_dict(self)
 
 
 # --------------------------------------------------------------------------------------------------- pieces
@@ -176,7 +176,7 @@ class Sac(Method):
         # surrogates of another architecture take the victim's width (None: run_attack fills it in); references 1.0
         v = victim.spec
         surrogates = owner_surrogates(victim, splits, arch_specs(s.surrogate_archs, s.surrogates, v.arch, v.width,
-                                                                 other_width=None), s.limit, s.epochs, progress, echo)
+                                                                 other_width=None), s.limit, s.epochs, progress, echo, s.recipe)
         tb = time.perf_counter()
         if s.variant == "w":
             wrong = labels_of(victim, own.x) != own.y
@@ -193,7 +193,7 @@ class Sac(Method):
                 x = cutmix(x, s.patch or max(2, own.image_size[0] // 4), s.flip, s.seed)
         build_seconds = time.perf_counter() - tb  # sample construction (surrogate training excluded)
         refs = owner_references(splits, arch_specs(s.reference_archs, s.references, v.arch, v.width), s.limit,
-                                s.epochs, progress, echo)
+                                s.epochs, progress, echo, s.recipe)
         kw = KitWriter(self.name, self.version, model_sha256(victim), meta={
             "settings": s.to_dict(), "dataset": splits.dataset, "classes": list(own.classes), "num_classes": k,
             "input_shape": list(victim.spec.input_shape)})

@@ -6,7 +6,8 @@ different preprocessing at train and verify time. ``extractor`` (an ``nn.Sequent
 feature vector) and ``head`` (the decision layers) give the split later methods need.
 
 Names: ``cnn``, ``resnet8``, ``resnet20``, ``resnet<6n+2>``, ``resnet18``, ``vgg11|13|16|19`` (with BN),
-``wrn<depth>-<k>`` (e.g. ``wrn16-1``, ``wrn28-10``), ``mobilenetv2``, ``densenet`` (DenseNet-BC-40, growth 12) or
+``wrn<depth>-<k>`` (e.g. ``wrn16-1``, ``wrn28-10``), ``mobilenetv2``, ``airbench`` (a fast-training net after Keller
+Jordan's airbench: three conv groups of 64/256/256 channels at width 1; width 0.5 is the CPU presets' choice), ``densenet`` (DenseNet-BC-40, growth 12) or
 ``densenet<depth>-<growth>``; for feature vectors (text: sentence embeddings of a frozen public encoder, see
 :mod:`stealguard.data.text`), ``mlp``: a two-layer extractor and two decision layers (``ModelSpec.input_dim`` > 0).
 """
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 
-ARCHS = ("cnn", "resnet8", "resnet20", "resnet18", "vgg11", "vgg13", "vgg16", "vgg19", "wrn16-1", "wrn28-10",
+ARCHS = ("cnn", "airbench", "resnet8", "resnet20", "resnet18", "vgg11", "vgg13", "vgg16", "vgg19", "wrn16-1", "wrn28-10",
          "mobilenetv2", "densenet", "mlp")
 VECTOR_ARCHS = ("mlp",)  # architectures that take feature vectors (N, input_dim), not images
 
@@ -301,6 +302,41 @@ def _densenet(s: ModelSpec, depth: int, growth: int) -> Classifier:
     return Classifier(s, nn.Sequential(*layers), nn.Linear(cin, s.num_classes))
 
 
+# ----------------------------------------------------------------------------------------------------- airbench
+class _Scale(nn.Module):
+    """Multiply by a constant."""
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def _conv_group(cin: int, cout: int) -> nn.Sequential:
+    """conv -> max-pool -> BN -> GELU -> conv -> BN -> GELU: one stage of the airbench net, halving the resolution.
+    The convolutions start as identities on their first channels; the BatchNorm scales stay at 1 (not trained) and
+    their statistics follow the batches closely (momentum 0.4)."""
+    convs = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.Conv2d(cout, cout, 3, padding=1, bias=False)]
+    norms = [nn.BatchNorm2d(cout, momentum=0.4), nn.BatchNorm2d(cout, momentum=0.4)]
+    for conv in convs:
+        nn.init.dirac_(conv.weight.data[: conv.weight.shape[1]])
+    for bn in norms:
+        bn.weight.requires_grad_(False)
+    return nn.Sequential(convs[0], nn.MaxPool2d(2), norms[0], nn.GELU(), convs[1], norms[1], nn.GELU())
+
+
+def _airbench(s: ModelSpec) -> Classifier:
+    """A 2x2 patch convolution (24 channels for colour, no padding), three conv groups, a global max-pool scaled by
+    1/9 and one linear layer (the layout of airbench's CIFAR-10 net, without its data-dependent whitening
+    initialisation)."""
+    stem = 24 if s.in_channels == 3 else 8
+    c1, c2, c3 = _ch(64, s.width), _ch(256, s.width), _ch(256, s.width)
+    ex = nn.Sequential(nn.Conv2d(s.in_channels, stem, 2, bias=True), _conv_group(stem, c1), _conv_group(c1, c2),
+                       _conv_group(c2, c3), nn.AdaptiveMaxPool2d(1), nn.Flatten(), _Scale(1 / 9))
+    return Classifier(s, ex, nn.Linear(c3, s.num_classes, bias=False))
+
+
 # ----------------------------------------------------------------------------------------------------- factory
 def build_model(spec: ModelSpec) -> Classifier:
     """Build the (randomly initialised) model described by ``spec``. Seed torch first for reproducibility."""
@@ -309,6 +345,8 @@ def build_model(spec: ModelSpec) -> Classifier:
         return _cnn(spec)
     if a == "mlp":
         return _mlp(spec)
+    if a == "airbench":
+        return _airbench(spec)
     if a == "resnet18":
         return _resnet(spec, [2, 2, 2, 2], [64, 128, 256, 512], [1, 2, 2, 2])
     m = re.fullmatch(r"resnet(\d+)", a)
