@@ -30,24 +30,23 @@ from _report import HERE, stamp  # noqa: E402
 from stealguard.data import load_splits, to_tensor  # noqa: E402
 from stealguard.models import build_model, count_parameters, spec_for  # noqa: E402
 from stealguard.recipes import cpu_recipe  # noqa: E402
-from stealguard.train import ArrayBatches, accuracy, fit, seed_everything  # noqa: E402
+from stealguard.errors import StealguardError  # noqa: E402
+from stealguard.train import accuracy, fit, seed_everything  # noqa: E402
 
 # name: (dataset, arch, width, recipe, epochs). The standard recipe at the widths and epochs the CPU-scale benchmark
 # scenarios use (move-cifar10: resnet8 1.0, vgg11 0.25, cnn 1.0, mobilenetv2 0.5, 12-15 epochs); the fast recipe at
-# the realistic presets' settings, and on wider resnet8 and vgg11 (candidate independent-model architectures).
+# the realistic presets' settings.
 CURVES = {
     "cifar10/airbench-0.5/fast": ("cifar10", "airbench", 0.5, "fast", 16),
     "cifar10/resnet8-1/standard": ("cifar10", "resnet8", 1.0, "standard", 15),
     "cifar10/vgg11-0.25/standard": ("cifar10", "vgg11", 0.25, "standard", 15),
     "cifar10/cnn-1/standard": ("cifar10", "cnn", 1.0, "standard", 15),
-    "cifar10/mobilenetv2-0.5/standard": ("cifar10", "mobilenetv2", 0.5, "standard", 6),
-    "cifar10/resnet8-2/fast": ("cifar10", "resnet8", 2.0, "fast", 12),
-    "cifar10/vgg11-0.5/fast": ("cifar10", "vgg11", 0.5, "fast", 12),
+    "cifar10/mobilenetv2-0.5/standard": ("cifar10", "mobilenetv2", 0.5, "standard", 4),
     "fashion-mnist/airbench-0.5/fast": ("fashion-mnist", "airbench", 0.5, "fast", 8),
-    "fashion-mnist/cnn-1/standard": ("fashion-mnist", "cnn", 1.0, "standard", 6),
-    "fashion-mnist/resnet8-1/standard": ("fashion-mnist", "resnet8", 1.0, "standard", 6),
-    "fashion-mnist/vgg11-0.25/standard": ("fashion-mnist", "vgg11", 0.25, "standard", 6),
-    "fashion-mnist/mobilenetv2-0.5/standard": ("fashion-mnist", "mobilenetv2", 0.5, "standard", 3),
+    "fashion-mnist/cnn-1/standard": ("fashion-mnist", "cnn", 1.0, "standard", 5),
+    "fashion-mnist/resnet8-1/standard": ("fashion-mnist", "resnet8", 1.0, "standard", 5),
+    "fashion-mnist/vgg11-0.25/standard": ("fashion-mnist", "vgg11", 0.25, "standard", 5),
+    "fashion-mnist/mobilenetv2-0.5/standard": ("fashion-mnist", "mobilenetv2", 0.5, "standard", 2),
 }
 GOALS = {"cifar10": (0.80, 0.85, 0.88), "fashion-mnist": (0.90, 0.92, 0.93)}
 JSON = HERE / "train_speed.json"
@@ -74,7 +73,12 @@ def curve(dataset: str, arch: str, width: float, recipe: str, epochs: int) -> di
         print(f"  {dataset} {arch} {width} {recipe}: epoch {epoch + 1}/{epochs} test {points[-1]:.4f}", flush=True)
         return {"test_accuracy": points[-1]}
 
-    result = fit(model, splits.defender, config, on_epoch=read)
+    head = {"dataset": dataset, "arch": arch, "width": width, "recipe": recipe, "epochs": epochs}
+    try:
+        result = fit(model, splits.defender, config, on_epoch=read)
+    except StealguardError as e:  # a recipe that diverges on this model is a result too
+        print(f"  {e}", flush=True)
+        return head | {"diverged": str(e), "config": config.recipe(), "points": []}
     return {"dataset": dataset, "arch": arch, "width": width, "recipe": recipe, "epochs": epochs,
             "train_images": len(splits.defender), "parameters": count_parameters(model),
             "config": config.recipe(), "seconds": round(result.seconds, 1),
@@ -136,17 +140,69 @@ def throughput() -> list[dict]:
         x, y = to_tensor(data.x), torch.as_tensor(data.y)
         torch.manual_seed(0)
         init = build_model(spec_for(splits, arch, width))
-        bare, plain, whole = [], [], []
+        bare, flat, plain, whole = [], [], [], []
         for r in range(TP_REPEATS):  # alternating, so drifts of the machine hit both loops alike
             bare.append(bare_loop(copy.deepcopy(init), x, y, bs, TP_EPOCHS, r, channels_last=True))
+            flat.append(bare_loop(copy.deepcopy(init), x, y, bs, TP_EPOCHS, r, channels_last=False))
             plain.append(ours(copy.deepcopy(init), data, bs, TP_EPOCHS, r))
             whole.append(ours(copy.deepcopy(init), data, bs, TP_EPOCHS, r, recipe))
         row = {"dataset": dataset, "arch": arch, "width": width, "batch": bs, "images": n, "recipe": recipe,
-               "bare": statistics.median(bare), "fit": statistics.median(plain), "fit_recipe": statistics.median(whole),
-               "raw": {"bare": bare, "fit": plain, "fit_recipe": whole}}
+               "bare": statistics.median(bare), "bare_contiguous": statistics.median(flat), "fit": statistics.median(plain),
+               "fit_recipe": statistics.median(whole), "raw": {"bare": bare, "bare_contiguous": flat, "fit": plain,
+                                                                "fit_recipe": whole}}
         print(f"  throughput {dataset} {arch}: bare {row['bare']:.0f}, fit {row['fit']:.0f}, "
               f"fit+{recipe} {row['fit_recipe']:.0f} img/s", flush=True)
         out.append(row)
+    return out
+
+
+LAYOUT = [("cifar10", "airbench", 0.5, 256), ("cifar10", "resnet8", 1.0, 128), ("cifar10", "vgg11", 0.25, 128),
+          ("cifar10", "cnn", 1.0, 128), ("cifar10", "mobilenetv2", 0.5, 128)]
+
+
+def layout() -> list[dict]:
+    """Images/s of the bare loop in the default layout and in channels_last for each architecture the benchmarks use
+    (1,024 CIFAR-10 images, median of 3 alternating repetitions): where channels_last helps."""
+    out = []
+    splits = splits_of("cifar10")
+    data = splits.defender.take(1024, seed=0)
+    x, y = to_tensor(data.x), torch.as_tensor(data.y)
+    for dataset, arch, width, bs in LAYOUT:
+        torch.manual_seed(0)
+        init = build_model(spec_for(splits, arch, width))
+        bare_loop(copy.deepcopy(init), x[:bs], y[:bs], bs, 1, 0, channels_last=True)  # warm-up
+        flat, last = [], []
+        for r in range(3):
+            flat.append(bare_loop(copy.deepcopy(init), x, y, bs, 1, r, channels_last=False))
+            last.append(bare_loop(copy.deepcopy(init), x, y, bs, 1, r, channels_last=True))
+        out.append({"arch": arch, "width": width, "batch": bs, "contiguous": statistics.median(flat),
+                    "channels_last": statistics.median(last)})
+        print(f"  layout {arch} {width}: {out[-1]}", flush=True)
+    return out
+
+
+def compile_check() -> dict:
+    """torch.compile against eager on the fast recipe's model (bare loop, channels_last, batch 256, 5,000 CIFAR-10
+    images): seconds of the first epoch (compilation included) and images/s of the second."""
+    splits = splits_of("cifar10")
+    data = splits.defender.take(5000, seed=0)
+    x, y = to_tensor(data.x), torch.as_tensor(data.y)
+    torch.manual_seed(0)
+    init = build_model(spec_for(splits, "airbench", 0.5))
+    out = {}
+    for name in ("eager", "compiled"):
+        model = copy.deepcopy(init)
+        run = torch.compile(model) if name == "compiled" else model
+        t0 = time.perf_counter()
+        try:
+            bare_loop(run, x, y, 256, 1, 0, channels_last=True)
+        except Exception as e:  # noqa: BLE001 - a compiler that cannot run here is a result too
+            out[name] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+            continue
+        first = time.perf_counter() - t0
+        out[name] = {"first_epoch_seconds": round(first, 1),
+                     "images_per_second": round(bare_loop(run, x, y, 256, 1, 1, channels_last=True), 1)}
+        print(f"  {name}: {out[name]}", flush=True)
     return out
 
 
@@ -189,7 +245,11 @@ def page(results: dict, command: str) -> str:
                   "| model | recipe | parameters | epochs | training time | images/s | final test accuracy | best | "
                   + " | ".join(f"time to {g:.0%}" for g in goals) + " |",
                   "|---|---|---|---|---|---|---|---|" + "---|" * len(goals)]
-        for r in sorted(rows, key=lambda r: -r["points"][-1]["test_accuracy"]):
+        for r in sorted(rows, key=lambda r: -r["points"][-1]["test_accuracy"] if r["points"] else 0):
+            if not r["points"]:
+                lines.append(f"| {r['arch']} (width {r['width']:g}) | {r['recipe']} | – | {r['epochs']} | – | – | "
+                             f"diverged: {r['diverged'].split(': ', 1)[-1]} | – | " + " | ".join("–" for _ in goals) + " |")
+                continue
             best = max(p["test_accuracy"] for p in r["points"])
             lines.append(f"| {r['arch']} (width {r['width']:g}) | {r['recipe']} | {r['parameters']:,} | {r['epochs']} | "
                          f"{r['seconds'] / 60:.1f} min | {r['images_per_second']:,.0f} | "
@@ -197,6 +257,8 @@ def page(results: dict, command: str) -> str:
                          + " | ".join(fmt_time(time_to(r["points"], g)) for g in goals) + " |")
         lines += ["", "Test accuracy after each epoch (minutes of training, accuracy):", ""]
         for r in rows:
+            if not r["points"]:
+                continue
             pts = ", ".join(f"{p['seconds'] / 60:.1f}: {p['test_accuracy']:.3f}" for p in r["points"])
             lines.append(f"- {r['arch']} {r['width']:g} {r['recipe']}: {pts}")
         lines.append("")
@@ -205,15 +267,37 @@ def page(results: dict, command: str) -> str:
     if results.get("throughput"):
         lines += ["## Training loop throughput", "",
                   f"Images/s, median of {TP_REPEATS} alternating repetitions of {TP_EPOCHS} epoch each; same initial "
-                  "weights, batch size and SGD; both loops in channels_last. The bare loop is a DataLoader over "
-                  "pre-converted float tensors with no augmentation; `fit` plain uses the same optimizer and no "
-                  "augmentation; the last column is `fit` with the whole named recipe (augmentation, lookahead, schedule).",
-                  "", "| dataset | model | batch | images | bare loop | `fit` | ratio | `fit` with the recipe |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "weights, batch size and SGD. The bare loop is a DataLoader over pre-converted float tensors with no "
+                  "augmentation, in channels_last (and in the default layout, to show what channels_last gives); `fit` "
+                  "plain uses the same optimizer and no augmentation (channels_last: its default on a CPU); the last "
+                  "column is `fit` with the whole named recipe (augmentation, lookahead, schedule).",
+                  "", "| dataset | model | batch | images | bare loop, default layout | bare loop, channels_last | `fit` | "
+                  "ratio to the bare channels_last loop | `fit` with the recipe |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for t in results["throughput"]:
             lines.append(f"| {t['dataset']} | {t['arch']} (width {t['width']:g}) | {t['batch']} | {t['images']:,} | "
-                         f"{t['bare']:,.0f} | {t['fit']:,.0f} | **{t['fit'] / t['bare']:.2f}×** | "
-                         f"{t['fit_recipe']:,.0f} ({t['recipe']}) |")
+                         f"{t.get('bare_contiguous', float('nan')):,.0f} | {t['bare']:,.0f} | {t['fit']:,.0f} | "
+                         f"**{t['fit'] / t['bare']:.2f}×** | {t['fit_recipe']:,.0f} ({t['recipe']}) |")
+        lines.append("")
+    if results.get("layout"):
+        lines += ["## channels_last by architecture", "",
+                  "Images/s of the bare loop (SGD, no augmentation) on 1,024 CIFAR-10 images in the default memory "
+                  "layout and in channels_last, median of 3 alternating repetitions.", "",
+                  "| model | batch | default layout | channels_last | ratio |", "|---|---|---|---|---|"]
+        for t in results["layout"]:
+            lines.append(f"| {t['arch']} (width {t['width']:g}) | {t['batch']} | {t['contiguous']:,.0f} | "
+                         f"{t['channels_last']:,.0f} | **{t['channels_last'] / t['contiguous']:.2f}×** |")
+        lines.append("")
+    if results.get("compile"):
+        c = results["compile"]
+        lines += ["## torch.compile", "",
+                  "The fast recipe's model in a bare loop (channels_last, batch 256, 5,000 CIFAR-10 images), eager and "
+                  "compiled with `torch.compile` (default mode): seconds of the first epoch, compilation included, and "
+                  "images/s of the second.", "", "| mode | first epoch | images/s after |", "|---|---|---|"]
+        for mode in ("eager", "compiled"):
+            r = c.get(mode, {})
+            lines.append(f"| {mode} | " + (f"failed: {r['error']} | – |" if "error" in r else
+                                           f"{r.get('first_epoch_seconds', '–')} s | {r.get('images_per_second', '–')} |"))
         lines.append("")
     if results.get("profile"):
         lines += ["## Where the fast recipe's time goes", "",
@@ -235,7 +319,7 @@ def figure(results: dict) -> str | None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, dataset in zip(axes, ("cifar10", "fashion-mnist")):
         for r in results["curves"].values():
-            if r["dataset"] == dataset:
+            if r["dataset"] == dataset and r["points"]:
                 ax.plot([p["seconds"] / 60 for p in r["points"]], [p["test_accuracy"] for p in r["points"]], marker=".",
                         label=f"{r['arch']} {r['width']:g} ({r['recipe']})")
         for g in GOALS[dataset]:
@@ -253,13 +337,14 @@ def figure(results: dict) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", nargs="*", help="curve names to (re)run (default: all missing); 'throughput', 'profile'")
+    ap.add_argument("--only", nargs="*", help="curve names to (re)run (default: all missing); 'throughput', 'layout', "
+                    "'profile', 'compile'")
     ap.add_argument("--force", action="store_true", help="rerun what is already in train_speed.json")
     args = ap.parse_args(argv)
     results = json.loads(JSON.read_text()) if JSON.exists() else {}
     if "curves" not in results:
         results = {"curves": {}}
-    wanted = args.only if args.only else list(CURVES) + ["throughput", "profile"]
+    wanted = args.only if args.only else list(CURVES) + ["throughput", "layout", "profile", "compile"]
     for name in wanted:
         if name in CURVES and (args.force or name not in results["curves"]):
             print(f"curve {name}", flush=True)
@@ -268,8 +353,12 @@ def main(argv: list[str] | None = None) -> None:
             results["throughput"] = throughput()
         elif name == "profile" and (args.force or "profile" not in results):
             results["profile"] = profile()
-        elif name not in CURVES and name not in ("throughput", "profile"):
-            sys.exit(f"unknown name {name!r}: choose from {', '.join(CURVES)}, throughput, profile")
+        elif name == "compile" and (args.force or "compile" not in results):
+            results["compile"] = compile_check()
+        elif name == "layout" and (args.force or "layout" not in results):
+            results["layout"] = layout()
+        elif name not in CURVES and name not in ("throughput", "layout", "profile", "compile"):
+            sys.exit(f"unknown name {name!r}: choose from {', '.join(CURVES)}, throughput, layout, profile, compile")
         JSON.write_text(json.dumps(results, indent=1))  # after every piece: an interrupted run keeps what it made
     results["figure"] = figure(results)
     JSON.write_text(json.dumps(results, indent=1))

@@ -24,8 +24,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes: one 
 # (`--dist loadfile`) in this order (`--no-loadscope-reorder`; xdist's own order is by number of tests), so both
 # workers start on long files and the short ones fill the end instead of one long file running alone at the end
 FILE_ORDER = ["test_attacks.py", "test_bench.py", "test_near_boundary.py", "test_cae.py", "test_dataset_inference.py",
-              "test_text.py", "test_move.py", "test_train.py", "test_data.py", "test_badnets.py", "test_remote.py",
-              "test_hostile.py", "test_feature_sharing.py", "test_ewe.py", "test_ipguard.py", "test_models.py"]
+              "test_text.py", "test_move.py", "test_train.py", "test_recipes.py", "test_data.py", "test_badnets.py",
+              "test_remote.py", "test_hostile.py", "test_feature_sharing.py", "test_ewe.py", "test_ipguard.py",
+              "test_models.py"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -95,8 +95,8 @@ def cpu_recipe(dataset: str, recipe: str = "standard", **overrides) -> TrainConf
 
     ``standard``: the CPU-scale defaults the quick scenarios and tests use (SGD, cosine, 5 epochs). ``fast``: the
     airbench-style recipe of the realistic presets (Nesterov SGD, batch 256, linear warm-up and decay, label smoothing
-    0.2, lookahead, flip + 2-pixel reflect-padded translation, BatchNorm biases on a 64x learning rate), meant for
-    the ``airbench`` architecture; benchmarks/train_speed.md measures both.
+    0.2, lookahead, flip + 2-pixel reflect-padded translation, the biases of fixed-scale BatchNorm layers on a 64x
+    learning rate), tuned for the ``airbench`` architecture; benchmarks/train_speed.md measures both.
     """
     from .data.text import is_text_dataset
 
@@ -115,7 +115,8 @@ def cpu_recipe(dataset: str, recipe: str = "standard", **overrides) -> TrainConf
 
 
 # The fast recipe (airbench's hyperparameters moved to a batch of 256 and a mean loss): per example the same step
-# and the same weight decay per step as airbench94; its BatchNorm biases learn 64 times faster.
+# and the same weight decay per step as airbench94; the biases of BatchNorm layers with fixed scales (airbench's)
+# learn 64 times faster.
 FAST = dict(batch_size=256, optimizer="sgd", lr=0.375, momentum=0.85, weight_decay=1.33e-3, norm_lr_scale=64.0,
             schedule="onecycle", crop_padding=2, pad_mode="reflect", flip=True, label_smoothing=0.2, lookahead=True)
 FAST_EPOCHS = {"colour": 16, "grey": 8}

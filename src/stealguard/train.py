@@ -64,7 +64,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # hard-label targets only
     lookahead: bool = False  # every 5 steps pull the weights back towards a slow copy, harder as training ends
     pad_mode: str = "zeros"  # how the random crop pads: zeros | reflect
-    norm_lr_scale: float = 1.0  # BatchNorm biases learn this many times faster (with the same decay per step)
+    norm_lr_scale: float = 1.0  # biases of BatchNorm layers with fixed scales (airbench) learn this many times faster
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on a GPU, fp32 on a CPU | fp32 | bf16 (how, not what: not in the recipe)
     memory_format: str = "auto"  # auto: channels_last for image models on a CPU | channels_last | contiguous (how)
@@ -200,8 +200,10 @@ class TrainResult:
 
 
 def _optimizer(params, cfg: TrainConfig, model: nn.Module | None = None) -> torch.optim.Optimizer:
-    if cfg.norm_lr_scale != 1.0 and model is not None:  # BatchNorm biases in a group of their own
-        norm = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.bias is not None}
+    if cfg.norm_lr_scale != 1.0 and model is not None:  # biases of BatchNorm layers whose scale is fixed at 1, as in
+        # airbench, in a group of their own with the same weight decay per step; other BatchNorm layers are unaffected
+        norm = {id(m.bias) for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                and m.bias is not None and m.weight is not None and not m.weight.requires_grad}
         k = cfg.norm_lr_scale
         groups = [{"params": [p for p in params if id(p) not in norm]},
                   {"params": [p for p in params if id(p) in norm], "lr": cfg.learning_rate * k,

@@ -54,7 +54,7 @@ class StealSettings:
     limit: int | None = None  # use at most N samples of the attack's data
     seed: int = 0
     api_output: str = "probabilities"  # query attacks: probabilities | rounded:K | top1
-    recipe: str = "standard"  # standard | fast: the named training recipe's schedule, lookahead and augmentation
+    recipe: str = "standard"  # standard | fast: the named recipe's optimizer, schedule, lookahead and augmentation
     device: str = "auto"
     progress: bool = True
 
@@ -72,8 +72,11 @@ class StealSettings:
         base = dict(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
                     lr=self.lr if self.lr is not None else default_lr, schedule="cosine", crop_padding=0, flip=False,
                     seed=self.seed, device=self.device, progress=self.progress)
-        if self.recipe == "fast":  # hard-label targets get label smoothing; soft targets are used as they are
-            base |= dict(schedule="onecycle", lookahead=True, label_smoothing=0.2) | self.augmentation()
+        if self.recipe == "fast":  # the fast recipe's optimizer around this theft's own lr and batch size; hard-label
+            from ..recipes import FAST  # targets get label smoothing, soft targets are used as they are
+
+            base |= {k: FAST[k] for k in ("momentum", "weight_decay", "norm_lr_scale", "schedule", "lookahead",
+                                           "label_smoothing")} | self.augmentation()
         return TrainConfig(**(base | overrides))
 
     def augmentation(self) -> dict:

@@ -50,7 +50,8 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 ACCESS_LEVELS = ("white-box", "probabilities", "labels")
 SCALES = ("cpu", "gpu", "paper")
 # what an independent model's ``recipe`` may change in the dataset's training recipe, and the types
-RECIPE_KEYS = {"optimizer": str, "lr": float, "crop_padding": int, "flip": bool, "batch_size": int, "weight_decay": float}
+RECIPE_KEYS = {"optimizer": str, "lr": float, "crop_padding": int, "flip": bool, "batch_size": int, "weight_decay": float,
+               "momentum": float}
 
 
 @dataclass(frozen=True)
