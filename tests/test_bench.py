@@ -88,7 +88,7 @@ def test_shipped_scenarios_are_valid():
     ({"scale": "huge"}, "scale must be"),
     ({"methods.0.attacks": ["Pruning"]}, "no attack labelled 'Pruning'"),
     ({"methods.0.attacks": "Fine-tuning"}, "methods[0].attacks must be a list"),
-    ({"independent.0.recipe": {"momentum": 0.5}}, "unknown key 'independent[0].recipe.momentum'"),
+    ({"independent.0.recipe": {"nesterov": True}}, "unknown key 'independent[0].recipe.nesterov'"),
     ({"independent.0.recipe": {"flip": 1}}, "independent[0].recipe.flip must be bool"),
     ({"independent.0.recipe": {"crop_padding": True}}, "independent[0].recipe.crop_padding must be int"),
     ({"independent.0.style": {"styles": ["builtin:3"]}}, "independent[0].style.rate is required"),
