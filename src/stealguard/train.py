@@ -273,8 +273,9 @@ def fit(
 
 
 def _channels_last(model: nn.Module, config: TrainConfig, dev: torch.device) -> bool:
-    """Whether to train in channels_last: asked for, or ``auto`` on a CPU for a model with 2-D convolutions (19-32%
-    faster here, benchmarks/train_speed.md)."""
+    """Whether to train in channels_last: asked for, or ``auto`` on a CPU for a model with 2-D convolutions (1.22-1.49x
+    the images/s of the default layout for airbench, resnet8, vgg11 and mobilenetv2 here, 0.99x for the cnn:
+    benchmarks/train_speed.md)."""
     if config.memory_format != "auto":
         return config.memory_format == "channels_last"
     return dev.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules())
