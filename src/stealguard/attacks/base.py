@@ -59,8 +59,10 @@ class StealSettings:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.recipe not in ("standard", "fast"):
-            raise ConfigError(f"recipe must be 'standard' or 'fast', got {self.recipe!r}")
+        from ..recipes import RECIPES  # the one list of named recipes (recipes imports attacks lazily, not at load)
+
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"recipe must be {' or '.join(repr(r) for r in RECIPES)}, got {self.recipe!r}")
         if self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
         if self.limit is not None and self.limit < 1:
