@@ -110,6 +110,40 @@ def test_help_everywhere():
         assert r.exit_code == 0 and "Usage" in r.output
 
 
+def _commands(group, ctx, path=()):
+    import click
+
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, ctx, path + (name,))
+        else:
+            yield path + (name,), cmd
+
+
+def test_errors_name_the_flags_the_user_typed(tmp):
+    """Every numeric option of every command: a settings error that names the option's Python name reaches the user
+    with the flag instead; end to end for a bad training setting."""
+    import click
+
+    from stealguard.cli import in_flags
+
+    commands = dict(_commands(cli, click.Context(cli)))
+    numeric = [(path, p) for path, cmd in commands.items() for p in cmd.params
+               if isinstance(p, click.Option) and isinstance(p.type, (click.types.IntParamType, click.types.FloatParamType))]
+    assert len(numeric) > 100  # every protect and steal subcommand is registered when listed
+    for path, p in numeric:
+        flag = max((o for o in p.opts if o.startswith("--")), key=len)
+        for message in (f"{p.name} must be >= 0, got -5", f"samples and {p.name} must be >= 1"):
+            text = in_flags(message, [p])
+            assert flag in text, (path, p.name, text)
+    line = one_line_error(CliRunner().invoke(cli, ["train", "--dataset", "fashion-mnist", "--arch", "cnn", "--epochs", "0",
+                                                   "--out", str(tmp / "x")]))
+    assert "--epochs must be >= 1" in line
+    verify_params = commands[("verify",)].params
+    assert in_flags("max_queries must be >= 0, got -5", verify_params) == "--max-queries must be >= 0, got -5"
+
+
 def _fill_entry(cache: str, log: str) -> str:
     """A worker process of the test below: fills one cache entry slowly, noting each build."""
     import os

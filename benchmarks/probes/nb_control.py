@@ -35,7 +35,7 @@ from stealguard.kit import load_kit  # noqa: E402
 from stealguard.methods.base import arch_specs  # noqa: E402
 from stealguard.methods.near_boundary import NearBoundarySettings, boundary_distance  # noqa: E402
 from stealguard.models.files import load_model  # noqa: E402
-from stealguard.recipes import owner_references  # noqa: E402
+from stealguard.methods.owner import owner_references  # noqa: E402
 
 ALPHA = 0.05
 STATISTICS = {

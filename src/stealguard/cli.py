@@ -17,8 +17,43 @@ import click
 from .errors import ConfigError, StealguardError
 
 
+def in_flags(message: str, params) -> str:
+    """``message`` with the Python names of a command's options replaced by the flags the user typed
+    (``max_queries must be >= 0`` -> ``--max-queries must be >= 0``). A name with an underscore is replaced wherever
+    it stands; a one-word name only where a sentence or an ``and`` starts with it and ``must``, ``and``, ``should``
+    or a comparison follows."""
+    import re
+
+    for p in params:
+        flags = [o for o in getattr(p, "opts", []) if o.startswith("--")]
+        if not isinstance(p, click.Option) or not flags or p.name is None:
+            continue
+        flag = max(flags, key=len)
+        if "_" in p.name:
+            pattern = rf"(?<![\w-]){re.escape(p.name)}(?![\w-])"
+        else:
+            pattern = rf"(?:(?<=^)|(?<=\band )){re.escape(p.name)}(?=\s+(?:must|and|should)\b|\s*[<>=])"
+        message = re.sub(pattern, flag, message)
+    return message
+
+
+class GuardedCommand(click.Command):
+    """A command whose errors name its options as the flags the user typed (see :func:`in_flags`)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except StealguardError as e:
+            text = in_flags(str(e), self.params)
+            if text == str(e):
+                raise
+            raise click.ClickException(text) from None
+
+
 class GuardedGroup(click.Group):
     """A click group that turns every error into one clear line and a non-zero exit."""
+
+    command_class = GuardedCommand
 
     def invoke(self, ctx):
         try:
@@ -38,13 +73,33 @@ class GuardedGroup(click.Group):
             raise click.ClickException(f"unexpected {type(e).__name__}: {msg} (STEALGUARD_DEBUG=1 shows details)") from None
 
 
+class LazyGroup(GuardedGroup):
+    """A group whose subcommands are registered by ``registrar`` on first use: their options are generated from
+    settings classes in modules that import torch, which ``stealguard --help`` must not wait for."""
+
+    registrar = None
+
+    def _register(self) -> None:
+        if self.registrar is not None:
+            registrar, self.registrar = self.registrar, None
+            registrar()
+
+    def list_commands(self, ctx):
+        self._register()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._register()
+        return super().get_command(ctx, name)
+
+
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="stealguard")
 def cli():
     """stealguard: prove that a suspect classifier was stolen from yours.
 
-    Train and protect a model, simulate the thefts it may suffer, and verify suspects (weights files, ONNX files)
-    with evidence a third party can check.
+    Train and protect a model, simulate the thefts it may suffer, and verify suspects (weights files, ONNX files,
+    live HTTP prediction APIs) with evidence a third party can check.
     """
 
 
@@ -149,7 +204,7 @@ def export_cmd(model, out):
 
 
 # ------------------------------------------------------------------------------------------------ steal
-@cli.group(cls=GuardedGroup)
+@cli.group(cls=LazyGroup)
 def steal():
     """Simulate a theft of a model: each attack reaches the victim only through the access its threat model allows.
 
@@ -294,11 +349,11 @@ def _register_attacks():
         _run_steal("chain", victim, dataset, data_dir, split_seed, no_cache, out, dict(options, stages=stages))
 
 
-_register_attacks()
+steal.registrar = _register_attacks
 
 
 # ------------------------------------------------------------------------------------------------ protect / verify
-@cli.group(cls=GuardedGroup)
+@cli.group(cls=LazyGroup)
 def protect():
     """Protect a model before release: each method writes DIR/kit/ (the owner's secret verification material,
     with a manifest of SHA-256 hashes) and, where it changes training, DIR/model.safetensors (the model to release)."""
@@ -335,43 +390,6 @@ _PROTECT_HELP = {
     "style_reference_rate": "Stylised share of each style reference model's images (default: --rate).",
 }
 
-
-from .methods.move import RULES as MOVE_RULES, MoveSettings  # noqa: E402 - the options are generated from it
-
-
-@protect.command("move", short_help="MOVE: external features by style transfer + meta-classifier (white-box and black-box)")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
-@click.option("--modes", type=click.Choice(["both", "white-box", "probabilities", "labels"]), default="both", show_default=True,
-              help="Which meta-classifiers the kit holds (both: white-box and probabilities; labels: none). Every kit "
-                   "of this version supports rules style-agreement (with --style-references >= 1) and style-accuracy "
-                   "(with --references >= 1), at any access level; a white-box suspect is verified with "
-                   "style-and-calibrated when the kit holds the white-box meta-classifier, else as a black-box one.")
-@data_dir_option
-@_setting_options(MoveSettings, _PROTECT_HELP)
-def protect_move(out, split_seed, modes, data_dir, **options):
-    """Train a MOVE-protected model (a share of its training images stylised, labels unchanged), a benign model and
-    independent reference models, and fit the meta-classifiers. Writes DIR/model.safetensors, DIR/benign.safetensors,
-    DIR/kit/ and DIR/record.json."""
-    from .data import load_splits
-    from .methods import Move, MoveSettings, settings_from
-    from .models import save_model
-
-    s = settings_from(MoveSettings, **options)
-    splits = load_splits(s.dataset, data_dir, seed=split_seed)
-    out = Path(out)
-    chosen = ("white-box", "probabilities") if modes == "both" else (modes,)
-    res = Move().protect(splits, s, out / "kit", modes=chosen, progress=sys.stderr.isatty(), echo=click.echo)
-    res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": "move"})
-    res.record["benign_sha256"] = save_model(res.extra_models["benign"], out / "benign.safetensors",
-                                             extra={"dataset": s.dataset, "role": "move-benign"})
-    (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
-    v, b = res.record["victim"], res.record["benign"][0]
-    click.echo(f"protected model: test accuracy {v['accuracy']:.4f} (benign model {b['accuracy']:.4f})")
-    click.echo(f"wrote {out / 'model.safetensors'}, {out / 'benign.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
-
-
-from .methods.sac import SacSettings  # noqa: E402
 
 _SAC_HELP = {
     "variant": "m: CutMix samples, no surrogates; w: samples the victim and its surrogates misclassify; normal: plain images.",
@@ -417,44 +435,7 @@ def _fingerprint_protect(name: str, settings_cls, helps: dict, short_help: str, 
         command = deco(command)
 
 
-_fingerprint_protect("sac", SacSettings, _SAC_HELP, "SAC: sample-correlation fingerprint of an existing model (no retraining)",
-                     "Build a SAC fingerprint: samples, the victim's correlation matrices, the distances of surrogate and "
-                     "independent reference models, and the threshold.")
 
-from .methods.ipguard import IpGuardSettings  # noqa: E402
-
-_fingerprint_protect("ipguard", IpGuardSettings, {
-    "samples": "Fingerprint points n.", "k": "Logit margin of class j over the runner-up i (small: nearer the boundary).",
-    "steps": "Adam steps per point.", "lr": "Adam step size (pixel space).", "init": "Start from owner images (data) or noise.",
-    "references": "Independent reference models (the decision's calibration).",
-    "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
-    "limit": "Owner images per reference model.", "epochs": "Their training epochs.", "seed": "Seed of the points.",
-    "recipe": _SAC_HELP["recipe"],
-}, "IPGuard (baseline): points near the victim's class boundaries, matched by labels",
-    "Build an IPGuard fingerprint: owner images moved next to random class boundaries of the victim, the victim's "
-    "labels on them, and the matching rates of independent reference models.")
-
-
-from .methods.cae import CaeSettings  # noqa: E402
-
-_fingerprint_protect("cae", CaeSettings, {
-    "samples": "Fingerprint size n: the most conferrable adversarial examples kept.",
-    "candidates": "Owner images optimised into candidates.", "eps": "L-infinity bound of the perturbation (pixels in [0, 1]).",
-    "steps": "Adam steps.", "lr": "Adam step size (pixel space).",
-    "surrogates": "Distilled copies of the victim the examples must transfer to.",
-    "surrogate_archs": "Comma-separated ARCH[:WIDTH] of the surrogates (default: the victim's).",
-    "references": "Independent models the examples must not transfer to.",
-    "calibration": "Further independent models, held out from the search, that set the decision's bound.",
-    "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
-    "limit": "Owner images per surrogate and reference model.", "epochs": "Their training epochs.",
-    "seed": "Seed of the candidates.",
-    "recipe": _SAC_HELP["recipe"],
-}, "CAE (baseline): conferrable adversarial examples, matched by labels",
-    "Build a CAE fingerprint: adversarial examples of the victim that its distilled surrogates share and independent "
-    "reference models do not, the victim's labels on them, and the matching rates of held-out reference models.")
-
-
-from .methods.feature_sharing import FeatureSharingSettings  # noqa: E402
 
 _FS_HELP = {
     "dataset": "Dataset of the protected model.", "arch": "Architecture of the protected model.",
@@ -476,6 +457,7 @@ def _fs_scheme(scheme: str, options: dict) -> tuple[str, type, dict]:
     """``protect feature-sharing --scheme``: feature-sharing as given, ``baseline`` (nothing frozen: the paper's
     Baseline) or ``ewe`` (the EWE method with the same watermark options). Returns (method, settings class, options)."""
     from .methods.ewe import EweSettings
+    from .methods.feature_sharing import FeatureSharingSettings
 
     fs_only = ("freeze", "step2_epochs", "step2_lr", "wm_share")
     if scheme == "baseline":
@@ -540,74 +522,156 @@ def _trained_protect(name: str, settings_cls, helps: dict, short_help: str, doc:
         click.echo(f"wrote {out / 'model.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
 
 
-_trained_protect("feature-sharing", FeatureSharingSettings, _FS_HELP,
-                 "Feature-sharing API watermark: decision layers trained on D + watermark, extractor frozen",
-                 "Train the plain model, then its decision layers on the training data plus an ID or OOD watermark with "
-                 "the feature extractor frozen (--scheme baseline: nothing frozen; --scheme ewe: EWE on the same "
-                 "watermark). Writes DIR/model.safetensors (the model to release), DIR/kit/ and DIR/record.json.",
-                 schemes=("feature-sharing", "baseline", "ewe"))
-
-from .methods.ewe import EweSettings  # noqa: E402
-
-_trained_protect("ewe", EweSettings, {
-    **{k: v for k, v in _FS_HELP.items() if k not in ("freeze", "step2_epochs", "step2_lr")},
-    "ewe_epochs": "Epochs of entangled training (from the plain model).", "every": "A watermark batch after every N clean batches.",
-    "kappa": "Weight of the soft nearest-neighbour loss.", "temperature": "SNNL temperature (features L2-normalised).",
-    "lr": "Learning rate of the entangled training.",
-}, "EWE (baseline): watermark entangled with the target class by the soft nearest-neighbour loss",
-    "Train the plain model, then the whole network on the training data with watermark batches whose "
-    "representations are entangled with the target class (soft nearest-neighbour loss). Writes "
-    "DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
-
-from .methods.badnets import BadNetsSettings  # noqa: E402
-
-_trained_protect("badnets", BadNetsSettings, {
-    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
-    "epochs": "Training epochs (default: the dataset's CPU recipe).", "target": "The backdoor's target class.",
-    "rate": "Share of the training set poisoned.", "trigger": _FS_HELP["trigger"],
-    "verify_samples": "Held-out owner images of other classes kept in the kit for verification.",
-}, "BadNets backdoor watermark (baseline): triggered images relabelled to a target class",
-    "Train a model on training data of which a share is stamped with a white-square trigger and relabelled to the "
-    "target class, and the plain model for comparison. Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
-
-from .methods.near_boundary import RULES as NB_RULES, NearBoundarySettings  # noqa: E402
-
-_trained_protect("near-boundary", NearBoundarySettings, {
-    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
-    "epochs": "Training epochs of the plain model when no --victim is given (default: the dataset's CPU recipe).",
-    "boundaries": "Target boundaries SOURCE:TARGET[,SOURCE:TARGET...] (class numbers), or auto: the pairs the model confuses most.",
-    "n_boundaries": "Boundaries picked by auto.", "tau": "Near-boundary threshold on |g_S - g_T|.",
-    "seed_images": "Owner images of class S attacked per boundary.", "generator": "Seed generator: cw, fgsm, bim or rfgsm.",
-    "eps": "L-infinity budget of fgsm, bim and rfgsm.", "cw_steps": "Adam steps of CW-L2 per binary-search step.",
-    "cw_lr": "Adam step size of CW-L2 (tanh space).",
-    "gan_steps": "DCGAN training steps per boundary.", "private": "Private samples per boundary kept in the kit.",
-    "ft_epochs": "Epochs of boundary fine-tuning.", "ft_lr": "Learning rate of boundary fine-tuning.",
-    "ft_weight": "Weight of the boundary loss.", "public": "Public test images per boundary kept for the simulated other party.",
-    "references": "Independent reference models the owner trains for the calibrated rule (0: none, the paper's rule only).",
-    "reference_archs": "Architectures of the reference models, ARCH[:WIDTH] comma-separated, used in turn (default: the victim's).",
-}, "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries (ownership inference)",
-    "Take the model (--victim, or train the plain one), make near-boundary seed data by targeted CW-L2 per boundary, "
-    "privatise it with a DCGAN, and fine-tune the model so that the generator's samples sit on its boundaries; train "
-    "the reference models of the calibrated rule. Writes DIR/model.safetensors, DIR/kit/ (private set, boundaries, "
-    "generators, the references' distances) and DIR/record.json.", victim=True,
-    repeatable=("boundary", "boundaries", "A target boundary SOURCE:TARGET; repeat for more (same as --boundaries S:T,S:T)."))
+def _register_protect() -> None:
+    """Register every ``protect`` subcommand (their options are generated from the methods' settings classes, whose
+    modules import torch: done on first use of the group, so ``stealguard --help`` stays instant)."""
+    from .methods.move import MoveSettings
 
 
-from .methods.dataset_inference import DatasetInferenceSettings  # noqa: E402
+    @protect.command("move", short_help="MOVE: external features by style transfer + meta-classifier (white-box and black-box)")
+    @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+    @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the defender/attacker split.")
+    @click.option("--modes", type=click.Choice(["both", "white-box", "probabilities", "labels"]), default="both", show_default=True,
+                  help="Which meta-classifiers the kit holds (both: white-box and probabilities; labels: none). Every kit "
+                       "of this version supports rules style-agreement (with --style-references >= 1) and style-accuracy "
+                       "(with --references >= 1), at any access level; a white-box suspect is verified with "
+                       "style-and-calibrated when the kit holds the white-box meta-classifier, else as a black-box one.")
+    @data_dir_option
+    @_setting_options(MoveSettings, _PROTECT_HELP)
+    def protect_move(out, split_seed, modes, data_dir, **options):
+        """Train a MOVE-protected model (a share of its training images stylised, labels unchanged), a benign model and
+        independent reference models, and fit the meta-classifiers. Writes DIR/model.safetensors, DIR/benign.safetensors,
+        DIR/kit/ and DIR/record.json."""
+        from .data import load_splits
+        from .methods import Move, MoveSettings, settings_from
+        from .models import save_model
 
-_trained_protect("dataset-inference", DatasetInferenceSettings, {
-    **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
-    "epochs": "Training epochs of the owner's model (default: the dataset's CPU recipe; dataset inference needs a model "
-              "that fits its training images markedly better than unseen ones).",
-    "fit_samples": "Owner training images and public images per side that train the regressors.",
-    "verify_samples": "Further owner training images and public images per side kept in the kit for verification.",
-    "steps": "MinGD steps and blind-walk steps per norm.", "walks": "Blind-walk directions per norm.",
-    "embeddings": "Regressors to build: mingd (verifies white-box suspects; slow), blind (any suspect), or both.",
-}, "Dataset inference (baseline): the owner's training images lie far from a derived model's boundaries",
-    "Train the owner's model (unchanged by the method), embed owner training images and public images by their "
-    "distances to its decision boundaries (MinGD, white-box; blind walk, labels only) and fit a regressor that tells "
-    "them apart. Verify: a white-box suspect is embedded by MinGD, any other by blind walk (many label queries). "
-    "Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
+        s = settings_from(MoveSettings, **options)
+        splits = load_splits(s.dataset, data_dir, seed=split_seed)
+        out = Path(out)
+        chosen = ("white-box", "probabilities") if modes == "both" else (modes,)
+        res = Move().protect(splits, s, out / "kit", modes=chosen, progress=sys.stderr.isatty(), echo=click.echo)
+        res.record["sha256"] = save_model(res.model, out / "model.safetensors", extra={"dataset": s.dataset, "protection": "move"})
+        res.record["benign_sha256"] = save_model(res.extra_models["benign"], out / "benign.safetensors",
+                                                 extra={"dataset": s.dataset, "role": "move-benign"})
+        (out / "record.json").write_text(json.dumps(res.record, indent=2, sort_keys=True, default=str))
+        v, b = res.record["victim"], res.record["benign"][0]
+        click.echo(f"protected model: test accuracy {v['accuracy']:.4f} (benign model {b['accuracy']:.4f})")
+        click.echo(f"wrote {out / 'model.safetensors'}, {out / 'benign.safetensors'}, {out / 'kit'} (kit id {res.kit.kit_id[:16]}...)")
+
+
+    from .methods.sac import SacSettings
+
+    _fingerprint_protect("sac", SacSettings, _SAC_HELP, "SAC: sample-correlation fingerprint of an existing model (no retraining)",
+                         "Build a SAC fingerprint: samples, the victim's correlation matrices, the distances of surrogate and "
+                         "independent reference models, and the threshold.")
+
+    from .methods.ipguard import IpGuardSettings
+
+    _fingerprint_protect("ipguard", IpGuardSettings, {
+        "samples": "Fingerprint points n.", "k": "Logit margin of class j over the runner-up i (small: nearer the boundary).",
+        "steps": "Adam steps per point.", "lr": "Adam step size (pixel space).", "init": "Start from owner images (data) or noise.",
+        "references": "Independent reference models (the decision's calibration).",
+        "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
+        "limit": "Owner images per reference model.", "epochs": "Their training epochs.", "seed": "Seed of the points.",
+        "recipe": _SAC_HELP["recipe"],
+    }, "IPGuard (baseline): points near the victim's class boundaries, matched by labels",
+        "Build an IPGuard fingerprint: owner images moved next to random class boundaries of the victim, the victim's "
+        "labels on them, and the matching rates of independent reference models.")
+
+
+    from .methods.cae import CaeSettings
+
+    _fingerprint_protect("cae", CaeSettings, {
+        "samples": "Fingerprint size n: the most conferrable adversarial examples kept.",
+        "candidates": "Owner images optimised into candidates.", "eps": "L-infinity bound of the perturbation (pixels in [0, 1]).",
+        "steps": "Adam steps.", "lr": "Adam step size (pixel space).",
+        "surrogates": "Distilled copies of the victim the examples must transfer to.",
+        "surrogate_archs": "Comma-separated ARCH[:WIDTH] of the surrogates (default: the victim's).",
+        "references": "Independent models the examples must not transfer to.",
+        "calibration": "Further independent models, held out from the search, that set the decision's bound.",
+        "reference_archs": "Comma-separated ARCH[:WIDTH] of the references (default: the victim's).",
+        "limit": "Owner images per surrogate and reference model.", "epochs": "Their training epochs.",
+        "seed": "Seed of the candidates.",
+        "recipe": _SAC_HELP["recipe"],
+    }, "CAE (baseline): conferrable adversarial examples, matched by labels",
+        "Build a CAE fingerprint: adversarial examples of the victim that its distilled surrogates share and independent "
+        "reference models do not, the victim's labels on them, and the matching rates of held-out reference models.")
+
+
+    from .methods.feature_sharing import FeatureSharingSettings
+
+    _trained_protect("feature-sharing", FeatureSharingSettings, _FS_HELP,
+                     "Feature-sharing API watermark: decision layers trained on D + watermark, extractor frozen",
+                     "Train the plain model, then its decision layers on the training data plus an ID or OOD watermark with "
+                     "the feature extractor frozen (--scheme baseline: nothing frozen; --scheme ewe: EWE on the same "
+                     "watermark). Writes DIR/model.safetensors (the model to release), DIR/kit/ and DIR/record.json.",
+                     schemes=("feature-sharing", "baseline", "ewe"))
+
+    from .methods.ewe import EweSettings
+
+    _trained_protect("ewe", EweSettings, {
+        **{k: v for k, v in _FS_HELP.items() if k not in ("freeze", "step2_epochs", "step2_lr")},
+        "ewe_epochs": "Epochs of entangled training (from the plain model).", "every": "A watermark batch after every N clean batches.",
+        "kappa": "Weight of the soft nearest-neighbour loss.", "temperature": "SNNL temperature (features L2-normalised).",
+        "lr": "Learning rate of the entangled training.",
+    }, "EWE (baseline): watermark entangled with the target class by the soft nearest-neighbour loss",
+        "Train the plain model, then the whole network on the training data with watermark batches whose "
+        "representations are entangled with the target class (soft nearest-neighbour loss). Writes "
+        "DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
+
+    from .methods.badnets import BadNetsSettings
+
+    _trained_protect("badnets", BadNetsSettings, {
+        **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
+        "epochs": "Training epochs (default: the dataset's CPU recipe).", "target": "The backdoor's target class.",
+        "rate": "Share of the training set poisoned.", "trigger": _FS_HELP["trigger"],
+        "verify_samples": "Held-out owner images of other classes kept in the kit for verification.",
+    }, "BadNets backdoor watermark (baseline): triggered images relabelled to a target class",
+        "Train a model on training data of which a share is stamped with a white-square trigger and relabelled to the "
+        "target class, and the plain model for comparison. Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
+
+    from .methods.near_boundary import NearBoundarySettings
+
+    _trained_protect("near-boundary", NearBoundarySettings, {
+        **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
+        "epochs": "Training epochs of the plain model when no --victim is given (default: the dataset's CPU recipe).",
+        "boundaries": "Target boundaries SOURCE:TARGET[,SOURCE:TARGET...] (class numbers), or auto: the pairs the model confuses most.",
+        "n_boundaries": "Boundaries picked by auto.", "tau": "Near-boundary threshold on |g_S - g_T|.",
+        "seed_images": "Owner images of class S attacked per boundary.", "generator": "Seed generator: cw, fgsm, bim or rfgsm.",
+        "eps": "L-infinity budget of fgsm, bim and rfgsm.", "cw_steps": "Adam steps of CW-L2 per binary-search step.",
+        "cw_lr": "Adam step size of CW-L2 (tanh space).",
+        "gan_steps": "DCGAN training steps per boundary.", "private": "Private samples per boundary kept in the kit.",
+        "ft_epochs": "Epochs of boundary fine-tuning.", "ft_lr": "Learning rate of boundary fine-tuning.",
+        "ft_weight": "Weight of the boundary loss.", "public": "Public test images per boundary kept for the simulated other party.",
+        "references": "Independent reference models the owner trains for the calibrated rule (0: none, the paper's rule only).",
+        "reference_archs": "Architectures of the reference models, ARCH[:WIDTH] comma-separated, used in turn (default: the victim's).",
+    }, "Near-boundary data: private DCGAN samples fine-tuned onto the model's boundaries (ownership inference)",
+        "Take the model (--victim, or train the plain one), make near-boundary seed data by targeted CW-L2 per boundary, "
+        "privatise it with a DCGAN, and fine-tune the model so that the generator's samples sit on its boundaries; train "
+        "the reference models of the calibrated rule. Writes DIR/model.safetensors, DIR/kit/ (private set, boundaries, "
+        "generators, the references' distances) and DIR/record.json.", victim=True,
+        repeatable=("boundary", "boundaries", "A target boundary SOURCE:TARGET; repeat for more (same as --boundaries S:T,S:T)."))
+
+
+    from .methods.dataset_inference import DatasetInferenceSettings
+
+    _trained_protect("dataset-inference", DatasetInferenceSettings, {
+        **{k: _FS_HELP[k] for k in ("dataset", "arch", "width", "limit", "seed", "recipe")},
+        "epochs": "Training epochs of the owner's model (default: the dataset's CPU recipe; dataset inference needs a model "
+                  "that fits its training images markedly better than unseen ones).",
+        "fit_samples": "Owner training images and public images per side that train the regressors.",
+        "verify_samples": "Further owner training images and public images per side kept in the kit for verification.",
+        "steps": "MinGD steps and blind-walk steps per norm.", "walks": "Blind-walk directions per norm.",
+        "embeddings": "Regressors to build: mingd (verifies white-box suspects; slow), blind (any suspect), or both.",
+    }, "Dataset inference (baseline): the owner's training images lie far from a derived model's boundaries",
+        "Train the owner's model (unchanged by the method), embed owner training images and public images by their "
+        "distances to its decision boundaries (MinGD, white-box; blind walk, labels only) and fit a regressor that tells "
+        "them apart. Verify: a white-box suspect is embedded by MinGD, any other by blind walk (many label queries). "
+        "Writes DIR/model.safetensors, DIR/kit/ and DIR/record.json.")
+
+
+protect.registrar = _register_protect
 
 
 @cli.command()
@@ -628,8 +692,7 @@ _trained_protect("dataset-inference", DatasetInferenceSettings, {
 @click.option("--claimant-set", type=click.Path(dir_okay=False), default=None,
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
-@click.option("--rule", type=click.Choice(list(dict.fromkeys(MOVE_RULES + NB_RULES))),  # every method's rules, once
-              default=None,
+@click.option("--rule", default=None,
               help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
                    "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
                    "paper: the paper's rule alone; guarded: calibrated, and no accusation of a suspect less "
@@ -670,8 +733,13 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     from .access import open_access
     from .kit import load_kit
     from .methods import verify_suspect
+    from .methods.move import RULES as MOVE_RULES
+    from .methods.near_boundary import RULES as NB_RULES
     from .models import sha256_file
 
+    rules = list(dict.fromkeys(MOVE_RULES + NB_RULES))  # every method's rules, once
+    if rule is not None and rule not in rules:
+        raise ConfigError(f"--rule: unknown rule {rule!r}; choose one of {', '.join(rules)}")
     kit = load_kit(kit_dir)
     remote = _remote(suspect, audit_log, timeout, retries, rate_limit)
     acc = open_access(suspect, access, max_queries, api_output, remote=remote)

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .access import SUM_TOLERANCE, Backend, probability_problem
+from .backend import SUM_TOLERANCE, Backend, parse_output, probability_problem
 from .errors import ConfigError, StealguardError
 
 PROTOCOL = "stealguard-predict/1"
@@ -137,8 +137,6 @@ def validate_info(obj, url: str) -> dict:
         raise RemoteError(f"{url}: /info declares an invalid input_shape {shape!r} (expected [C, H, W], C <= 4)")
     if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= 100000:
         raise RemoteError(f"{url}: /info declares an invalid num_classes {k!r}")
-    from .access import parse_output
-
     try:
         parse_output(output if isinstance(output, str) else repr(output))
     except ConfigError:

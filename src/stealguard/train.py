@@ -21,24 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import ArrayDataset, random_crop_flip, to_tensor
+from .device import pick_device  # noqa: F401 - part of this module's API
 from .errors import ConfigError, StealguardError
-
-
-def pick_device(pref: str | torch.device = "auto") -> torch.device:
-    """``auto``: CUDA when present, else CPU. Any torch device string is accepted."""
-    if isinstance(pref, torch.device):
-        return pref
-    if pref == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(pref)
-    except RuntimeError as e:
-        raise ConfigError(f"unknown device '{pref}': {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest convolutions
-    return dev
 
 
 def seed_everything(seed: int) -> None:

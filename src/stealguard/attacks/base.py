@@ -19,6 +19,7 @@ from ..access import Access
 from ..data import ArrayDataset
 from ..errors import ConfigError
 from ..models import Classifier, ModelSpec, build_model
+from ..recipes import FAST, RECIPES
 from ..train import TrainConfig, pick_device, seed_everything
 
 # what an attack needs of the victim
@@ -59,8 +60,6 @@ class StealSettings:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from ..recipes import RECIPES  # the one list of named recipes (recipes imports attacks lazily, not at load)
-
         if self.recipe not in RECIPES:
             raise ConfigError(f"recipe must be {' or '.join(repr(r) for r in RECIPES)}, got {self.recipe!r}")
         if self.epochs < 1:
@@ -75,8 +74,7 @@ class StealSettings:
                     lr=self.lr if self.lr is not None else default_lr, schedule="cosine", crop_padding=0, flip=False,
                     seed=self.seed, device=self.device, progress=self.progress)
         if self.recipe == "fast":  # the fast recipe's optimizer around this theft's own lr and batch size; hard-label
-            from ..recipes import FAST  # targets get label smoothing, soft targets are used as they are
-
+            # targets get label smoothing, soft targets are used as they are
             base |= {k: FAST[k] for k in ("momentum", "weight_decay", "norm_lr_scale", "schedule", "lookahead",
                                            "label_smoothing")} | self.augmentation()
         return TrainConfig(**(base | overrides))

@@ -9,10 +9,13 @@ datasets are kept as ``float32`` feature vectors (N, D): the sentence embeddings
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import paths
 from ..errors import DataError
 
 
@@ -221,3 +224,24 @@ def make_splits(bundle: DatasetBundle, seed: int = 0, defender_fraction: float =
         seed=seed,
         info=info,
     )
+
+
+def cached_arrays(name: str, key: str, build) -> dict[str, np.ndarray]:
+    """Return arrays from ``<cache>/data/<name>-<key>`` or call ``build() -> (arrays, meta)``, save and return them
+    (with ``meta`` under ``_meta``)."""
+    d = paths.cache_dir() / "data" / f"{name}-{key}"
+    done = d / "meta.json"
+    if done.exists():
+        meta = json.loads(done.read_text())
+        return {k: np.load(d / f"{k}.npy", allow_pickle=False) for k in meta["arrays"]} | {"_meta": meta}
+    arrays, meta = build()
+    d.mkdir(parents=True, exist_ok=True)
+    for k, v in arrays.items():
+        tmp = d / f"{k}.tmp{os.getpid()}.npy"  # per process: two runs may decode the same archive at once
+        np.save(tmp, v, allow_pickle=False)
+        tmp.replace(d / f"{k}.npy")
+    meta = dict(meta, arrays=sorted(arrays))
+    tmp = d / f"meta.tmp{os.getpid()}.json"
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(done)
+    return arrays | {"_meta": meta}

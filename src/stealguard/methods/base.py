@@ -72,7 +72,7 @@ class Method:
     levels: tuple[str, ...] = ()
     summary = ""
     trains_victim = False  # True: protect trains the protected model itself; False: it protects a trained one
-    # True: a protection that trains its own model starts from the plain victim (recipes.owner_plain_model), so the
+    # True: a protection that trains its own model starts from the plain victim (methods.owner.owner_plain_model), so the
     # benchmark harness trains that victim once, before such protections, instead of each training it at once
     starts_from_plain = True
     # True: what protect builds depends on the access levels it is asked for (MOVE trains one meta-classifier per

@@ -35,9 +35,9 @@ from ..data import Splits, to_tensor
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import model_sha256
-from ..recipes import owner_plain_model
 from ..verdict import Verdict
 from .base import BASELINES, Method, OwnModelSettings, ProtectResult
+from .owner import owner_plain_model
 
 EMBEDDINGS = ("mingd", "blind")
 # step sizes per norm on [0, 1] images (linf, l2, l1): MinGD and blind walk

@@ -33,11 +33,11 @@ from ..data.transforms import random_crop_flip, to_tensor
 from ..errors import ConfigError, require_at_least_one
 from ..kit import Kit
 from ..models import model_sha256
-from ..recipes import owner_plain_model
 from ..train import accuracy, fit, pick_device
 from ..verdict import Verdict
 from ..watermarks import choose_target, id_trigger_stamp, watermark_set, watermark_verdict, write_watermark_kit
 from .base import Method, OwnModelSettings, ProtectResult
+from .owner import owner_plain_model
 
 
 @dataclass

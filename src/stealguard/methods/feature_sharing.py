@@ -40,11 +40,11 @@ from ..data import ArrayDataset, Splits
 from ..errors import ConfigError, require_at_least_one
 from ..kit import Kit
 from ..models import Classifier, model_sha256
-from ..recipes import owner_plain_model
 from ..train import accuracy, fit, labels_of
 from ..verdict import Verdict
 from ..watermarks import choose_target, id_trigger_stamp, watermark_set, watermark_verdict, write_watermark_kit
 from .base import Method, OwnModelSettings, ProtectResult
+from .owner import owner_plain_model
 
 WATERMARKS = ("id", "ood")
 

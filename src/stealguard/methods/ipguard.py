@@ -30,9 +30,9 @@ from ..data import Splits, to_tensor, to_uint8
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
-from ..recipes import owner_references
 from ..verdict import Verdict
 from .base import BASELINES, Method, ProtectResult, arch_specs, settings_dict, matching_rate, matching_verdict
+from .owner import owner_references
 
 INITS = ("data", "noise")
 

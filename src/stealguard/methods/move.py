@@ -156,10 +156,11 @@ from ..data.transforms import view_family
 from ..errors import AccessDenied, ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
-from ..recipes import cpu_recipe, owner_surrogates, train_on, training_set
+from ..recipes import cpu_recipe, train_on, training_set
 from ..style import Stylizer, make_stylizer, stylize_cached, stylize_dataset, stylize_share
 from ..verdict import Verdict
 from .base import Method, ProtectResult, arch_specs, matching_rate
+from .owner import owner_surrogates
 
 MODES = ("white-box", "probabilities")
 RULES = ("calibrated", "paper", "guarded", "screened", "style-accuracy", "style-and-calibrated", "style-agreement",

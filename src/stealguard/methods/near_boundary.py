@@ -76,10 +76,11 @@ from ..data import Splits, to_tensor, to_uint8
 from ..errors import ConfigError, require_at_least_one
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256, sha256_file
-from ..recipes import cpu_recipe, owner_plain_model, owner_references, training_set
+from ..recipes import cpu_recipe, training_set
 from ..train import accuracy, fit, pick_device, predict_logits, recalibrate_norms
 from ..verdict import Verdict
 from .base import Method, OwnModelSettings, ProtectResult, arch_specs, matching_rate
+from .owner import owner_plain_model, owner_references
 
 GENERATORS = ("cw", "fgsm", "bim", "rfgsm")
 RULES = ("guarded", "calibrated", "paper")

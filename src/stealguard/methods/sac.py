@@ -41,10 +41,10 @@ from ..data import Splits
 from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
-from ..recipes import owner_references, owner_surrogates
 from ..train import labels_of
 from ..verdict import Verdict
 from .base import BASELINES, Method, ProtectResult, arch_specs, settings_dict
+from .owner import owner_references, owner_surrogates
 
 VARIANTS = ("m", "w", "normal")
 OUTPUTS = ("probabilities", "labels")

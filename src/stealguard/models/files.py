@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..access import probability_problem
+from ..backend import probability_problem
 from ..errors import ModelFileError
 from .zoo import Classifier, ModelSpec, build_model
 
