@@ -442,3 +442,19 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     (protected,) = ResultsDB(run / "results.sqlite").rows("models", "WHERE role = 'protected'")
     v = verify_suspect(str(kit), open_access(str(run / protected["path"]), "white-box"))
     assert v.stolen and v.details["rule"] == "style-agreement"
+    # every model file the run wrote records its dataset, so `steal` and `info` need no --dataset
+    from stealguard.models import read_spec
+
+    assert {read_spec(f)[1].get("dataset") for f in (run / "models").glob("*.safetensors")} == {"fashion-mnist"}
+
+
+def test_bench_list_has_a_header_and_whole_names():
+    from click.testing import CliRunner
+
+    from stealguard.cli import cli
+
+    out = CliRunner().invoke(cli, ["bench", "list"], terminal_width=100).output.splitlines()
+    assert out[0].split()[:4] == ["scenario", "scale", "dataset", "jobs"]
+    starts = {line.split()[0]: line.split()[1] for line in out[1:] if line and not line.startswith(" ")}
+    assert set(starts) == set(shipped_scenarios())  # every name whole, each on a line of its own
+    assert starts["move-cifar10-gpu-check"] == "gpu" and starts["fmnist-quick"] == "cpu"

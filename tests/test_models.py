@@ -121,12 +121,15 @@ def test_tampered_safetensors_are_refused(tmp):
 
 def test_cli_info_and_export(tmp):
     m = _model()
-    save_model(m, tmp / "m.safetensors")
+    save_model(m, tmp / "m.safetensors", extra={"dataset": "cifar10"})
     r = CliRunner().invoke(cli, ["info", str(tmp / "m.safetensors"), "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["arch"] == "resnet8" and d["input_shape"] == [3, 32, 32] and d["sha256"] == sha256_file(tmp / "m.safetensors")
+    assert d["dataset"] == "cifar10" and "dataset cifar10" in CliRunner().invoke(cli, ["info", str(tmp / "m.safetensors")]).output
+    save_model(m, tmp / "bare.safetensors")  # a file made elsewhere: says so
+    assert "dataset not recorded" in CliRunner().invoke(cli, ["info", str(tmp / "bare.safetensors")]).output
     r = CliRunner().invoke(cli, ["export", str(tmp / "m.safetensors"), "--out", str(tmp / "m.onnx")])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["info", str(tmp / "m.onnx"), "--json"])
-    assert json.loads(r.output)["num_classes"] == 10
+    assert json.loads(r.output)["num_classes"] == 10 and json.loads(r.output)["dataset"] == "cifar10"

@@ -54,7 +54,9 @@ def cached_model(config: dict, build: Callable[[], tuple[Classifier, dict]], dev
 
     def fill(folder: Path) -> dict:
         built["model"], record = build()
-        return dict(record, sha256=save_model(built["model"], folder / "model.safetensors"))
+        dataset = config.get("dataset")  # recorded in the file, so `stealguard info` and `steal` can read it
+        extra = {"dataset": dataset} if isinstance(dataset, str) else None
+        return dict(record, sha256=save_model(built["model"], folder / "model.safetensors", extra))
 
     d, record = _cached_folder(entry_dir(config), config, fill)
     return (built["model"] if "model" in built else load_model(d / "model.safetensors", device)), record

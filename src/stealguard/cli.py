@@ -170,23 +170,25 @@ def train(dataset, arch, width, epochs, limit, split, seed, split_seed, batch_si
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info(model, as_json):
     """Describe a model file (.safetensors or .onnx) without trusting it."""
-    from .models import OnnxModel, count_parameters, open_model, sha256_file
+    from .models import OnnxModel, count_parameters, open_model, read_spec, sha256_file
 
     m = open_model(model)
     sha = sha256_file(model)
     if isinstance(m, OnnxModel):
+        extra = m.extra if isinstance(m.extra, dict) else {}
         d = {"file": str(model), "format": "onnx", "sha256": sha, "input_shape": list(m.input_shape),
              "num_classes": m.num_classes, "output": m.output or "unknown (detected on first query)",
-             "spec": None if m.spec is None else json.loads(m.spec.to_json())}
-        lines = [f"{model}: ONNX, input {tuple(m.input_shape)}, {m.num_classes} classes, output {d['output']}",
-                 f"sha256 {sha}"]
+             "spec": None if m.spec is None else json.loads(m.spec.to_json()), "dataset": extra.get("dataset")}
+        lines = [f"{model}: ONNX, input {tuple(m.input_shape)}, {m.num_classes} classes, output {d['output']}"]
     else:
-        s = m.spec
+        s, extra = m.spec, read_spec(model)[1]
         d = {"file": str(model), "format": "safetensors", "sha256": sha, "arch": s.arch, "width": s.width,
              "num_classes": s.num_classes, "classes": s.classes, "input_shape": list(s.input_shape),
-             "mean": s.mean, "std": s.std, "parameters": count_parameters(m)}
+             "mean": s.mean, "std": s.std, "parameters": count_parameters(m),
+             "dataset": extra.get("dataset") if isinstance(extra, dict) else None}
         lines = [f"{model}: {s.arch} (width {s.width}), {s.num_classes} classes, input {tuple(s.input_shape)}, "
-                 f"{d['parameters']:,} parameters", f"sha256 {sha}"]
+                 f"{d['parameters']:,} parameters"]
+    lines += [f"dataset {d['dataset'] or 'not recorded (give --dataset to commands that need it)'}", f"sha256 {sha}"]
     _emit(d, as_json, lines)
 
 
@@ -195,11 +197,12 @@ def info(model, as_json):
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Path of the .onnx file to write.")
 def export_cmd(model, out):
     """Export a .safetensors model to ONNX (normalisation included; the output is logits)."""
-    from .models import export_onnx, load_model
+    from .models import export_onnx, load_model, read_spec
 
     if not out.endswith(".onnx"):
         raise StealguardError("--out must end with .onnx")
-    sha = export_onnx(load_model(model), out)
+    extra = read_spec(model)[1]
+    sha = export_onnx(load_model(model), out, extra={"dataset": extra["dataset"]} if extra.get("dataset") else None)
     click.echo(f"wrote {out} (sha256 {sha[:16]}...)")
 
 
@@ -855,9 +858,24 @@ def bench_list():
     from .bench import load_scenario, shipped_scenarios
     from .bench.grid import expand
 
-    for name in shipped_scenarios():
-        sc = load_scenario(name)
-        click.echo(f"{name:<20} {sc.scale:<6} {sc.dataset:<18} {len(expand(sc)):>4} jobs  {sc.description}")
+    import shutil
+    import textwrap
+
+    rows = [(name, sc.scale, sc.dataset, str(len(expand(sc))), sc.description)
+            for name, sc in ((n, load_scenario(n)) for n in shipped_scenarios())]
+    head = ("scenario", "scale", "dataset", "jobs", "description")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    indent = sum(widths) + 2 * 4
+    room = max(30, shutil.get_terminal_size((100, 24)).columns - indent)
+
+    def line(r):
+        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]), r[3].rjust(widths[3])]
+        text = textwrap.wrap(r[4], room) or [""]
+        return "\n".join(["  ".join(cells) + "  " + text[0]] + [" " * indent + t for t in text[1:]])
+
+    click.echo(line(head))
+    for r in rows:
+        click.echo(line(r))
 
 
 def main() -> None:

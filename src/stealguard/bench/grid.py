@@ -130,12 +130,12 @@ def _model_path(run: Path, job: Job) -> Path:
     return run / "models" / f"{job.slug}.safetensors"
 
 
-def _save(model, run: Path, job: Job) -> dict:
+def _save(model, run: Path, job: Job, dataset: str) -> dict:
     from ..models import save_model
 
     path = _model_path(run, job)
     tmp = path.with_name(path.stem + ".tmp.safetensors")
-    sha = save_model(model, tmp)
+    sha = save_model(model, tmp, extra={"dataset": dataset})
     tmp.replace(path)
     return {"path": str(path.relative_to(run)), "sha256": sha, "arch": model.spec.arch, "width": model.spec.width}
 
@@ -168,7 +168,7 @@ def _victim(job, sc, splits, run, up) -> dict:
     v = sc["victim"]
     model, rec = train_classifier(splits, v["arch"], v["width"], _recipe(sc, job.spec["seed"], v["epochs"]),
                                   split="defender", limit=v["limit"])
-    return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
+    return _save(model, run, job, sc["dataset"]) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
 
 
 def _protect(job, sc, splits, run, up) -> dict:
@@ -196,7 +196,7 @@ def _protect(job, sc, splits, run, up) -> dict:
         t0 = time.perf_counter()
         if method.trains_victim:
             res = method.protect(splits, settings, folder / "kit", modes=tuple(m["access"]))
-            save_model(res.model, folder / "model.safetensors")
+            save_model(res.model, folder / "model.safetensors", extra={"dataset": sc["dataset"]})
             out = {"accuracy": res.record["victim"]["accuracy"]}
             if res.record.get("benign"):
                 out["benign_accuracy"] = res.record["benign"][0]["accuracy"]
@@ -211,7 +211,7 @@ def _protect(job, sc, splits, run, up) -> dict:
     shutil.copytree(folder / "kit", kit_dir)
     out = {k: rec[k] for k in ("accuracy", "benign_accuracy", "kit_id", "protect_seconds") if k in rec}
     if method.trains_victim:
-        out |= _save(load_model(folder / "model.safetensors"), run, job)
+        out |= _save(load_model(folder / "model.safetensors"), run, job, sc["dataset"])
     return out | {"kit": str(kit_dir.relative_to(run)), "cached": rec["cached"]}
 
 
@@ -230,7 +230,7 @@ def _steal(job, sc, splits, run, up) -> dict:
     if "recipe" in fields and sc.get("recipe", "standard") != "standard":
         settings.setdefault("recipe", sc["recipe"])
     model, rec = run_attack(a["attack"], victim, splits, progress=False, **settings)
-    return _save(model, run, job) | {k: rec.get(k) for k in ("accuracy", "fidelity", "queries")} | {"cached": rec.get("cached", False)}
+    return _save(model, run, job, sc["dataset"]) | {k: rec.get(k) for k in ("accuracy", "fidelity", "queries")} | {"cached": rec.get("cached", False)}
 
 
 def _independent(job, sc, splits, run, up) -> dict:
@@ -242,7 +242,7 @@ def _independent(job, sc, splits, run, up) -> dict:
         model, rec = _style_augmented(splits, s, recipe)
     else:
         model, rec = train_classifier(splits, s["arch"], s["width"], recipe, split="attacker", limit=s["limit"])
-    return _save(model, run, job) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
+    return _save(model, run, job, sc["dataset"]) | {"accuracy": rec["accuracy"], "cached": rec.get("cached", False)}
 
 
 def _style_augmented(splits, s: dict, recipe):
