@@ -80,8 +80,12 @@ def test_onnx_probability_model_detected(tmp):
     torch.manual_seed(0)
     m = build_model(ModelSpec("cnn", 10, 1, (28, 28), 0.25)).eval()
     wrapped = torch.nn.Sequential(m, torch.nn.Softmax(dim=1)).eval()
-    torch.onnx.export(wrapped, (torch.rand(2, 1, 28, 28),), str(tmp / "p.onnx"), dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "b"}})
+    import warnings
+
+    with warnings.catch_warnings():  # the TorchScript exporter, as export_onnx uses it, says it is deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(wrapped, (torch.rand(2, 1, 28, 28),), str(tmp / "p.onnx"), dynamo=False,
+                          input_names=["input"], dynamic_axes={"input": {0: "b"}})
     a = open_access(tmp / "p.onnx", "probabilities")
     x = torch.rand(3, 1, 28, 28)
     assert np.allclose(a.predict_proba(x), wrapped(x).detach().numpy(), atol=1e-5)

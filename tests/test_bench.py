@@ -428,6 +428,15 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     assert s["api"]["stolen"] and s["api"]["sent"] > 0 and (tmp_path / "demo" / "audit.jsonl").exists()
     assert s["api"]["retries"] > 0  # the API failed some of its requests, and each was retried
     assert Path(s["report"]).exists() and any("STOLEN" in line for line in lines)
+    # a person reads it in a 100-column terminal: whole suspect names, SAC-m's threshold beside its distance
+    assert max(len(x) for line in lines for x in line.splitlines()) <= 100
+    assert any(line.strip().startswith("cnn w0.5 seed 5, 3000 imgs, 3 ep ") for line in lines)
+    from stealguard.demo import _cell
+
+    sac = {"applicable": 1, "stolen": 0, "method": "sac", "effect": 0.31, "p_value": None, "details": '{"threshold": 0.2}'}
+    assert _cell(sac) == "not shown, d 0.310 >= t 0.200"
+    api_verdict = json.loads((tmp_path / "demo" / "verdict-api.json").read_text())
+    assert api_verdict["suspect"].startswith("http://") and api_verdict["access"] == "labels"  # as the MOVE column
     # the report's MOVE tables name the rule each verdict used (a word among the numeric detail columns)
     with open(Path(s["report"]).parent / "verification.csv") as f:
         ver = {r["suspect"]: json.loads(r["details"]) for r in csv.DictReader(f)}
@@ -458,3 +467,21 @@ def test_bench_list_has_a_header_and_whole_names():
     starts = {line.split()[0]: line.split()[1] for line in out[1:] if line and not line.startswith(" ")}
     assert set(starts) == set(shipped_scenarios())  # every name whole, each on a line of its own
     assert starts["move-cifar10-gpu-check"] == "gpu" and starts["fmnist-quick"] == "cpu"
+
+
+def test_the_progress_estimate_learns_from_finished_jobs_of_each_kind():
+    import io
+
+    from stealguard.bench.runner import Progress
+
+    out = io.StringIO()
+    p = Progress(10, 0, out, workers=2)
+    assert p.estimate(["steal"], []) is None  # nothing finished: no guess
+    p.finished("victim", 100.0)
+    p.finished("verify", 2.0)
+    # four verifications (2 s each), a theft (no theft finished yet: the mean of all, 51 s) and a victim running for
+    # 30 s (70 s left), shared by two workers
+    left = p.estimate(["verify"] * 4 + ["steal"], [("victim", 30.0)])
+    assert left == pytest.approx((8 + 51 + 70) / 2)
+    p.update(2, 1, 0, "", left)
+    assert "~1m04s left" in out.getvalue()

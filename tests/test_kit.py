@@ -81,3 +81,10 @@ def test_verdict_json_and_summary():
     assert "Caveat: accused a stranger once" in accused.summary() and "Known to miss" not in accused.summary()
     assert "Known to miss: missed distilled copies" in cleared.summary() and "Caveat" not in cleared.summary()
     assert json.loads(cleared.to_json())["blind_spot"] == "missed distilled copies"
+    # a person reads it: short lines, the evidence one item a line, long explanations wrapped
+    long = Verdict("move", "labels", True, 1e-4, 0.3, 0.01, 10, 0.1, "the suspect agrees with the owner " * 20,
+                   "a" * 64, "b" * 64, caveat="a model trained with the same public style " * 30)
+    lines = long.summary().splitlines()
+    assert max(map(len, lines)) <= 100 and len(lines) > 10
+    assert f"  kit sha256 {'a' * 64}" in lines and f"  suspect sha256 {'b' * 64}" in lines
+    assert "  p = 0.0001 (alpha 0.01)" in lines and "  effect = 0.3" in lines and "  10 queries, 0.1 s" in lines

@@ -98,3 +98,64 @@ def test_rounded_api_outputs_are_a_known_limit(population):
     assert rounded.effect > rounded.details["threshold"] and not rounded.stolen
     labels = verify_suspect(res.kit, open_access(victim, "labels", output="rounded:2"))
     assert labels.effect == pytest.approx(0, abs=1e-12) and labels.stolen
+
+
+def test_several_kits_give_one_combined_verdict(population, tmp, monkeypatch):
+    """verify with several --kit: each kit's verdict and one combined verdict (Holm-Bonferroni at --alpha over all
+    kits); kits of different protected models refused unless --allow-mixed says why; a kit that cannot judge the
+    access level skipped with a line; an output file that cannot be written refused before any query."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from stealguard.cli import cli
+    from stealguard.methods import combined
+    from stealguard.models import save_model
+
+    from conftest import one_line_error
+
+    victim, res, stolen, independent = population
+    a, b, other = tmp / "a", tmp / "b", tmp / "other"
+    shutil.copytree(res.kit.directory, a)
+    shutil.copytree(res.kit.directory, b)
+    shutil.copytree(res.kit.directory, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps(manifest | {"victim_sha256": "f" * 64}))  # another model's kit
+    save_model(stolen[0], tmp / "stolen.safetensors")
+    save_model(independent[0], tmp / "independent.safetensors")
+
+    def run(*extra, suspect="stolen"):
+        return CliRunner().invoke(cli, ["verify", "--kit", str(a), "--kit", str(b), "--suspect",
+                                        str(tmp / f"{suspect}.safetensors"), "--access", "labels", *extra])
+
+    # three reference models: an empirical p of at least 0.25 per kit, so a combined level of 0.6 (0.3 per kit)
+    r = run("--alpha", "0.6", "--json")
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.output)
+    assert c["stolen"] and len(c["verdicts"]) == 2 and all(k["rejected"] for k in c["kits"])
+    assert c["p_value"] == pytest.approx(2 * max(k["p_value"] for k in c["kits"])) and "Holm" in c["bound"]
+    assert not json.loads(run("--alpha", "0.6", "--json", suspect="independent").output)["stolen"]
+    text = run().output  # at the default 0.01 no SAC kit of three references can take part in an accusation
+    assert "combined over 2 kit(s): not shown stolen" in text and "Bound: Holm-Bonferroni" in text
+    line = one_line_error(CliRunner().invoke(cli, ["verify", "--kit", str(a), "--kit", str(other), "--suspect",
+                                                   str(tmp / "stolen.safetensors"), "--access", "labels"]))
+    assert "2 different models" in line and "--allow-mixed" in line
+    r = CliRunner().invoke(cli, ["verify", "--kit", str(a), "--kit", str(other), "--suspect", str(tmp / "stolen.safetensors"),
+                                 "--access", "labels", "--allow-mixed", "one release, fingerprinted twice"])
+    assert r.exit_code == 0 and "combined because: one release, fingerprinted twice" in r.output
+    line = one_line_error(run("--out", str(tmp / "missing" / "v.json")))
+    assert "--out" in line and "does not exist" in line
+    # a kit that cannot judge this access level is skipped, the others still decide
+    real = combined.verify_suspect
+
+    def picky(kit, suspect, **options):
+        if Path(kit.directory).resolve() == b.resolve():
+            raise AccessDenied("this kit needs probabilities")
+        return real(kit, suspect, **options)
+
+    monkeypatch.setattr(combined, "verify_suspect", picky)
+    c = combined.verify_combined([str(a), str(b)], open_access(stolen[0], "labels"), alpha=0.6)
+    assert len(c.verdicts) == 1 and c.skipped[0]["reason"] == "this kit needs probabilities" and c.stolen
+    assert "skipped sac kit" in c.summary()

@@ -44,8 +44,10 @@ def entry_dir(config: dict) -> Path:
     return paths.cache_dir() / "models" / config_hash(config)
 
 
-def cached_model(config: dict, build: Callable[[], tuple[Classifier, dict]], device: str = "cpu") -> tuple[Classifier, dict]:
-    """Return ``(model, record)`` from the cache, or call ``build()``, store its result and return it.
+def cached_model(config: dict, build: Callable[[], tuple[Classifier, dict]], device: str = "cpu",
+                 dataset: str | None = None) -> tuple[Classifier, dict]:
+    """Return ``(model, record)`` from the cache, or call ``build()``, store its result and return it. The model
+    file records ``dataset`` (default: the config's ``dataset``), which is not part of the key.
 
     ``record["cached"]`` tells which happened. An entry is written to a temporary folder and renamed, so an
     interrupted run never leaves a half entry behind.
@@ -54,8 +56,8 @@ def cached_model(config: dict, build: Callable[[], tuple[Classifier, dict]], dev
 
     def fill(folder: Path) -> dict:
         built["model"], record = build()
-        dataset = config.get("dataset")  # recorded in the file, so `stealguard info` and `steal` can read it
-        extra = {"dataset": dataset} if isinstance(dataset, str) else None
+        name = dataset or config.get("dataset")  # recorded in the file, so `stealguard info` and `steal` can read it
+        extra = {"dataset": name} if isinstance(name, str) else None
         return dict(record, sha256=save_model(built["model"], folder / "model.safetensors", extra))
 
     d, record = _cached_folder(entry_dir(config), config, fill)

@@ -678,7 +678,11 @@ protect.registrar = _register_protect
 
 
 @cli.command()
-@click.option("--kit", "kit_dir", required=True, type=click.Path(), help="The kit folder written by protect.")
+@click.option("--kit", "kit_dirs", required=True, multiple=True, type=click.Path(),
+              help="The kit folder written by protect; repeat it to verify with several kits and combine their "
+                   "verdicts (Holm-Bonferroni: at most --alpha chance of accusing over all kits together).")
+@click.option("--allow-mixed", default=None, metavar="REASON",
+              help="Combine kits that protect different models (refused without it); REASON is recorded in the verdict.")
 @click.option("--suspect", required=True, type=click.Path(),
               help="The suspect: .safetensors, .onnx, or a prediction API http://HOST:PORT/predict (see stealguard serve).")
 @click.option("--access", type=click.Choice(["white-box", "probabilities", "labels"]), default="probabilities",
@@ -696,35 +700,18 @@ protect.registrar = _register_protect
               help="near-boundary: the other party's claimed near-boundary set, an .npz with x (N, H, W, C uint8) and "
                    "boundary (N, 2) class pairs (default: simulated on the suspect, which needs --access white-box).")
 @click.option("--rule", default=None,
-              help="calibrated: decide against the kit's independent reference models (MOVE: beat them too; SAC: threshold "
-                   "below the nearest one; near-boundary: private samples nearer their boundaries than on the references); "
-                   "paper: the paper's rule alone; guarded: calibrated, and no accusation of a suspect less "
-                   "accurate on the kit's images than the weakest reference model (MOVE: not recommended, it cleared a "
-                   "fine-tuned theft in benchmarks/move-fmnist; near-boundary: the default for kits of version 4); "
-                   "screened (MOVE): calibrated, and no accusation of a suspect significantly less accurate than the "
-                   "weakest reference model (one-sided binomial test at 0.05); "
-                   "style-accuracy (MOVE, kits of version 3): the suspect's accuracy on the kit's stylised images, "
-                   "significantly above halfway from the best reference model's to the protected model's (labels "
-                   "only, m queries; any access level); "
-                   "style-and-calibrated (MOVE, kits of version 3, white-box or probabilities): both style-accuracy and "
-                   "calibrated reject; "
-                   "style-agreement (MOVE, kits with style reference models): the suspect agrees with the protected "
-                   "model's labels on the kit's stylised images significantly more often than the best style reference "
-                   "model (exact McNemar test; labels only, every verification image by default); "
-                   "style-agreement-models (MOVE, kits with at least 2 style reference models): style-agreement, and "
-                   "the suspect's agreement also significantly above the style reference models' spread (t prediction "
-                   "test; the larger p decides). "
-                   "Default: calibrated (MOVE: for kits of version 3 style-and-calibrated for a white-box suspect when "
-                   "the kit holds the white-box meta-classifier, otherwise style-agreement when it holds style reference "
-                   "models and style-accuracy when not; screened for version 2, calibrated for version 1; near-boundary: guarded, "
-                   "calibrated for older kits, paper for a kit without references or with --claimant-set).")
+              help="Decision rule (default: the kit's own). calibrated: against the kit's independent reference models; "
+                   "paper: the paper's test alone; guarded, screened: calibrated, and no accusation of a suspect less "
+                   "accurate than the weakest reference model; style-accuracy, style-agreement, style-agreement-models, "
+                   "style-and-calibrated (MOVE): on the kit's stylised images. Which kits take which rule, and each "
+                   "rule's test: docs/rules.md.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the verdict JSON to this file.")
 @_remote_options
-def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha, boundary, claimant_set, rule, seed,
-           threshold, as_json, out, audit_log, timeout, retries, rate_limit):
+def verify(kit_dirs, allow_mixed, suspect, access, api_output, max_queries, m, repeats, alpha, boundary, claimant_set,
+           rule, seed, threshold, as_json, out, audit_log, timeout, retries, rate_limit):
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
@@ -732,7 +719,11 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     dataset-inference: --m, --repeats, --alpha, --seed;
     near-boundary: --m, --repeats, --alpha, --seed, --boundary, --claimant-set, --rule). A remote suspect's answers are
     appended to an audit log before they are used;
-    a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending."""
+    a rerun (after an interruption, an error or an exhausted --max-queries) reads them back instead of re-sending.
+
+    With several --kit, every kit verifies the suspect at its method's own level and one combined verdict follows,
+    at --alpha (default 0.01) over all kits together; a kit that cannot judge the suspect at this access level is
+    skipped with a line saying so."""
     from .access import open_access
     from .kit import load_kit
     from .methods import verify_suspect
@@ -743,13 +734,20 @@ def verify(kit_dir, suspect, access, api_output, max_queries, m, repeats, alpha,
     rules = list(dict.fromkeys(MOVE_RULES + NB_RULES))  # every method's rules, once
     if rule is not None and rule not in rules:
         raise ConfigError(f"--rule: unknown rule {rule!r}; choose one of {', '.join(rules)}")
-    kit = load_kit(kit_dir)
+    kits = [load_kit(k) for k in kit_dirs]  # every kit checked before any query is spent
+    if out:
+        _check_writable(out, "--out")
     remote = _remote(suspect, audit_log, timeout, retries, rate_limit)
     acc = open_access(suspect, access, max_queries, api_output, remote=remote)
+    options = dict(m=m, repeats=repeats, rule=rule, seed=seed, threshold=threshold, boundary=boundary,
+                   claimant_set=claimant_set, suspect_id=suspect if remote else sha256_file(suspect))
     try:
-        verdict = verify_suspect(kit, acc, m=m, repeats=repeats, alpha=alpha, rule=rule, seed=seed, threshold=threshold,
-                                 boundary=boundary, claimant_set=claimant_set,
-                                 suspect_id=suspect if remote else sha256_file(suspect))
+        if len(kits) == 1:
+            verdict = verify_suspect(kits[0], acc, alpha=alpha, **options)
+        else:
+            from .methods.combined import verify_combined
+
+            verdict = verify_combined(kits, acc, 0.01 if alpha is None else alpha, allow_mixed, **options)
     except StealguardError as e:
         if remote is None:
             raise
@@ -838,7 +836,7 @@ def bench_run(scenario, out, executor, address, workers, threads, report, data_d
     if s["blocked"]:
         click.echo(f"{len(s['blocked'])} jobs not run because a job they need failed")
     if s["complete"] and report:
-        click.echo(f"report: {write_report(out)}")
+        click.echo(f"report: {write_report(out, command=_typed_command())}")
     if not s["complete"]:
         raise click.ClickException("the grid is incomplete; fix what failed and run the same command to continue")
 
@@ -849,7 +847,7 @@ def bench_report(run):
     """Write RUN/report/ (report.md, Markdown and CSV tables, ROC and score plots) from RUN/results.sqlite."""
     from .bench import write_report
 
-    click.echo(str(write_report(run)))
+    click.echo(str(write_report(run, command=_typed_command())))
 
 
 @bench.command("list", short_help="list the shipped scenarios")
@@ -876,6 +874,25 @@ def bench_list():
     click.echo(line(head))
     for r in rows:
         click.echo(line(r))
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """Refuse, before any work, an output file that cannot be written."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder, not a file")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ConfigError(f"{flag} {path}: not writable")
+
+
+def _typed_command() -> str:
+    """The command line as the user typed it (what a report names as the command that made it)."""
+    import shlex
+
+    return " ".join(["stealguard", *map(shlex.quote, sys.argv[1:])])
 
 
 def main() -> None:

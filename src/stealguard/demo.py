@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import textwrap
 from pathlib import Path
 from typing import Callable
 
@@ -19,19 +20,31 @@ from .methods import MoveSettings, verify_suspect
 from .models import load_model
 
 SCENARIO = "fmnist-quick"
+WIDTH = 100  # the demo's lines fit a terminal this wide
 STORIES = {"Fine-tuning": "a leaked copy fine-tuned on the thief's own data",
            "Label-query": "an API thief trains on the victim's top-1 labels",
            "Logit-query": "an API thief trains on the victim's probabilities"}
 
 
 def _cell(v: dict | None) -> str:
+    """A verdict in a few characters: the decision and the number it was taken on (p against alpha, or SAC's
+    distance d against the kit's threshold t)."""
     if v is None:
         return "–"
     if not v["applicable"]:
         return "n/a"
     word = "STOLEN" if v["stolen"] else "not shown"
-    ev = f"p={v['p_value']:.0e}" if v["method"] != "sac" else f"d={v['effect']:.3f}"
-    return f"{word} ({ev})"
+    if v["method"] == "sac":
+        t = json.loads(v["details"] or "{}").get("threshold")
+        ev = f"d {v['effect']:.3f}" + ("" if t is None else f" {'<' if v['effect'] < t else '>='} t {t:.3f}")
+    else:
+        ev = f"p {v['p_value']:.0e}"
+    return f"{word}, {ev}"
+
+
+def _wrapped(echo, text: str, indent: str = "   ", width: int = WIDTH) -> None:
+    for line in textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False):
+        echo(line)
 
 
 def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scenario: str = SCENARIO,
@@ -70,46 +83,60 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
     protect = done[f"protect/{move.label}/s{sc.seeds[0]}"]
     echo(f"   protected model (MOVE): test accuracy {protect['accuracy']:.4f}; benign model (same data, no style) "
          f"{protect.get('benign_accuracy', float('nan')):.4f}")
-    head = f"   {'suspect':34s}" + "".join(f"{f'{a} ({b})':>26s}" for a, b in cols)
-    echo(head)
     thefts = ["Source"] + [a.label for a in sc.attacks]
     rows = thefts + [i.label for i in sc.independent]
-    table = []
+    table, cells_of = [], {}
     for row in rows:
-        cells = {}
-        for a, b in cols:
-            cells[f"{a} ({b})"] = next((v for v in verdicts if v["method_label"] == a and v["access"] == b and v["suspect"] == row), None)
-        name = row if row in thefts else f"independent: {row[:21]}"
-        echo(f"   {name[:34]:34s}" + "".join(f"{_cell(c):>26s}" for c in cells.values()))
+        cells_of[row] = {f"{a} ({b})": next((v for v in verdicts if v["method_label"] == a and v["access"] == b
+                                             and v["suspect"] == row), None) for a, b in cols}
         table.append({"suspect": row, **{k: (None if c is None else {x: c[x] for x in ("applicable", "stolen", "p_value", "effect", "queries")})
-                                         for k, c in cells.items()}})
+                                         for k, c in cells_of[row].items()}})
+    names = {row: row if row in thefts else f"  {row}" for row in rows}
+    heads = list(cells_of[rows[0]])
+    w_name = max(map(len, ["suspect", "independent models:", *names.values()]))
+    w_cell = [max(len(h), *(len(_cell(cells_of[r][h])) for r in rows)) for h in heads]
+
+    def line(name, cells):
+        return "   " + name.ljust(w_name) + "".join("  " + c.ljust(w) for c, w in zip(cells, w_cell))
+
+    echo(line("suspect", heads))
+    for row in rows:
+        if row == rows[len(thefts)]:
+            echo(line("independent models:", ["" for _ in heads]).rstrip())
+        echo(line(names[row], [_cell(cells_of[row][h]) for h in heads]).rstrip())
+    tests = {"move": "p of the kit's test, STOLEN iff p < alpha", "sac": "the correlation distance d, STOLEN iff d < the kit's threshold t"}
+    _wrapped(echo, "Columns: " + "; ".join(f"{m.label}: {tests.get(m.method, 'p, STOLEN iff p < alpha')}"
+                                           + (f" ({m.verify['alpha']:g})" if m.verify.get("alpha") else "")
+                                           for m in sc.methods) + ".")
     for k, story in STORIES.items():
         if k in thefts:  # the attacks of the scenario that have a story
-            echo(f"   {k}: {story}")
+            _wrapped(echo, f"{k}: {story}")
     fp = {}
     for a, b in cols:  # flagged / verified (white-box MOVE does not apply to other architectures)
         vs = [v for v in verdicts if v["method_label"] == a and v["access"] == b and v["suspect_kind"] == "independent"
               and v["applicable"]]
         fp[f"{a} ({b})"] = (sum(v["stolen"] or 0 for v in vs), len(vs))
-    echo("   independent models flagged: " + ", ".join(f"{k} {n}/{m}" for k, (n, m) in fp.items()))
-    echo(f"4. The {served.lower()} thief serves its copy of the MOVE-protected model from an HTTP prediction API (here "
+    _wrapped(echo, "independent models flagged: " + ", ".join(f"{k} {n}/{m}" for k, (n, m) in fp.items()))
+    _wrapped(echo, f"4. The {served.lower()} thief serves its copy of the MOVE-protected model from an HTTP prediction API (here "
          "on loopback, failing 20% of requests); the owner verifies it over HTTP with a query budget, every answer kept "
-         "in a hash-chained audit log")
+         "in a hash-chained audit log", indent="")
     from .serve import PredictionServer
 
     thief = load_model(run / done[f"steal/{move.label}/s{sc.seeds[0]}/{served}"]["path"])
     kit = run / protect["kit"]
+    level = next((a for a in move.access if a != "white-box"), "labels")  # the scenario's black-box level for MOVE
     with PredictionServer(thief, fail_rate=0.2, seed=1) as api:
         remote = {"audit_log": out / "audit.jsonl", "backoff": 0.05, "batch_size": 32}  # several requests: some fail
-        acc = open_access(api.url, "probabilities", max_queries=5000, remote=remote)
-        verdict = verify_suspect(str(kit), acc, **move.verify)
+        acc = open_access(api.url, level, max_queries=5000, remote=remote)
+        verdict = verify_suspect(str(kit), acc, suspect_id=api.url, **move.verify)
     rem = verdict.details["remote"]
     (out / "verdict-api.json").write_text(verdict.to_json())
-    echo(f"   {api.url}: {'STOLEN' if verdict.stolen else 'not shown'}, p = {verdict.p_value:.2e}, {verdict.queries} "
-         f"queries asked, {rem['sent']} images sent ({rem['from_log']} repeats answered from the log), "
-         f"{rem['retries']} failed requests retried; audit log {rem['audit_log']}")
-    report = write_report(run)
-    echo("MOVE says 'STOLEN' only if the suspect agrees with the protected model's labels on the kit's stylised images "
+    _wrapped(echo, f"{api.url}: {'STOLEN' if verdict.stolen else 'not shown'}, p = {verdict.p_value:.2e}, {verdict.queries} "
+             f"queries asked ({verdict.details.get('rule', '')} rule, {level} access), {rem['sent']} images "
+             f"sent ({rem['from_log']} repeats answered from the log), {rem['retries']} failed requests retried; audit "
+             f"log {rem['audit_log']}")
+    report = write_report(run, command="stealguard demo")
+    _wrapped(echo, "MOVE says 'STOLEN' only if the suspect agrees with the protected model's labels on the kit's stylised images "
          "significantly more often than the best of three style reference models -- independent models the owner trained "
          "with the same style on its own images (a copy inherits the protected model's answers there; a stranger who "
          "learnt the public style does not); SAC-m only if its correlation distance is below the kit's calibrated "
@@ -118,7 +145,8 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
          "trained like the kit's style references; move-fmnist-agreement-resnet8), both written before they ran, on "
          "Fashion-MNIST only; with eight style references it accused none of 35 but no longer told a copy fine-tuned "
          "like this one from them (move-fmnist-agreement-eight): three references understate how far independent "
-         "models spread; and it misses copies fine-tuned for a few epochs or trained on the API's answers (docs/move.md).")
+         "models spread; and it misses copies fine-tuned for a few epochs or trained on the API's answers (docs/move.md).",
+             indent="")
     summary = {"scenario": sc.name, "run": str(run), "verdicts": table, "independent_flagged": fp,
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
                        "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}

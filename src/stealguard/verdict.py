@@ -7,16 +7,16 @@ import math
 from dataclasses import asdict, dataclass, field
 
 
-def _clean(v):
+def json_safe(v):
     """JSON-safe: numpy scalars to Python, non-finite floats to strings."""
     if hasattr(v, "item") and not isinstance(v, (list, dict)):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
+        return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
+        return [json_safe(x) for x in v]
     return v
 
 
@@ -51,20 +51,35 @@ class Verdict:
 
     def to_dict(self) -> dict:
         """The verdict as a JSON-able dict (numpy scalars as Python numbers, non-finite floats as strings)."""
-        return _clean(asdict(self))
+        return json_safe(asdict(self))
 
     def to_json(self) -> str:
         """The verdict as indented JSON (what ``--json`` prints)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
-    def summary(self) -> str:
-        """One human line: the decision and its evidence."""
+    def summary(self, width: int = 100) -> str:
+        """The decision and its evidence for a person: one short line each (decision, p, effect, queries, the rule,
+        the kit's and the suspect's identity), the caveat or the blind spot wrapped to ``width`` columns."""
+        import textwrap
+
         word = "STOLEN" if self.stolen else "not shown stolen"
-        parts = [f"{self.method} ({self.access}): {word}"]
+        lines = [f"{self.method} ({self.access}): {word}"]
         if self.p_value is not None:
-            parts.append(f"p = {self.p_value:.3g}" + (f" (alpha {self.alpha:g})" if self.alpha is not None else ""))
+            lines.append(f"p = {self.p_value:.3g}" + (f" (alpha {self.alpha:g})" if self.alpha is not None else ""))
         if self.effect is not None:
-            parts.append(f"effect = {self.effect:.4g}")
-        parts.append(f"{self.queries} queries, {self.seconds:.1f} s")
-        return ", ".join(parts) + (f". Caveat: {self.caveat}" if self.stolen and self.caveat else "") + (
-            f". Known to miss: {self.blind_spot}" if not self.stolen and self.blind_spot else "")
+            lines.append(f"effect = {self.effect:.4g}")
+        lines.append(f"{self.queries} queries, {self.seconds:.1f} s")
+        if self.kit_id:
+            lines.append(f"kit sha256 {self.kit_id}")
+        if self.suspect:
+            hashed = len(self.suspect) == 64 and all(c in "0123456789abcdef" for c in self.suspect)
+            lines.append(f"suspect {'sha256 ' if hashed else ''}{self.suspect}")
+        wrap = dict(width=width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+        out = [lines[0]] + [f"  {line}" for line in lines[1:]]
+        if self.decision:
+            out += textwrap.wrap(f"Rule: {self.decision}", **wrap)
+        if self.stolen and self.caveat:
+            out += textwrap.wrap(f"Caveat: {self.caveat}", **wrap)
+        if not self.stolen and self.blind_spot:
+            out += textwrap.wrap(f"Known to miss: {self.blind_spot}", **wrap)
+        return "\n".join(out)

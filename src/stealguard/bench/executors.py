@@ -40,8 +40,9 @@ class Executor:
         handle."""
         raise NotImplementedError
 
-    def wait(self, handles: list) -> list:  # pragma: no cover - interface
-        """Block until at least one of ``handles`` finished; return (handle, result, error) for each finished one."""
+    def wait(self, handles: list, timeout: float | None = None) -> list:  # pragma: no cover - interface
+        """Block until at least one of ``handles`` finished (or ``timeout`` seconds passed: then possibly none);
+        return (handle, result, error) for each finished one."""
         raise NotImplementedError
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -62,7 +63,7 @@ class InlineExecutor(Executor):
             self._results[job.key] = (None, e)
         return job.key
 
-    def wait(self, handles):
+    def wait(self, handles, timeout=None):
         return [(h, *self._results.pop(h)) for h in handles]
 
 
@@ -79,8 +80,8 @@ class LocalExecutor(Executor):
     def submit(self, job, scenario, run_dir, threads, upstream) -> Future:
         return self.pool.submit(run_job, job, scenario, run_dir, threads, upstream)
 
-    def wait(self, handles):
-        done, _ = wait_futures(handles, return_when=FIRST_COMPLETED)
+    def wait(self, handles, timeout=None):
+        done, _ = wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED)
         return [(f, *(_outcome(f))) for f in done]
 
     def shutdown(self, cancel: bool = False) -> None:
@@ -122,8 +123,8 @@ class RayExecutor(Executor):
     def submit(self, job, scenario, run_dir, threads, upstream):
         return self.task.remote(job, scenario, run_dir, threads, upstream)
 
-    def wait(self, handles):
-        ready, _ = self.ray.wait(handles, num_returns=1)
+    def wait(self, handles, timeout=None):
+        ready, _ = self.ray.wait(handles, num_returns=1, timeout=timeout)
         out = []
         for ref in ready:
             try:

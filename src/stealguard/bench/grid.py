@@ -36,6 +36,23 @@ class Job:
         return hashlib.sha256(self.key.encode()).hexdigest()[:16]
 
 
+def victim_groups(entries: list[tuple[str, str, dict, list[str]]]) -> dict[str, tuple[str | None, str]]:
+    """Which method entries share a protection, and which victim each is judged on. ``entries``: (label, method,
+    settings, access levels) in scenario order. Returns label -> (the label of the earlier entry whose protection it
+    shares, or None; its victim group: its own label for a method that trains its victim, ``plain`` otherwise). An
+    entry shares an earlier one's protection when the method and settings are the same (and, for a method that
+    protects per access level, its levels are among the earlier one's)."""
+    from ..methods import get_method
+
+    out: dict[str, tuple[str | None, str]] = {}
+    for i, (label, method, settings, access) in enumerate(entries):
+        meth = get_method(method)
+        owner = next((e[0] for e in entries[:i] if e[1] == method and e[2] == settings
+                      and (not meth.protect_uses_modes or set(access) <= set(e[3]))), None)
+        out[label] = (owner, out[owner][1] if owner else (label if meth.trains_victim else PLAIN))
+    return out
+
+
 def expand(sc: Scenario) -> list[Job]:
     """Every job of the scenario's grid in a deterministic order (dependencies before the jobs that need them)."""
     from ..methods import get_method
@@ -55,20 +72,19 @@ def expand(sc: Scenario) -> list[Job]:
             k = f"victim/s{seed}"
             jobs.append(Job(k, "victim", (), {"seed": seed}))
             groups[PLAIN] = k
-        protect_keys, group_of = {}, {}
-        for i, m in enumerate(sc.methods):
-            meth = get_method(m.method)
-            trains, by_mode = meth.trains_victim, meth.protect_uses_modes
-            owner = next((e for e in sc.methods[:i] if e.method == m.method and e.settings == m.settings
-                          and (not by_mode or set(m.access) <= set(e.access))), None)
+        protect_keys = {}
+        shared = victim_groups([(m.label, m.method, m.settings, m.access) for m in sc.methods])
+        group_of = {label: group for label, (_, group) in shared.items()}
+        for m in sc.methods:
+            owner = shared[m.label][0]
             if owner is not None:  # same protection as an earlier method entry: share its kit, model and thefts
-                protect_keys[m.label], group_of[m.label] = protect_keys[owner.label], group_of[owner.label]
+                protect_keys[m.label] = protect_keys[owner]
                 continue
+            trains = get_method(m.method).trains_victim
             k = f"protect/{m.label}/s{seed}"
             deps = (groups[PLAIN],) if needs_plain and (not trains or m in from_plain) else ()
             jobs.append(Job(k, "protect", deps, {"seed": seed, "method": dataclasses.asdict(m)}))
             protect_keys[m.label] = k
-            group_of[m.label] = m.label if trains else PLAIN
             if trains:
                 groups[m.label] = k
         wanted = {g: set() for g in groups}  # the attacks run against each victim group: those its methods are judged on

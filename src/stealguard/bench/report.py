@@ -38,6 +38,12 @@ def _num(x, fmt="{:.3f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
+def _span(lo: float, hi: float, fmt: str = "{:.3f}", dash: str = "–") -> str:
+    """``lo–hi``, or one number where both print the same."""
+    a, b = fmt.format(lo), fmt.format(hi)
+    return a if a == b else f"{a}{dash}{b}"
+
+
 def _detail_values(verdicts: list[dict], key: str) -> list:
     return [v["_details"][key] for v in verdicts if v["_details"].get(key) is not None]
 
@@ -134,7 +140,7 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
     for m in sorted((m for m in models if m["role"] == "independent"), key=lambda r: ind_order.index(r["label"]) if r["label"] in ind_order else 99):
         f = fid_ind.get(m["label"])
         rows.append([f"*Independent* {m['label']}", m["arch"], _num(m["accuracy"]),
-                     f"{min(f):.3f}–{max(f):.3f}" if f and len(set(f)) > 1 else _num(f[0] if f else None), "0"])
+                     _span(min(f), max(f)) if f else _num(None), "0"])
     attacks_md = _write(folder, "attacks", ["model", "architecture", "test accuracy", "fidelity to its victim", "victim queries"], rows)
 
     # ---- verification tables (MOVE Tables III-VIII layout)
@@ -208,15 +214,17 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
                         ind_det[f"{key}_min"], ind_det[f"{key}_below_alpha"] = float(f"{lo:.5g}"), below
                         cells.append(f"min {_p(lo)}, {below} below α")
                     else:
-                        cells.append(f"{lo:.3f}–{hi:.3f}")
+                        cells.append(_span(lo, hi))
                 lines.append(f"| *Independent* | {len(ind)} | "
-                             f"{_num(min(fid)) + '–' + _num(max(fid)) if fid else '–'} | "
-                             f"{np.median(eff):+.3f} ({min(eff):+.3f}…{max(eff):+.3f}) | min {_p(min(ps)) if ps else '–'} | "
+                             f"{_span(min(fid), max(fid)) if fid else '–'} | "
+                             f"{np.median(eff):+.3f} ({_span(min(eff), max(eff), '{:+.3f}', '…')}) | min {_p(min(ps)) if ps else '–'} | "
                              + "".join(c + " | " for c in cells) + f"**{fp}/{len(ind)} flagged** |")
                 ver_rows.append([label, level, "Independent", len(ind), round(float(np.median(eff)), 5), min(ps) if ps else None, fp,
                                  json.dumps(ind_det)])
             if na:
                 lines.append(f"| *Independent, not applicable* | {len(na)} | – | – | – | " + "– | " * len(extra) + f"{na[0]['note']} |")
+            note = get_method(method).report_note
+            lines += ["", f"*{note}*"] if note and any(key in v["_details"] for v in vs for key, _ in extra) else []
             lines.append("")
             ver_md += lines
             summary.append([label, level, f"{det[0]}/{det[1]}", f"{fp}/{len(ind)}",
@@ -278,7 +286,7 @@ def write_report(run: str | Path, folder: str | Path | None = None, command: str
             f"{sc['victim']['limit'] or 'all'} defender images, {sc['victim']['epochs'] or 'default'} epochs; seeds "
             f"{', '.join(map(str, sc['seeds']))}; {len(sc['independent'])} independent models trained on the attacker half "
             "(never seen while protecting).", "",
-            f"Report written {when} on {machine()} by `{command or 'stealguard bench report ' + run.name}`; {total} jobs recorded"
+            f"Report written {when} on {machine()} by `{command or 'stealguard bench report ' + str(run)}`; {total} jobs recorded"
             + (f", **{len(failed)} failed**" if failed else "") + ".", "",
             "## Summary: detection and false positives", "", *summary_md, "",
             "## Protection: accuracy cost and time (SAC Table 5 layout)", "",
@@ -309,8 +317,8 @@ def _failed_thefts(run: Path, sc: dict, models: list[dict], verdicts: list[dict]
     """Stolen models whose test accuracy is below twice chance (a theft that did not produce a working model, e.g. a
     data-free copy at CPU scale) and the verdicts on them: ``{"models": {(group, seed, label): accuracy}, "verdicts":
     {verdict job: accuracy}}``. Such a verdict counts neither as a detection nor as a miss."""
-    from ..methods import get_method
     from ..models import read_spec
+    from .grid import victim_groups
 
     stolen = [m for m in models if m["role"] == "stolen" and m["accuracy"] is not None]
     if not stolen:
@@ -320,12 +328,8 @@ def _failed_thefts(run: Path, sc: dict, models: list[dict], verdicts: list[dict]
     except Exception:  # noqa: BLE001 - a moved or pruned run folder: no model file to read the class count from
         return {"models": {}, "verdicts": {}}
     failed = {(m["grp"], m["seed"], m["label"]): m["accuracy"] for m in stolen if m["accuracy"] < 2.0 / classes}
-    group_of = {}  # a method entry's victim group, as the grid assigns it (bench.grid.build_jobs)
-    for i, m in enumerate(sc["methods"]):
-        meth = get_method(m["method"])
-        owner = next((e for e in sc["methods"][:i] if e["method"] == m["method"] and e["settings"] == m["settings"]
-                      and (not meth.protect_uses_modes or set(m["access"]) <= set(e["access"]))), None)
-        group_of[m["label"]] = group_of[owner["label"]] if owner else (m["label"] if meth.trains_victim else "plain")
+    shared = victim_groups([(m["label"], m["method"], m["settings"], m["access"]) for m in sc["methods"]])
+    group_of = {label: group for label, (_, group) in shared.items()}  # as the grid assigns them
     out = {}
     for v in verdicts:
         key = (group_of.get(v["method_label"]), v["seed"], v["suspect"])

@@ -18,22 +18,50 @@ from .executors import make_executor
 from .grid import expand
 from .scenario import Scenario
 
+TICK = 60.0  # seconds: the progress line is refreshed at least this often
+
 
 class Progress:
-    """done / running / left, elapsed and an estimate, on one refreshed line (a terminal) or a line per job."""
+    """done / running / left, elapsed and an estimate of the time left, on one refreshed line (a terminal) or a line
+    per event (a finished job, or a minute without one).
 
-    def __init__(self, total: int, already: int, stream=None):
+    The estimate learns from the jobs this run finished: each waiting job is expected to take the mean time of the
+    finished jobs of its kind (victim, protect, steal, independent, verify; a kind none of which finished yet: the
+    mean of all finished jobs), a running job that mean less what it has run, and the sum is shared by the workers.
+    """
+
+    def __init__(self, total: int, already: int, stream=None, workers: int = 1):
         self.total, self.already, self.t0 = total, already, time.perf_counter()
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.workers = max(1, workers)
+        self.seconds: dict[str, list[float]] = {}
 
-    def update(self, done: int, running: int, failed: int, last: str = "") -> None:
-        """Show one progress line: jobs done, running, waiting and failed, elapsed time and an estimate of what is
-        left."""
+    def finished(self, kind: str, seconds: float) -> None:
+        """Learn from a finished job of ``kind`` that took ``seconds``."""
+        self.seconds.setdefault(kind, []).append(seconds)
+
+    def estimate(self, waiting: list[str], running: list[tuple[str, float]]) -> float | None:
+        """Seconds left for ``waiting`` jobs (their kinds) and ``running`` ones ((kind, seconds run so far)); None
+        before any job finished."""
+        seen = [t for ts in self.seconds.values() for t in ts]
+        if not seen:
+            return None
+        overall = sum(seen) / len(seen)
+
+        def mean(kind: str) -> float:
+            ts = self.seconds.get(kind)
+            return sum(ts) / len(ts) if ts else overall
+
+        work = sum(mean(k) for k in waiting) + sum(max(mean(k) - ran, 0.0) for k, ran in running)
+        return work / min(self.workers, max(1, len(waiting) + len(running)))
+
+    def update(self, done: int, running: int, failed: int, last: str = "", left_seconds: float | None = None) -> None:
+        """Show one progress line: jobs done, running, waiting and failed, elapsed time and the estimate of what is
+        left (``left_seconds``, from :meth:`estimate`)."""
         el = time.perf_counter() - self.t0
-        new = done - self.already
         left = self.total - done - failed
-        eta = f", ~{_dur(el / new * (left))} left" if new and left else ""
+        eta = f", ~{_dur(left_seconds)} left" if left_seconds is not None and left else ""
         line = (f"[bench] {done}/{self.total} done, {running} running, {left - running} waiting"
                 + (f", {failed} failed" if failed else "") + f" · {_dur(el)} elapsed{eta}")
         if self.tty:
@@ -79,12 +107,21 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     failed: dict[str, str] = {}
     blocked: set[str] = set()
     ex, threads = make_executor(executor, workers, threads, address)
-    prog = Progress(len(jobs), len(done), None) if progress else None
+    prog = Progress(len(jobs), len(done), None, ex.workers) if progress else None
     if prog:  # after the database accepted the scenario: a refused run prints only its error
         print(f"bench {scenario.name}: {len(jobs)} jobs ({len(done)} done before) in {out}, executor {executor}",
               file=prog.stream, flush=True)
     running: dict = {}  # handle -> job
     running_keys: set[str] = set()
+    started: dict = {}  # handle -> when it was submitted (a worker was free: when it started)
+
+    def show(last: str) -> None:
+        now = time.perf_counter()
+        waiting = [j.kind for j in jobs if j.key not in done and j.key not in failed and j.key not in blocked
+                   and j.key not in running_keys]
+        prog.update(len(done), len(running), len(failed), last,
+                    prog.estimate(waiting, [(j.kind, now - started[h]) for h, j in running.items()]))
+
     new = 0
     last = "resumed" if done else ""
     t0 = time.perf_counter()
@@ -99,16 +136,22 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
                     blocked.add(j.key)
                     continue
                 if all(d in done for d in j.deps):
-                    running[ex.submit(j, sc, str(out.resolve()), threads, {d: done[d] for d in j.deps})] = j
+                    handle = ex.submit(j, sc, str(out.resolve()), threads, {d: done[d] for d in j.deps})
+                    running[handle], started[handle] = j, time.perf_counter()
                     running_keys.add(j.key)
             if not running:
                 break
             if prog and last:
-                prog.update(len(done), len(running), len(failed), last)
+                show(last)
                 last = ""
-            for handle, result, error in ex.wait(list(running)):
+            finished = ex.wait(list(running), timeout=TICK)
+            if not finished and prog:  # a minute without a finished job: the estimate, refreshed
+                show("")
+            for handle, result, error in finished:
                 j = running.pop(handle)
                 running_keys.discard(j.key)
+                if prog:
+                    prog.finished(j.kind, time.perf_counter() - started.pop(handle))
                 if error is None:
                     db.record(j, result)
                     done[j.key] = result
@@ -130,7 +173,7 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     ex.shutdown(cancel=bool(running))
     if prog:
         if last:
-            prog.update(len(done), len(running), len(failed), last)
+            show(last)
         prog.close()
     summary = {"run": str(out), "jobs": len(jobs), "done": len(done), "new": new, "failed": failed,
                "blocked": sorted(blocked), "seconds": round(time.perf_counter() - t0, 1),

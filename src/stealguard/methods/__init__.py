@@ -32,7 +32,8 @@ def get_method(name: str) -> Method:
 
 
 def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
-    """Verify ``suspect`` with whichever method made ``kit`` (a :class:`Kit` or a kit folder)."""
+    """Verify ``suspect`` with whichever method made ``kit`` (a :class:`Kit` or a kit folder). ``suspect_id`` (the
+    suspect file's SHA-256 or the API's URL) is recorded in the verdict whichever method verifies."""
     kit = kit if isinstance(kit, Kit) else load_kit(kit)
     method = get_method(kit.method)
     if kit.method_version != method.version and kit.method_version not in method.kit_versions:
@@ -44,6 +45,8 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     # options a method does not use (e.g. MOVE's m for SAC) are left out; unset ones (None) too
     verdict = method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
+    if options.get("suspect_id") is not None and verdict.suspect is None:
+        verdict.suspect = options["suspect_id"]
     remote = suspect.describe().get("remote")
     if remote is not None:  # a remote suspect: the verdict cites the URL, the audit log and its hash, what was sent
         verdict.details["remote"] = remote

@@ -79,6 +79,7 @@ class Method:
     # level); False: one protection serves every level, so the benchmark harness builds it once for all of them
     protect_uses_modes = False
     report_details: tuple[tuple[str, str], ...] = ()  # (verdict detail key, column title) shown in benchmark tables
+    report_note: str = ""  # what a benchmark table's reader must know about those columns (printed under each table)
     Settings: type = object
 
     def verify(self, kit: Kit, suspect: Access, **options) -> Verdict:  # pragma: no cover - interface

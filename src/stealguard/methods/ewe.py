@@ -180,7 +180,7 @@ class Ewe(Method):
                            "seconds": round(time.perf_counter() - t1, 3)}
 
         echo(f"entangling {len(wm)} {s.watermark.upper()} watermark inputs with class {target} ({s.ewe_epochs} epochs)")
-        model, rec = cached_model(key, build)
+        model, rec = cached_model(key, build, dataset=splits.dataset)
         kit = write_watermark_kit(self, model, s.to_dict(), splits.dataset, target, wm, originals, out_kit)
         record = {"method": self.name, "settings": s.to_dict(), "target": target,
                   "victim": {"accuracy": rec["accuracy"], "arch": s.arch, "width": s.width},

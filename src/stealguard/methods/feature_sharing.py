@@ -143,7 +143,7 @@ class FeatureSharing(Method):
             return model, {"kind": "feature-sharing", "accuracy": round(accuracy(model, splits.test), 5),
                            "seconds": round(time.perf_counter() - t1, 3)}
 
-        model, rec = cached_model(key, build)
+        model, rec = cached_model(key, build, dataset=splits.dataset)
         wm_acc = float((labels_of(model, wm) == target).mean())
         echo(f"protected model: accuracy {rec['accuracy']:.4f} (plain {prec['accuracy']:.4f}), watermark accuracy {wm_acc:.3f}")
         kit = write_watermark_kit(self, model, s.to_dict(), splits.dataset, target, wm, originals, out_kit,

@@ -460,7 +460,10 @@ class Move(Method):
     report_details = (("rule", "rule"), ("p_paper", "p (paper: vs benign)"), ("p_calibrated", "p (calibrated: vs references)"),
                       ("suspect_agreement", "agreement (style-agreement)"),
                       ("best_style_reference_agreement", "best style reference's agreement"),
-                      ("p_model_level", "p (model level, reported)"))
+                      ("p_model_level", "p (model level, not decided on)"))
+    report_note = ("p (model level, not decided on): the suspect against the spread of the kit's reference models (t "
+                   "prediction test), shown for the reader; only rule style-agreement-models decides on it, so beside a "
+                   "verdict of another rule it may exceed alpha while the verdict says stolen.")
     summary = "external features embedded by style transfer, detected by a meta-classifier (Li et al. 2022)"
     Settings = MoveSettings
 
