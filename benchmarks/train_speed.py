@@ -286,7 +286,7 @@ def page(results: dict, command: str) -> str:
             if not r["points"]:
                 continue
             pts = ", ".join(f"{p['seconds'] / 60:.1f}: {p['test_accuracy']:.3f}" for p in r["points"])
-            lines.append(f"- {r['arch']} {r['width']:g} {r['recipe']}: {pts}")
+            lines.append(f"- {r['arch']} {r['width']:g} {r['recipe']}: {pts}" + (f" ({r['note']})" if r.get("note") else ""))
         lines.append("")
     if results.get("figure"):
         lines += [f"![test accuracy against training time]({results['figure']})", ""]
@@ -329,6 +329,16 @@ def page(results: dict, command: str) -> str:
             r = c.get(mode, {})
             lines.append(f"| {mode} | " + (f"failed: {r['error']} | – |" if "error" in r else
                                            f"{r.get('first_epoch_seconds', '–')} s | {r.get('images_per_second', '–')} |"))
+        e, k = c.get("eager", {}), c.get("compiled", {})
+        victim = results["curves"].get("cifar10/airbench-0.5/fast")
+        if "images_per_second" in e and "images_per_second" in k and victim and victim.get("seconds"):
+            ratio = k["images_per_second"] / e["images_per_second"]
+            overhead = k["first_epoch_seconds"] - e["first_epoch_seconds"]
+            saved = victim["seconds"] * (1 - 1 / ratio)
+            lines += ["", f"Compiled, the loop runs {ratio:.2f}× as fast once compiled, after {overhead:.0f} s more in its "
+                      f"first epoch. On the fast recipe's {victim['seconds'] / 60:.1f}-minute CIFAR-10 run that would save "
+                      f"about {saved:.0f} s against {overhead:.0f} s of compiling (each new model compiles again), so "
+                      + ("training stays eager." if saved < 2 * overhead else "compiling would pay off.")]
         lines.append("")
     if results.get("profile"):
         lines += ["## Where the fast recipe's time goes", "",
