@@ -474,14 +474,19 @@ def test_the_progress_estimate_learns_from_finished_jobs_of_each_kind():
 
     from stealguard.bench.runner import Progress
 
+    from stealguard.bench.runner import PRIOR
+
     out = io.StringIO()
     p = Progress(10, 0, out, workers=2)
     assert p.estimate(["steal"], []) is None  # nothing finished: no guess
     p.finished("victim", 100.0)
     p.finished("verify", 2.0)
-    # four verifications (2 s each), a theft (no theft finished yet: the mean of all, 51 s) and a victim running for
-    # 30 s (70 s left), shared by two workers
+    # four verifications (2 s each), a theft (none finished yet: its prior, in units of the finished jobs' seconds
+    # per prior weight) and a victim running for 30 s (70 s left), shared by two workers
+    scale = 102.0 / (PRIOR["victim"] + PRIOR["verify"])
     left = p.estimate(["verify"] * 4 + ["steal"], [("victim", 30.0)])
-    assert left == pytest.approx((8 + 51 + 70) / 2)
+    assert left == pytest.approx((8 + PRIOR["steal"] * scale + 70) / 2)
+    p.finished("steal", 10.0)  # learnt: the kind's own mean from now on
+    assert p.estimate(["steal"], []) == pytest.approx(10.0)
     p.update(2, 1, 0, "", left)
-    assert "~1m04s left" in out.getvalue()
+    assert f"~{round(left)}s left" in out.getvalue()

@@ -99,7 +99,7 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
     def line(name, cells):
         return "   " + name.ljust(w_name) + "".join("  " + c.ljust(w) for c, w in zip(cells, w_cell))
 
-    echo(line("suspect", heads))
+    echo(line("suspect", heads).rstrip())
     for row in rows:
         if row == rows[len(thefts)]:
             echo(line("independent models:", ["" for _ in heads]).rstrip())

@@ -19,6 +19,10 @@ from .grid import expand
 from .scenario import Scenario
 
 TICK = 60.0  # seconds: the progress line is refreshed at least this often
+# A guess of each job kind's time relative to training the victim, used by the progress estimate until a job of the
+# kind has finished: a protection trains several models (the protected one, benign, reference or surrogate models), a
+# theft or an independent model about one, usually on less data or for fewer epochs, a verification none.
+PRIOR = {"victim": 1.0, "protect": 3.0, "steal": 0.4, "independent": 0.6, "verify": 0.02}
 
 
 class Progress:
@@ -26,8 +30,9 @@ class Progress:
     per event (a finished job, or a minute without one).
 
     The estimate learns from the jobs this run finished: each waiting job is expected to take the mean time of the
-    finished jobs of its kind (victim, protect, steal, independent, verify; a kind none of which finished yet: the
-    mean of all finished jobs), a running job that mean less what it has run, and the sum is shared by the workers.
+    finished jobs of its kind (victim, protect, steal, independent, verify), a running job that mean less what it has
+    run, and the sum is shared by the workers. Until a job of a kind has finished, the kind's time is guessed from
+    :data:`PRIOR` (its cost relative to training the victim) scaled by the jobs that did finish.
     """
 
     def __init__(self, total: int, already: int, stream=None, workers: int = 1):
@@ -44,14 +49,14 @@ class Progress:
     def estimate(self, waiting: list[str], running: list[tuple[str, float]]) -> float | None:
         """Seconds left for ``waiting`` jobs (their kinds) and ``running`` ones ((kind, seconds run so far)); None
         before any job finished."""
-        seen = [t for ts in self.seconds.values() for t in ts]
-        if not seen:
+        if not self.seconds:
             return None
-        overall = sum(seen) / len(seen)
+        scale = (sum(sum(ts) for ts in self.seconds.values())
+                 / sum(PRIOR.get(k, 1.0) * len(ts) for k, ts in self.seconds.items()))
 
         def mean(kind: str) -> float:
             ts = self.seconds.get(kind)
-            return sum(ts) / len(ts) if ts else overall
+            return sum(ts) / len(ts) if ts else PRIOR.get(kind, 1.0) * scale
 
         work = sum(mean(k) for k in waiting) + sum(max(mean(k) - ran, 0.0) for k, ran in running)
         return work / min(self.workers, max(1, len(waiting) + len(running)))
