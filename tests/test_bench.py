@@ -420,7 +420,8 @@ def test_demo_story_at_tiny_scale(tmp_path, monkeypatch):
     old.bind_scenario({"name": "tiny-demo"}, "0" * 64, "0")
     old.close()
     s = run_demo(tmp_path / "demo", echo=lines.append, scenario=str(p), served="Pruning")
-    assert any("earlier version of the demo's scenario: starting it afresh" in line for line in lines)
+    said = " ".join(x.strip() for line in lines for x in line.splitlines())  # as a person reads the wrapped lines
+    assert "earlier version of the demo's scenario: starting it afresh" in said
     rows = {r["suspect"]: r["MOVE (labels)"] for r in s["verdicts"]}  # the default rule, style-agreement, as the demo
     assert rows["Source"]["stolen"] and rows["Pruning"]["stolen"]
     assert any(line.strip().startswith("Pruning ") for line in lines)  # a theft's row is named as one

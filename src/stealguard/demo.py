@@ -58,17 +58,18 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
     run = out / "bench"
     others = [m.label for m in sc.methods if m.method != "move"]
     rate = move.settings.get("rate", MoveSettings.rate)
-    echo(f"1-3. The owner protects a {sc.dataset} model with MOVE ({rate:.0%} of its training images stylised, labels "
+    _wrapped(echo, f"1-3. The owner protects a {sc.dataset} model with MOVE ({rate:.0%} of its training images stylised, labels "
          "kept)" + (f" and protects a plain one with {', '.join(others)}" if others else "") + "; thieves steal "
          + ("both" if others else "it") + f" ({', '.join(a.label.lower() for a in sc.attacks)}); {len(sc.independent)} "
          f"competitors train their own models on disjoint data; the owner verifies every suspect. This is the "
-         f"'{sc.name}' benchmark scenario ({run}; resumable: run the demo again to continue an interrupted one).")
+         f"'{sc.name}' benchmark scenario ({run}; resumable: run the demo again to continue an interrupted one).",
+             indent="")
     if (run / "results.sqlite").exists():  # the demo's own folder: a run of an earlier demo scenario is restarted
         db = ResultsDB(run / "results.sqlite")
         stale = db.holds_other_version(sc.name, sc.digest())
         db.close()
         if stale:
-            echo(f"   {run} holds a run of an earlier version of the demo's scenario: starting it afresh (models "
+            _wrapped(echo, f"{run} holds a run of an earlier version of the demo's scenario: starting it afresh (models "
                  "already trained come from the artifact cache)")
             shutil.rmtree(run)
     s = run_bench(sc, run, "local", data_dir=data_dir)
@@ -81,7 +82,7 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
     db.close()
     cols = [(m.label, level) for m in sc.methods for level in m.access]
     protect = done[f"protect/{move.label}/s{sc.seeds[0]}"]
-    echo(f"   protected model (MOVE): test accuracy {protect['accuracy']:.4f}; benign model (same data, no style) "
+    _wrapped(echo, f"protected model (MOVE): test accuracy {protect['accuracy']:.4f}; benign model (same data, no style) "
          f"{protect.get('benign_accuracy', float('nan')):.4f}")
     thefts = ["Source"] + [a.label for a in sc.attacks]
     rows = thefts + [i.label for i in sc.independent]
@@ -151,5 +152,5 @@ def run_demo(out: Path, data_dir=None, echo: Callable[[str], None] = print, scen
                "api": {"stolen": verdict.stolen, "p_value": verdict.p_value, "queries": verdict.queries, "sent": rem["sent"],
                        "retries": rem["retries"], "audit_log_sha256": rem["audit_log_sha256"]}, "report": str(report)}
     (out / "demo.json").write_text(json.dumps(summary, indent=2))
-    echo(f"wrote {out / 'demo.json'}; tables and plots: {report}")
+    _wrapped(echo, f"wrote {out / 'demo.json'}; tables and plots: {report}", indent="")
     return summary
