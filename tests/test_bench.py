@@ -478,7 +478,7 @@ def test_the_progress_estimate_learns_from_finished_jobs_of_each_kind():
     from stealguard.bench.runner import PRIOR
 
     out = io.StringIO()
-    p = Progress(10, 0, out, workers=2)
+    p = Progress(10, out, workers=2)
     assert p.estimate(["steal"], []) is None  # nothing finished: no guess
     p.finished("victim", 100.0)
     p.finished("verify", 2.0)

@@ -49,6 +49,14 @@ def test_copies_flagged_independents_not_with_labels_only(population, fmnist, tm
     lq = verify_suspect(res.kit, open_access(stolen[1], "labels"))
     assert not lq.stolen and lq.details["matching_rate"] < max(rates)
     assert "Known to miss: at CPU scale it flagged no distilled" in lq.summary()  # the limit goes with the clearance
+    # sequential: the same decisions on fewer queries, and a query budget ends it with a verdict, not an error
+    for m, stolen_ in ((victim, True), (fine_tuned, True), (independent[0], False), (stolen[1], False)):
+        v = verify_suspect(res.kit, open_access(m, "labels"), sequential=True, round_size=10)
+        assert v.stolen == stolen_ and v.queries < 100 and v.queries == v.details["sequential"]["items"], v.details
+        assert v.details["sequential"]["stop"] == ("rejected" if stolen_ else "cannot reach alpha with the items left")
+    capped = verify_suspect(res.kit, open_access(victim, "labels", max_queries=5), sequential=True, round_size=10)
+    assert capped.queries == 5 and not capped.stolen and capped.details["sequential"]["stop"] == "query budget reached"
+    assert 0.05 < capped.p_value < 1  # five matches: evidence, not yet enough
 
 
 def test_settings_bound_and_cli(fmnist_victim, tmp):

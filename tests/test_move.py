@@ -356,6 +356,15 @@ def test_style_agreement_rule_clears_a_stranger_that_learnt_the_kits_style(move_
     assert summary["style stranger"][2] > summary["independent"][2] + 0.2, summary
     with pytest.raises(ConfigError, match="needs style reference models in the kit"):
         verify_suspect(res.kit, open_access(stolen, "labels"), rule="style-agreement")
+    # asked sequentially (always-valid test, rounds of 20): no suspect the fixed test clears is accused, and every
+    # suspect is decided on fewer queries than the fixed test's 200
+    for name, v in verdicts.items():
+        s = verify_suspect(styled_kit, open_access(models[name], "labels"), sequential=True)
+        assert s.queries < 200 and s.queries == s.details["sequential"]["items"] and s.details["m"] == 200, (name, s.details)
+        assert not (s.stolen and not v.stolen), (name, s.p_value, v.p_value)
+    assert verify_suspect(styled_kit, open_access(res.model, "labels"), sequential=True).stolen
+    other_rule = verify_suspect(styled_kit, open_access(pruned, "labels"), rule="style-accuracy", sequential=True)
+    assert other_rule.details["sequential"]["stop"].startswith("not available for rule style-accuracy")
     # rule "style-agreement-models": the McNemar test and the model-level test must both reject; the larger p decides
     for name, v in verdicts.items():
         both = verify_suspect(styled_kit, open_access(models[name], "labels"), rule="style-agreement-models")

@@ -159,3 +159,81 @@ def test_several_kits_give_one_combined_verdict(population, tmp, monkeypatch):
     c = combined.verify_combined([str(a), str(b)], open_access(stolen[0], "labels"), alpha=0.6)
     assert len(c.verdicts) == 1 and c.skipped[0]["reason"] == "this kit needs probabilities" and c.stolen
     assert "skipped sac kit" in c.summary()
+
+
+CHROMIUM_OWN = {"update.googleapis.com", "accounts.google.com", "clients2.google.com"}  # the browser's updater/account
+
+
+def render_in_chromium(page, png, tmp):
+    """Open ``page`` in headless Chromium behind a recording proxy that refuses everything; return the DOM after
+    load and the requests the page made (the browser's own updater and account hosts left out)."""
+    import socketserver
+    import subprocess
+    import threading
+
+    seen = []
+
+    class Refuse(socketserver.StreamRequestHandler):
+        def handle(self):
+            seen.append(self.rfile.readline().decode("latin-1").strip())
+            self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    proxy = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp / 'chromium'}",
+             f"--proxy-server=http://127.0.0.1:{proxy.server_address[1]}", "--proxy-bypass-list=<-loopback>",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-extensions", "--window-size=1000,2600"]
+    try:
+        dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                             timeout=120, check=True).stdout
+        subprocess.run(["chromium", *flags, f"--screenshot={png}", page.as_uri()], capture_output=True, timeout=120,
+                       check=True)
+    finally:
+        proxy.shutdown()
+    host = lambda line: line.split()[1].split("://")[-1].split("/")[0].split(":")[0] if len(line.split()) > 1 else ""
+    return dom, [line for line in seen if host(line) not in CHROMIUM_OWN]
+
+
+def test_evidence_report_in_a_real_browser(population, tmp):
+    """verify --report: one self-contained HTML page that Chromium loads without a single outside request, showing
+    the combined verdict first and one plot per kit; the recording proxy does see a page that loads an outside image."""
+    import base64
+    import io
+    import re
+    import shutil
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from stealguard.cli import cli
+    from stealguard.models import save_model
+
+    from conftest import one_line_error
+
+    victim, res, stolen, independent = population
+    for name in "ab":
+        shutil.copytree(res.kit.directory, tmp / f"report-{name}")
+    save_model(stolen[0], tmp / "stolen.safetensors")
+    page = tmp / "evidence.html"
+    args = ["verify", "--kit", str(tmp / "report-a"), "--kit", str(tmp / "report-b"), "--suspect",
+            str(tmp / "stolen.safetensors"), "--access", "labels", "--alpha", "0.6"]
+    assert "--report" in one_line_error(CliRunner().invoke(cli, [*args, "--report", str(tmp / "no" / "r.html")]))
+    r = CliRunner().invoke(cli, [*args, "--report", str(page)])
+    assert r.exit_code == 0, r.output
+    text = page.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    dom, requests = render_in_chromium(page, tmp / "evidence.png", tmp)
+    assert requests == [], requests
+    assert "Combined over 2 kit(s)" in dom and dom.index("Combined over") < dom.index('class="panel"')
+    plots = re.findall(r'<img class="plot"[^>]*src="data:image/png;base64,([^"]+)"', dom)
+    assert len(plots) == 2
+    for p in plots:  # each plot is a real picture
+        assert Image.open(io.BytesIO(base64.b64decode(p))).size[0] >= 600
+    shot = Image.open(tmp / "evidence.png").convert("L")
+    assert shot.size == (1000, 2600) and sum(1 for c in shot.histogram() if c) > 20  # not a blank page
+    for h in (res.kit.kit_id,):
+        assert h in dom
+    outside = tmp / "outside.html"
+    outside.write_text('<html><body><img src="http://example.invalid/x.png"></body></html>')
+    assert any("example.invalid" in line for line in render_in_chromium(outside, tmp / "o.png", tmp)[1])

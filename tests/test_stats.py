@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from stealguard import stats
@@ -160,3 +161,40 @@ def test_move_theorem_1():
     assert stats.move_min_samples(0.5, 0.5) is None
     with pytest.raises(ConfigError):
         stats.move_claim_margin(1, 0.1, 0.1)
+
+
+def test_sequential_binomial_is_always_valid_and_stops_early():
+    """The mixture test: under H0 (theta = theta0) it rejects at most alpha of the time though it looks after every
+    round of 10 (40 looks); at theta = 0.9 it rejects within a fraction of the trials; the evidence of all-successes
+    is the closed form (1 - theta0^(n+1)) / ((n + 1) (1 - theta0) theta0^n); reachable() is exact curtailment."""
+    from stealguard.stats import SequentialBinomial, mixture_log_evidence
+
+    for n in (1, 5, 12):
+        closed = (1 - 0.6 ** (n + 1)) / ((n + 1) * 0.4 * 0.6**n)
+        assert math.exp(mixture_log_evidence(n, n, 0.6)) == pytest.approx(closed, rel=1e-9)
+    assert mixture_log_evidence(0, 0, 0.5) == 0.0 and mixture_log_evidence(3, 3, 1.0) == -math.inf
+    rng = np.random.default_rng(0)
+    rejections, used = 0, []
+    for _ in range(1000):
+        t = SequentialBinomial(0.5, 0.05)
+        for _ in range(40):
+            t.update(rng.random(10) < 0.5)
+            if t.rejected:
+                rejections += 1
+                break
+        assert 0 <= t.p_value <= 1
+    assert rejections / 1000 <= 0.05, rejections
+    for _ in range(200):
+        t = SequentialBinomial(0.5, 0.01)
+        while not t.rejected:
+            t.update(rng.random(10) < 0.9)
+        used.append(t.n)
+    assert np.median(used) <= 30 and max(used) <= 80, (np.median(used), max(used))
+    t = SequentialBinomial(0.5, 0.01)
+    t.update([0] * 10)
+    k = next(k for k in range(1, 200) if t.reachable(k))  # the fewest further successes that could still reject
+    assert not t.reachable(k - 1) and math.exp(mixture_log_evidence(k, 10 + k, 0.5)) >= 100
+    with pytest.raises(ConfigError):
+        SequentialBinomial(0.5, 1.5)
+    with pytest.raises(ConfigError):
+        t.update([0, 2])

@@ -706,12 +706,18 @@ protect.registrar = _register_protect
                    "style-and-calibrated (MOVE): on the kit's stylised images. Which kits take which rule, and each "
                    "rule's test: docs/rules.md.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draws.")
+@click.option("--sequential", is_flag=True,
+              help="Ask the suspect in rounds and stop as soon as an always-valid test decides either way (MOVE's "
+                   "style-agreement rule, ipguard, cae; other methods ask every query); the verdict says how many.")
+@click.option("--round-size", type=int, default=20, show_default=True, help="With --sequential: queries per round.")
 @click.option("--threshold", type=float, default=None, help="SAC: decision threshold on the distance (default: the kit's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Also write the verdict JSON to this file.")
+@click.option("--report", default=None, type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML evidence report (verdict, one panel and plot per kit, hashes).")
 @_remote_options
 def verify(kit_dirs, allow_mixed, suspect, access, api_output, max_queries, m, repeats, alpha, boundary, claimant_set,
-           rule, seed, threshold, as_json, out, audit_log, timeout, retries, rate_limit):
+           rule, seed, sequential, round_size, threshold, as_json, out, report, audit_log, timeout, retries, rate_limit):
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
@@ -735,11 +741,15 @@ def verify(kit_dirs, allow_mixed, suspect, access, api_output, max_queries, m, r
     if rule is not None and rule not in rules:
         raise ConfigError(f"--rule: unknown rule {rule!r}; choose one of {', '.join(rules)}")
     kits = [load_kit(k) for k in kit_dirs]  # every kit checked before any query is spent
-    if out:
-        _check_writable(out, "--out")
+    for path, flag in ((out, "--out"), (report, "--report")):
+        if path:
+            _check_writable(path, flag)
     remote = _remote(suspect, audit_log, timeout, retries, rate_limit)
     acc = open_access(suspect, access, max_queries, api_output, remote=remote)
+    if round_size < 1:
+        raise ConfigError(f"--round-size must be >= 1, got {round_size}")
     options = dict(m=m, repeats=repeats, rule=rule, seed=seed, threshold=threshold, boundary=boundary,
+                   sequential=sequential or None, round_size=round_size if sequential else None,
                    claimant_set=claimant_set, suspect_id=suspect if remote else sha256_file(suspect))
     try:
         if len(kits) == 1:
@@ -756,6 +766,10 @@ def verify(kit_dirs, allow_mixed, suspect, access, api_output, max_queries, m, r
                               "rerun to resume without re-sending them") from None
     if out:
         Path(out).write_text(verdict.to_json())
+    if report:
+        from .evidence import write_report
+
+        write_report(verdict, report)
     if as_json:
         click.echo(verdict.to_json())
     else:

@@ -336,7 +336,7 @@ class HttpBackend(Backend):
     def report(self) -> dict:
         """What a verdict cites: the URL, the audit log and its hash, and what was sent and read back."""
         return {"url": self.url, "output": self.output, "audit_log": str(self.log.path), "audit_log_sha256": self.log.sha256(),
-                "audit_log_entries": self.log.entries, **self.stats}
+                "audit_log_last_entry_sha256": self.log.last, "audit_log_entries": self.log.entries, **self.stats}
 
 
 def _error_text(e: urllib.error.HTTPError) -> str:

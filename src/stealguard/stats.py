@@ -34,6 +34,12 @@ class TestResult:
         return asdict(self)
 
 
+def check_alpha(alpha: float | None) -> None:
+    """Refuse a significance level outside (0, 1) with a one-line error (None: the method's default)."""
+    if alpha is not None and not 0 < alpha < 1:
+        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+
+
 def _vector(x, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64).ravel()
     if a.size == 0:
@@ -224,6 +230,65 @@ def matching_test(matches: int, n: int, reference_rates, level: float = 0.95) ->
     refs = _vector(reference_rates, "reference matching rates")
     r = rate_upper_bound(float(refs.max()), n, level)
     return (1.0 if r >= 1.0 else binomial_above(matches, n, r)), r
+
+
+def mixture_log_evidence(successes: int, n: int, theta0: float) -> float:
+    """log of the mixture likelihood ratio of ``successes`` in ``n`` Bernoulli trials against H0: theta <= theta0,
+    with the alternative theta uniform on (theta0, 1): the integral of theta^s (1 - theta)^(n - s) over (theta0, 1),
+    divided by (1 - theta0) theta0^s (1 - theta0)^(n - s). Under any theta <= theta0 it is a nonnegative
+    supermartingale in n, so by Ville's inequality it exceeds 1 / alpha at *any* time with probability <= alpha."""
+    from scipy.special import betainc, betaln
+
+    if n == 0:
+        return 0.0
+    _check_binomial(successes, n, theta0)
+    if theta0 >= 1.0:
+        return -math.inf
+    if theta0 <= 0.0:
+        return math.inf if successes == n else -math.inf
+    a, b = successes + 1, n - successes + 1
+    with np.errstate(divide="ignore"):
+        upper = float(np.log(betainc(b, a, 1.0 - theta0)))  # share of the Beta(a, b) mass above theta0
+    return betaln(a, b) + upper - math.log1p(-theta0) - successes * math.log(theta0) - (n - successes) * math.log1p(-theta0)
+
+
+class SequentialBinomial:
+    """An always-valid one-sided test of H0: theta <= ``theta0`` on Bernoulli outcomes seen in rounds (the mixture
+    test of :func:`mixture_log_evidence`). Its p-value, 1 / the largest evidence seen so far, is valid however often it
+    is looked at and whenever the looking stops (after a rejection, a query budget, or at any round), so
+    ``rejected`` at level ``alpha`` accuses a model that was not stolen with probability at most ``alpha``.
+    :meth:`reachable` tells whether ``more`` further trials could still reach rejection (all of them successes):
+    when not, the decision "not shown stolen" is final and the remaining queries are not needed."""
+
+    def __init__(self, theta0: float, alpha: float):
+        check_alpha(alpha)
+        self.theta0, self.alpha = float(theta0), float(alpha)
+        self.successes = self.n = self.looks = 0
+        self.best = 0.0  # largest log evidence so far (0: none, the martingale starts at 1)
+
+    def update(self, outcomes) -> None:
+        """Add one round of 0/1 outcomes."""
+        x = np.asarray(outcomes).ravel()
+        if x.size and not np.isin(x, (0, 1)).all():
+            raise ConfigError("a sequential binomial test takes 0/1 outcomes")
+        self.successes += int(x.sum())
+        self.n += int(x.size)
+        self.looks += 1
+        self.best = max(self.best, mixture_log_evidence(self.successes, self.n, self.theta0))
+
+    @property
+    def p_value(self) -> float:
+        """The always-valid p-value so far."""
+        return float(min(1.0, math.exp(-self.best)))
+
+    @property
+    def rejected(self) -> bool:
+        """Whether H0 is rejected at ``alpha``."""
+        return self.best >= math.log(1.0 / self.alpha)
+
+    def reachable(self, more: int) -> bool:
+        """Whether ``more`` further trials, all successes, would reject (adding a success only raises the evidence)."""
+        return self.rejected or mixture_log_evidence(self.successes + more, self.n + more, self.theta0) >= math.log(1.0 / self.alpha)
 
 
 def roc_auc(stolen_scores, independent_scores, higher_is_stolen: bool = True) -> float:

@@ -20,6 +20,16 @@ def json_safe(v):
     return v
 
 
+def score(name: str, suspect: float, independent, stolen_like=(), threshold: float | None = None,
+          higher_is_stolen: bool = True) -> dict:
+    """The ``details["score"]`` entry of a verdict whose kit holds per-model reference scores: the suspect's score
+    (``name`` says what it is) beside those of the kit's ``independent`` reference models and of its ``stolen_like``
+    models (e.g. SAC's surrogates), and the decision ``threshold`` when the rule has one. The evidence report plots it."""
+    return {"name": name, "suspect": float(suspect), "independent": [float(v) for v in independent],
+            "stolen_like": [float(v) for v in stolen_like], "threshold": None if threshold is None else float(threshold),
+            "higher_is_stolen": bool(higher_is_stolen)}
+
+
 @dataclass
 class Verdict:
     """What a method concluded about one suspect, with the evidence a third party needs to check it.
@@ -27,7 +37,8 @@ class Verdict:
     ``stolen``: the decision. ``p_value``: the p-value the decision was taken on (stolen iff ``p_value < alpha``
     for hypothesis-test methods). ``effect``: the method's effect size (MOVE: delta-mu; SAC: the distance).
     ``queries``: suspect queries spent. ``details``: everything else the method measured (per-test p-values,
-    thresholds, reference statistics). ``kit_id``/``suspect``: the SHA-256 of the kit manifest and an identifier of
+    thresholds, reference statistics; ``details["score"]``, see :func:`score`, where the kit holds per-model
+    reference scores). ``kit_id``/``suspect``: the SHA-256 of the kit manifest and an identifier of
     the suspect (file hash or URL), so the verdict can be tied to exactly what was compared. ``caveat``: a measured
     way the method's rule can accuse an innocent model, said with every verdict of that rule (and in its summary
     line when it accuses). ``blind_spot``: the other side, a measured way the rule misses thefts, said with every

@@ -35,8 +35,8 @@ class Progress:
     :data:`PRIOR` (its cost relative to training the victim) scaled by the jobs that did finish.
     """
 
-    def __init__(self, total: int, already: int, stream=None, workers: int = 1):
-        self.total, self.already, self.t0 = total, already, time.perf_counter()
+    def __init__(self, total: int, stream=None, workers: int = 1):
+        self.total, self.t0 = total, time.perf_counter()
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.workers = max(1, workers)
@@ -112,7 +112,7 @@ def run_bench(scenario: Scenario, out: str | Path, executor: str = "local", addr
     failed: dict[str, str] = {}
     blocked: set[str] = set()
     ex, threads = make_executor(executor, workers, threads, address)
-    prog = Progress(len(jobs), len(done), None, ex.workers) if progress else None
+    prog = Progress(len(jobs), None, ex.workers) if progress else None
     if prog:  # after the database accepted the scenario: a refused run prints only its error
         print(f"bench {scenario.name}: {len(jobs)} jobs ({len(done)} done before) in {out}, executor {executor}",
               file=prog.stream, flush=True)

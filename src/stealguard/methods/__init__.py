@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..access import Access
 from ..errors import ConfigError
 from ..kit import Kit, load_kit
+from ..stats import check_alpha
 from ..verdict import Verdict
 from .badnets import BadNets, BadNetsSettings
 from .base import Method, ProtectResult, settings_from
@@ -40,9 +41,8 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
         readable = ", ".join(str(v) for v in sorted({method.version, *method.kit_versions}))
         raise ConfigError(f"kit made by {kit.method} version {kit.method_version}; this stealguard verifies version {readable}")
     accepted = method.verify_options()
-    alpha = options.get("alpha")
-    if "alpha" in accepted and alpha is not None and not 0 < alpha < 1:  # one check for every method's level
-        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+    if "alpha" in accepted:
+        check_alpha(options.get("alpha"))
     # options a method does not use (e.g. MOVE's m for SAC) are left out; unset ones (None) too
     verdict = method.verify(kit, suspect, **{k: v for k, v in options.items() if k in accepted and v is not None})
     if options.get("suspect_id") is not None and verdict.suspect is None:
@@ -53,4 +53,4 @@ def verify_suspect(kit: Kit | str, suspect: Access, **options) -> Verdict:
     return verdict
 
 
-__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Cae", "CaeSettings", "DatasetInference", "DatasetInferenceSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "IpGuard", "IpGuardSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "get_method", "verify_suspect", "settings_from"]
+__all__ = ["REGISTRY", "BadNets", "BadNetsSettings", "Cae", "CaeSettings", "DatasetInference", "DatasetInferenceSettings", "Ewe", "EweSettings", "FeatureSharing", "FeatureSharingSettings", "IpGuard", "IpGuardSettings", "Method", "ProtectResult", "Move", "MoveSettings", "NearBoundary", "NearBoundarySettings", "Sac", "SacSettings", "check_alpha", "get_method", "verify_suspect", "settings_from"]

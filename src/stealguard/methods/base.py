@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .. import stats
 from ..access import Access
 from ..errors import ConfigError
 from ..kit import Kit
 from ..models import Classifier
-from ..verdict import Verdict
+from ..verdict import Verdict, score
 
 
 def settings_dict(settings) -> dict:
@@ -139,27 +142,73 @@ def matching_rate(access: Access, points, labels) -> float:
     return float((access.predict_labels(points) == labels).mean())
 
 
+def run_sequential(test: stats.SequentialBinomial, order: np.ndarray, round_size: int, suspect: Access,
+                   outcomes_of: Callable[[np.ndarray], np.ndarray],
+                   possible_successes: Callable[[np.ndarray], int]) -> dict:
+    """Ask the suspect about the items of ``order`` in rounds of ``round_size`` (one query each), feeding
+    ``outcomes_of(items)`` (the 0/1 trials those answers give) to ``test``, and stop as soon as the decision is
+    reached either way: ``test`` rejects, or it could no longer reject even if every trial still possible
+    (``possible_successes(items left)``) were a success. A query budget (``suspect.max_queries``) ends it too, with a
+    valid verdict on what was asked. Returns what the verdict records: rounds, items asked and why it stopped."""
+    if round_size < 1:
+        raise ConfigError(f"round size must be >= 1, got {round_size}")
+    used, stop = 0, "every item asked"
+    while used < len(order):
+        left = None if suspect.max_queries is None else suspect.max_queries - suspect.queries
+        if left is not None and left <= 0:
+            stop = "query budget reached"
+            break
+        items = order[used : used + (round_size if left is None else min(round_size, left))]
+        test.update(outcomes_of(items))
+        used += len(items)
+        if test.rejected:
+            stop = "rejected"
+            break
+        if not test.reachable(possible_successes(order[used:])):
+            stop = "cannot reach alpha with the items left"
+            break
+    return {"round_size": round_size, "rounds": test.looks, "items": used, "of": int(len(order)), "stop": stop,
+            "trials": test.n, "successes": test.successes}
+
+
 def matching_verdict(method: Method, kit: Kit, suspect: Access, alpha: float, suspect_id: str | None,
-                     what: str, blind_spot: str = "") -> Verdict:
+                     what: str, blind_spot: str = "", sequential: bool = False, round_size: int = 20,
+                     seed: int = 0) -> Verdict:
     """The verify of the label-matching fingerprints (IPGuard, CAE): the kit's ``points`` with the victim's
     ``labels`` and the ``reference_matching_rates`` of independent models; the suspect's matching rate against the
-    95% upper bound of the highest reference rate (:func:`stealguard.stats.matching_test`); stolen iff p < alpha.
+    95% upper bound r of the highest reference rate (:func:`stealguard.stats.matching_test`); stolen iff p < alpha.
+    ``sequential``: the points are asked in a seeded random order, ``round_size`` at a time, and an always-valid test
+    of the same H0 (:class:`stealguard.stats.SequentialBinomial`) stops as soon as it decides (:func:`run_sequential`).
     ``what`` names a point in the verdict's test description; ``blind_spot``: the method's measured misses."""
     t0 = time.perf_counter()
     method.check_suspect(suspect, kit.meta["input_shape"], kit.meta["num_classes"])
     points, labels = kit.array("points"), kit.array("labels")
     refs = kit.array("reference_matching_rates")
     q0 = suspect.queries
-    matches = int((suspect.predict_labels(points) == labels).sum())
     n = len(points)
-    p, r = stats.matching_test(matches, n, refs)
-    mr = matches / n
-    details = {"matching_rate": mr, "matches": matches, "points": n, "reference_matching_rates": refs.tolist(),
-               "reference_max": float(refs.max()), "reference_bound": r}
+    r = stats.rate_upper_bound(float(refs.max()), n)
+    seq = None
+    if sequential:
+        test = stats.SequentialBinomial(min(r, 1.0), alpha)
+        seq = run_sequential(test, np.random.default_rng(seed).permutation(n), round_size, suspect,
+                             lambda i: suspect.predict_labels(points[i]) == labels[i], len)
+        matches, asked, p = test.successes, test.n, test.p_value
+    else:
+        matches, asked = int((suspect.predict_labels(points) == labels).sum()), n
+        p, r = stats.matching_test(matches, n, refs)
+    mr = matches / asked if asked else 0.0
+    details = {"matching_rate": mr, "matches": matches, "points": asked, "reference_matching_rates": refs.tolist(),
+               "reference_max": float(refs.max()), "reference_bound": r,
+               "score": score("matching rate: share of the kit's points answered with the victim's label", mr, refs,
+                              threshold=r), **({"sequential": seq} if seq else {})}
+    test_text = (f"one-sided binomial test of H0: the suspect matches the victim's label on {what} with probability "
+                 "<= r, the 95% upper confidence bound of the highest matching rate of the kit's independent reference "
+                 "models; stolen iff p < alpha")
+    if seq:
+        test_text += ("; asked sequentially, the p-value always-valid (mixture likelihood ratio, uniform alternative "
+                      "above r): it may stop after any round")
     return Verdict(method.name, suspect.level, bool(p < alpha), p, mr - r, alpha, suspect.queries - q0,
-                   round(time.perf_counter() - t0, 3), f"one-sided binomial test of H0: the suspect matches the victim's "
-                   f"label on {what} with probability <= r, the 95% upper confidence bound of the highest matching rate "
-                   "of the kit's independent reference models; stolen iff p < alpha", kit.kit_id, suspect_id, details,
+                   round(time.perf_counter() - t0, 3), test_text, kit.kit_id, suspect_id, details,
                    blind_spot=blind_spot)
 
 

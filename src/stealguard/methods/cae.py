@@ -150,9 +150,11 @@ class Cae(Method):
                   "fingerprint_seconds": round(fingerprint_seconds, 3), "seconds": round(time.perf_counter() - t0, 3)}
         return ProtectResult(None, kit, record)
 
-    def verify(self, kit: Kit, suspect: Access, alpha: float = 0.05, suspect_id: str | None = None) -> Verdict:
+    def verify(self, kit: Kit, suspect: Access, alpha: float = 0.05, sequential: bool = False, round_size: int = 20,
+               seed: int = 0, suspect_id: str | None = None) -> Verdict:
         """Matching rate of the suspect on the conferrable examples against the most victim-like held-out reference
-        model (one-sided binomial test, see the module docstring); stolen iff p < alpha."""
+        model (one-sided binomial test, see the module docstring); stolen iff p < alpha. ``sequential``: ask the points
+        ``round_size`` at a time (seeded order) and stop once decided (:func:`~stealguard.methods.base.matching_verdict`)."""
         return matching_verdict(self, kit, suspect, alpha, suspect_id, "a conferrable example",
                                 "at CPU scale it flagged no zero-shot copy, on Fashion-MNIST or CIFAR-10, nor the "
-                                f"Fashion-MNIST label-query copy {BASELINES}")
+                                f"Fashion-MNIST label-query copy {BASELINES}", sequential, round_size, seed)

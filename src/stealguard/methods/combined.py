@@ -18,7 +18,7 @@ from ..access import Access
 from ..errors import AccessDenied, ConfigError
 from ..kit import Kit, load_kit
 from ..verdict import Verdict, json_safe
-from . import get_method, verify_suspect
+from . import check_alpha, get_method, verify_suspect
 
 BOUND = ("Holm-Bonferroni over the kits' p-values: the chance that any kit accuses a model that was not stolen is "
          "at most alpha, whatever the dependence between kits, when each kit's p-value is valid")
@@ -99,8 +99,7 @@ def _fmt(p) -> str:
 def combine(verdicts: list[Verdict], alpha: float, skipped: list[dict] | None = None,
             mixed: str | None = None) -> CombinedVerdict:
     """The combined verdict of ``verdicts`` (one per kit, on one suspect) at family-wise level ``alpha``."""
-    if not 0 < alpha < 1:
-        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+    check_alpha(alpha)
     ps = [1.0 if v.p_value is None else float(v.p_value) for v in verdicts]
     rejected, adjusted = holm(ps, alpha) if verdicts else ([], [])
     kits = [{"method": v.method, "kit_id": v.kit_id or "", "stolen": v.stolen, "p_value": v.p_value,
@@ -120,8 +119,7 @@ def verify_combined(kits: list[Kit | str], suspect: Access, alpha: float = 0.01,
     kit decides at its method's own level; ``alpha`` is the combined one)."""
     if not kits:
         raise ConfigError("no kit given")
-    if not 0 < alpha < 1:
-        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+    check_alpha(alpha)
     loaded = [k if isinstance(k, Kit) else load_kit(k) for k in kits]
     victims = sorted({k.victim_sha256 for k in loaded if k.victim_sha256})
     if len(victims) > 1 and not allow_mixed:

@@ -159,7 +159,8 @@ from ..models import Classifier, model_sha256
 from ..recipes import cpu_recipe, train_on, training_set
 from ..style import Stylizer, make_stylizer, stylize_cached, stylize_dataset, stylize_share
 from ..verdict import Verdict
-from .base import Method, ProtectResult, arch_specs, matching_rate
+from ..verdict import score as score_entry
+from .base import Method, ProtectResult, arch_specs, matching_rate, run_sequential
 from .owner import owner_surrogates
 
 MODES = ("white-box", "probabilities")
@@ -624,14 +625,16 @@ class Move(Method):
     # --------------------------------------------------------------------------------------------- verify
     def verify(self, kit: Kit, suspect: Access, m: int | None = None, repeats: int = 1, alpha: float = 0.01,
                rule: str | None = None, seed: int = 0, mode: str | None = None, combine: str = "harmonic",
-               suspect_id: str | None = None) -> Verdict:
+               sequential: bool = False, round_size: int = 20, suspect_id: str | None = None) -> Verdict:
         """Verify ``suspect`` against a MOVE kit; ``mode`` defaults to white-box for white-box access and to the
         black-box feature otherwise. ``m``: stylised images per test (default 10 white-box, 100 black-box and
         style-accuracy; every verification image for style-agreement). ``rule``: default for kits of version 3
         "style-and-calibrated" for a white-box suspect (in white-box mode, when the kit holds the white-box
         meta-classifier), otherwise "style-agreement" when the kit holds style reference models and "style-accuracy"
         when it does not (the rules for a labels-only suspect); "screened" for kits of version 2, "calibrated" for
-        version 1."""
+        version 1. ``sequential`` (rule "style-agreement" only; any other rule asks every image and says so in
+        ``details["sequential"]``): the stylised images are asked ``round_size`` at a time in a seeded order and an
+        always-valid test stops as soon as it decides (see :meth:`_verify_agreement_sequential`)."""
         t0 = time.perf_counter()
         if rule is not None and rule not in RULES:
             raise ConfigError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
@@ -652,7 +655,9 @@ class Move(Method):
                         f"({_unlearnt(learnt)}), so its answers there carry no mark of the owner; protect again with "
                         "another style image (or another seed, if it came close)" + ("; or use rule calibrated (the meta-classifier)"
                                                  if set(kit.meta.get("modes", [])) - {"labels"} else ""))
-            if rule in ("style-agreement", "style-agreement-models"):
+            if rule == "style-agreement" and sequential:
+                verdict = self._verify_agreement_sequential(kit, suspect, m, alpha, seed, round_size, suspect_id, t0)
+            elif rule in ("style-agreement", "style-agreement-models"):
                 verdict = self._verify_style_agreement(kit, suspect, m, repeats, alpha, seed, combine, suspect_id, t0,
                                                        models=rule == "style-agreement-models")
             elif rule == "style-accuracy":
@@ -660,6 +665,8 @@ class Move(Method):
             else:  # style-and-calibrated
                 verdict = self._verify_both(kit, suspect, m, repeats, alpha, seed, mode, combine, suspect_id, t0)
             verdict.details["style_learnt"] = learnt
+            if sequential and rule != "style-agreement":
+                verdict.details["sequential"] = {"stop": f"not available for rule {rule}: every image asked"}
             return verdict
         mode = mode or ("white-box" if suspect.level == "white-box" else "probabilities")
         if mode not in kit.meta.get("modes", []):
@@ -739,7 +746,8 @@ class Move(Method):
             # it cannot reach small p-values, and it shows how far a suspect sits outside the independent models seen
             ref_means = ref_scores[:, used].mean(1)
             details |= {"p_model_level": stats.prediction_t(details["mu_suspect"], ref_means, "greater").p_value,
-                        "reference_mean_scores": [round(float(x), 5) for x in ref_means]}
+                        "reference_mean_scores": [round(float(x), 5) for x in ref_means],
+                        "score": score_entry("mean score on the verification images", details["mu_suspect"], ref_means)}
         decision = ("stolen iff the paper's paired t-test (suspect vs benign) and the calibrated one (suspect vs the "
                     "per-image maximum of the reference models) both give p < alpha" if rule == "calibrated"
                     else "as the calibrated rule, and the suspect is at least as accurate on the verification originals "
@@ -802,6 +810,8 @@ class Move(Method):
             # benchmarks/probes/move-fmnist-agreement-resnet8 that rule accused a stranger trained like the references,
             # the highest of four exchangeable models); rule "style-agreement-models" decides on it too
             details["p_model_level"] = stats.prediction_t(details["suspect_agreement"], ref_rates, "greater").p_value
+            details["score"] = score_entry("agreement with the protected model on stylised images",
+                                           details["suspect_agreement"], ref_rates)
         decision = ("stolen iff the suspect agrees with the protected model's labels on the stylised verification images "
                     "significantly more often than the best style reference model (an independent model trained with the "
                     "kit's own style) does on the same images (exact one-sided McNemar test)")
@@ -813,6 +823,47 @@ class Move(Method):
         return Verdict(self.name, suspect.level, bool(p < alpha), float(p), float(np.mean(positions)), alpha,
                        suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
                        MODELS_CAVEAT if models else AGREEMENT_CAVEAT, MODELS_MISSES if models else AGREEMENT_MISSES)
+
+    def _verify_agreement_sequential(self, kit: Kit, suspect: Access, m: int | None, alpha: float, seed: int,
+                                     round_size: int, suspect_id: str | None, t0: float) -> Verdict:
+        """Rule "style-agreement", asked sequentially: the stylised verification images (m of them, default all) in a
+        seeded random order, ``round_size`` at a time. The style reference agreeing most with the protected model over
+        all the kit's images is fixed beforehand; on the images where the suspect and it disagree in correctness, the
+        suspect is right with probability <= 1/2 under H0 (McNemar's null), tested by the always-valid mixture test
+        (:class:`stealguard.stats.SequentialBinomial`), which stops once it rejects or can no longer reject."""
+        if not kit.has_array("style_reference_agreement"):
+            raise ConfigError("rule 'style-agreement' needs style reference models in the kit (independent models "
+                              "trained with the kit's own style); protect again with style_references >= 1")
+        styled, victim_labels = kit.array("verify_styled"), kit.array("victim_styled_labels")
+        ref_agree = kit.array("style_reference_agreement").astype(np.int64)
+        self.check_suspect(suspect, (styled.shape[3], *styled.shape[1:3]), len(kit.meta["classes"]))
+        n = len(styled)
+        best = int(ref_agree.mean(1).argmax())
+        ref = ref_agree[best]
+        order = np.random.default_rng(seed).permutation(n)[: min(m or n, n)]
+        agree = np.zeros(n, np.int64)
+        q0 = suspect.queries
+
+        def outcomes(items):  # the suspect's correctness on the discordant images of this round
+            agree[items] = suspect.predict_labels(styled[items]) == victim_labels[items]
+            return agree[items][agree[items] != ref[items]]
+
+        test = stats.SequentialBinomial(0.5, alpha)
+        seq = run_sequential(test, order, round_size, suspect, outcomes, lambda rest: int((ref[rest] == 0).sum()))
+        asked = order[: seq["items"]]
+        a, b = float(agree[asked].mean()) if len(asked) else 0.0, float(ref[asked].mean()) if len(asked) else 0.0
+        ref_rates = ref_agree[:, asked].mean(1) if len(asked) else ref_agree.mean(1)
+        details = {"mode": "style-agreement", "m": int(len(order)), "images": int(len(asked)), "rule": "style-agreement",
+                   "seed": seed, "suspect_agreement": a, "best_style_reference": best,
+                   "best_style_reference_agreement": b, "style_references": int(len(ref_agree)), "sequential": seq,
+                   "score": score_entry("agreement with the protected model on stylised images", a, ref_rates)}
+        decision = ("stolen iff the suspect agrees with the protected model's labels on the stylised verification images "
+                    "more often than the style reference model agreeing most over the kit (an independent model trained "
+                    "with the kit's own style): McNemar's null on the images where they differ, asked sequentially "
+                    "with an always-valid mixture test that may stop after any round")
+        return Verdict(self.name, suspect.level, test.rejected, test.p_value, (a - b) / (1 - b) if b < 1 else 0.0, alpha,
+                       suspect.queries - q0, round(time.perf_counter() - t0, 3), decision, kit.kit_id, suspect_id, details,
+                       AGREEMENT_CAVEAT, AGREEMENT_MISSES)
 
     def _verify_both(self, kit: Kit, suspect: Access, m: int | None, repeats: int, alpha: float, seed: int,
                      mode: str | None, combine: str, suspect_id: str | None, t0: float) -> Verdict:

@@ -42,7 +42,7 @@ from ..errors import ConfigError
 from ..kit import Kit, KitWriter
 from ..models import Classifier, model_sha256
 from ..train import labels_of
-from ..verdict import Verdict
+from ..verdict import Verdict, score
 from .base import BASELINES, Method, ProtectResult, arch_specs, settings_dict
 from .owner import owner_references, owner_surrogates
 
@@ -247,7 +247,8 @@ class Sac(Method):
         p = stats.empirical_p(d, refs, higher_is_stolen=False)
         details = {"variant": s.variant, "output": output, "threshold": t, "rule": "given" if threshold is not None else rule,
                    "samples": int(len(x)), "reference_distances": refs.tolist(), "surrogate_distances": sur.tolist(),
-                   "correlation": s.correlation}
+                   "correlation": s.correlation,
+                   "score": score(f"correlation distance to the victim ({output})", d, refs, sur, t, higher_is_stolen=False)}
         return Verdict(self.name, suspect.level, bool(d <= t), p, d, None, suspect.queries - q0,
                        round(time.perf_counter() - t0, 3), "stolen iff distance <= threshold (calibrated: midway between the "
                        "farthest surrogate and the nearest reference, below that reference; paper: the mean of the two groups' "
