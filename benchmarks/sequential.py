@@ -13,65 +13,36 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _population import failed_theft, fingerprint, load_run, suspects  # noqa: E402
 from _report import HERE, stamp  # noqa: E402
 
 from stealguard.verdict import json_safe  # noqa: E402
 
 
-def _suspects(res: dict, victim_key: str, steal_prefix: str) -> list[tuple[str, str, str, float]]:
-    """(name, kind, model path, accuracy) of the source, the thefts of it and the independent models."""
-    out = [("Source", "source", res[victim_key]["path"], res[victim_key]["accuracy"])]
-    out += [(k.split("/")[-1], "stolen", r["path"], r["accuracy"]) for k, r in sorted(res.items()) if k.startswith(steal_prefix)]
-    out += [(k.split("/", 1)[1], "independent", r["path"], r["accuracy"]) for k, r in sorted(res.items())
-            if k.startswith("independent/")]
-    return out
-
-
-def _ipguard_kit(run: Path, sc: dict, res: dict):
-    from stealguard.bench.scenario import entry_settings
-    from stealguard.data import load_splits
-    from stealguard.kit import load_kit
-    from stealguard.methods import IpGuard
-    from stealguard.models import load_model
-
-    folder = run / "sequential" / "ipguard-kit"
-    if (folder / "manifest.json").exists():
-        return load_kit(folder)
-    sac = next(m for m in sc["methods"] if m["method"] == "sac")["settings"]
-    settings = entry_settings(IpGuard, {k: sac[k] for k in ("references", "reference_archs", "limit", "epochs") if k in sac},
-                              sc["dataset"], 0, dict(sc["victim"], recipe=sc.get("recipe", "standard")))
-    splits = load_splits(sc["dataset"], seed=sc.get("split_seed", 0))
-    return IpGuard().protect(load_model(run / res["victim/s0"]["path"]), splits, settings, folder).kit
-
-
 def measure(run: Path, round_size: int) -> dict:
     """Fixed and sequential verdicts of every suspect, per method."""
-    import yaml
-
     from stealguard.access import open_access
     from stealguard.kit import load_kit
     from stealguard.methods import verify_suspect
     from stealguard.models import load_model
 
-    sc = yaml.safe_load((run / "scenario.yaml").read_text())
-    db = sqlite3.connect(run / "results.sqlite")
-    res = {k: json.loads(r) for k, r in db.execute("select key, result from jobs where status = 'done'")}
+    sc, res = load_run(run)
     move = next(k for k in res if k.startswith("protect/MOVE/"))
-    kits = {"MOVE (style-agreement)": (load_kit(run / res[move]["kit"]), _suspects(res, move, "steal/MOVE/"),
+    kits = {"MOVE (style-agreement)": (load_kit(run / res[move]["kit"]), suspects(res, move, "steal/MOVE/"),
                                        {"rule": "style-agreement"}),
-            "IPGuard": (_ipguard_kit(run, sc, res), _suspects(res, "victim/s0", "steal/plain/"), {})}
+            "IPGuard": (fingerprint(run, sc, "ipguard", res["victim/s0"]["path"], "ipguard-victim"),
+                        suspects(res, "victim/s0", "steal/plain/"), {})}
     out = {"scenario": sc["name"], "round_size": round_size, "methods": {}}
-    for label, (kit, suspects, options) in kits.items():
+    for label, (kit, group, options) in kits.items():
         rows, classes = [], kit.meta.get("num_classes") or len(kit.meta["classes"])
-        for name, kind, path, acc in suspects:
+        for name, kind, path, acc in group:
             model = load_model(run / path)
-            row = {"suspect": name, "kind": kind, "accuracy": acc, "failed": kind == "stolen" and acc < 2 / classes}
+            row = {"suspect": name, "kind": kind, "accuracy": acc, "failed": failed_theft(kind, acc, classes)}
             for mode, seq in (("fixed", False), ("sequential", True)):
                 v = verify_suspect(kit, open_access(model, "labels"), sequential=seq, round_size=round_size, **options)
                 row[mode] = {"stolen": v.stolen, "p": v.p_value, "queries": v.queries, "alpha": v.alpha,
