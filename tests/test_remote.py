@@ -25,8 +25,11 @@ def _verify(kit_dir, url, log, *extra):
     return json.loads(r.output)
 
 
-@pytest.mark.parametrize("method", ["move", "sac"])
-def test_served_stolen_model_flagged_and_independent_cleared(method, move_run, population, tmp):
+@pytest.mark.parametrize("method,protocol", [("move", "stealguard"), ("sac", "stealguard"), ("sac", "v2")])
+def test_served_stolen_model_flagged_and_independent_cleared(method, protocol, move_run, population, tmp):
+    """The same verdicts through an API as from the files, over stealguard's protocol and the Open Inference
+    Protocol v2 (KServe / Triton / MLServer), for a stolen copy and an independent model."""
+    extra = ("--scores", "probabilities") if protocol == "v2" else ()
     if method == "move":
         out, _, stolen, independent = move_run
         kit = out / "kit"
@@ -35,9 +38,10 @@ def test_served_stolen_model_flagged_and_independent_cleared(method, move_run, p
         kit, stolen, independent = res.kit.directory, stolens[1], independents[0]  # the logit-query copy
     verdicts = {}
     for name, model in [("stolen", stolen), ("independent", independent)]:
-        with PredictionServer(model) as srv:
-            verdicts[name] = v = _verify(kit, srv.url, tmp / f"{name}.jsonl")
+        with PredictionServer(model, protocol=protocol) as srv:
+            verdicts[name] = v = _verify(kit, srv.url, tmp / f"{name}.jsonl", *extra)
             remote = v["details"]["remote"]
+            assert remote["protocol"] == protocol
             assert remote["url"] == srv.url and remote["sent"] == len(srv.answered)  # every image sent once
             assert check_audit_log(tmp / f"{name}.jsonl") == remote["audit_log_entries"] > 0
             local = verify_suspect(_kit(kit), open_access(model, "probabilities"))
@@ -159,3 +163,330 @@ def test_onnx_model_served_and_answers_match_the_file(tmp):
         slow = open_access(srv.url, "probabilities", remote={"audit_log": tmp / "b.jsonl", "batch_size": 16, "rate_limit": 4})
         slow.predict_proba(x)
         assert time.perf_counter() - t0 >= 0.75 and slow.describe()["remote"]["requests"] == 4
+
+
+class FakeV2:
+    """A v2 model server (metadata of a 1 x 28 x 28, 10-class model; also a one-image JSON API) whose n-th
+    request is answered by
+    ``answers[n]`` (an object, raw bytes, or "stall": headers promising 1,000 bytes, then silence); later requests
+    by the last entry."""
+
+    def __init__(self, answers):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        api, self.answers, self.calls = self, answers, 0
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, body: bytes, length=None):
+                self.send_response(200)
+                self.send_header("Content-Length", str(length or len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                self._send(json.dumps({"name": "m", "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
+                                       "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 10]}]}).encode())
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                n = body["inputs"][0]["shape"][0] if "inputs" in body else 1  # a JSON-adapter API: one image
+                a = api.answers[min(api.calls, len(api.answers) - 1)]
+                api.calls += 1
+                if a == "stall":
+                    self._send(b'{"outputs": [', 1000)
+                    time.sleep(3)
+                    return
+                a = a(n) if callable(a) else a
+                self._send(a if isinstance(a, bytes) else json.dumps(a).encode())
+
+        class S(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v2/models/m"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _v2(data, n, shape=None):
+    return {"outputs": [{"name": "y", "datatype": "FP32", "shape": shape or [n, 10], "data": data}]}
+
+
+def test_hostile_v2_answers_keep_what_was_received_and_resume(population, tmp):
+    """Each hostile answer of a v2 server (wrong shape, NaN, a JSON error body with status 200, logits declared as
+    probabilities, an answer over 64 MiB, a stall mid-body) stops the verification with one line; the batches
+    answered before it stay in the audit log and a rerun against a sound server sends only the rest."""
+    import numpy as np
+
+    from stealguard.errors import RemoteError
+
+    _, res, _, _ = population
+    uniform = lambda n: _v2([0.1] * (10 * n), n)  # noqa: E731
+    hostile = {
+        "wrong shape": (lambda n: _v2([0.1] * (10 * n), n, [n, 5, 2]), "shape [40, 5, 2]"),
+        "NaN": (lambda n: _v2([float("nan")] * (10 * n), n), "NaN or infinite"),
+        "error body with 200": ({"error": "model crashed"}, "no 'outputs' (it says: model crashed)"),
+        "logits as probabilities": (lambda n: _v2(np.random.default_rng(0).normal(0, 3, 10 * n).tolist(), n),
+                                    "probabilities"),
+        "over 64 MiB": (b" " * (65 * 2**20), "more than 64 MiB"),
+        "stall mid-body": ("stall", "no answer after 1 attempts"),
+    }
+    remote = {"batch_size": 40, "scores": "probabilities", "timeout": 1, "retries": 0}
+    for case, (answer, expected) in hostile.items():
+        log = tmp / f"{case}.jsonl"
+        api = FakeV2([uniform, answer])
+        try:
+            with pytest.raises(RemoteError) as e:
+                verify_suspect(res.kit, open_access(api.url, "probabilities", remote=remote | {"audit_log": log}))
+            assert expected in str(e.value) and "\n" not in str(e.value), (case, str(e.value))
+            assert check_audit_log(log) == 1, case  # the first batch's answer was kept
+        finally:
+            api.close()
+    # the resume proper: same URL, the first 40 answers come from the log
+    log = tmp / "resume.jsonl"
+    api = FakeV2([uniform, {"error": "later"}])
+    url = api.url
+    with pytest.raises(RemoteError):
+        verify_suspect(res.kit, open_access(url, "probabilities", remote=remote | {"audit_log": log}))
+    api.answers, api.calls = [uniform], 0
+    try:
+        v = verify_suspect(res.kit, open_access(url, "probabilities", remote=remote | {"audit_log": log}))
+    finally:
+        api.close()
+    assert v.details["remote"]["from_log"] == 40 and v.details["remote"]["sent"] == 60 and api.calls == 2
+    # logits declared as logits are turned into probabilities, never used raw
+    api = FakeV2([lambda n: _v2([0.0] * (10 * n), n)])
+    try:
+        a = open_access(api.url, "probabilities", remote=remote | {"scores": "logits", "audit_log": tmp / "l.jsonl"})
+        assert np.allclose(a.predict_proba(np.zeros((3, 28, 28, 1), np.uint8)), 0.1)
+    finally:
+        api.close()
+    line = one_line_error(CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", api.url]))
+    assert "--scores probabilities|logits" in line
+
+
+FASTAPI_APP = '''
+import base64, io, sys
+
+import numpy as np
+from fastapi import FastAPI, Header, HTTPException
+from PIL import Image
+from pydantic import BaseModel
+
+sys.path.insert(0, sys.argv[1])
+from stealguard.access import open_access
+
+model = open_access(sys.argv[2], "labels")
+app = FastAPI()
+
+
+class Query(BaseModel):
+    image: str
+
+
+@app.post("/classify")
+def classify(q: Query, x_api_key: str = Header(None)):
+    if x_api_key != "s3cret":
+        raise HTTPException(status_code=401, detail="bad key")
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(q.image))).convert("L"))[None, :, :, None]
+    return {"label": int(model.predict_labels(img)[0]), "model": "acme-vision-2"}
+'''
+
+
+def test_generic_json_adapter_against_a_fastapi_endpoint(population, tmp, monkeypatch):
+    """A typical home-made endpoint (FastAPI under uvicorn, one base64 PNG in, {"label": ...} out, an API key in a
+    header): the generic JSON adapter verifies a stolen copy and an independent model through it, labels only, with
+    the verdicts the files give; the key is read from the environment and written nowhere."""
+    import socket
+    import urllib.request
+
+    from stealguard.methods import verify_suspect as verify
+
+    _, res, stolen, independent = population
+    (tmp / "app.py").write_text(FASTAPI_APP)
+    (tmp / "api.yaml").write_text("headers: {X-API-Key: '${ACME_KEY}'}\ninput_shape: [1, 28, 28]\nnum_classes: 10\n"
+                                  "request: {field: image, encoding: png-base64}\nanswer: {field: label, kind: labels}\n")
+    monkeypatch.setenv("ACME_KEY", "s3cret")
+    src = str(__import__("pathlib").Path(__import__("stealguard").__file__).parents[1])
+    for name, model in (("stolen", stolen[0]), ("independent", independent[0])):
+        save_model(model, tmp / f"{name}.safetensors")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.argv = ['app', {src!r}, "
+                                 f"{str(tmp / (name + '.safetensors'))!r}]; import uvicorn; sys.path.insert(0, {str(tmp)!r}); "
+                                 f"uvicorn.run('app:app', host='127.0.0.1', port={port}, log_level='warning')"],
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}/classify"
+            for _ in range(100):  # until uvicorn listens
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            log = tmp / f"{name}.jsonl"
+            r = CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url, "--access", "labels",
+                                         "--protocol", f"json:{tmp / 'api.yaml'}", "--audit-log", str(log), "--json"])
+            assert r.exit_code == 0, r.output
+            v = json.loads(r.output)
+            local = verify(res.kit, open_access(model, "labels"))
+            assert v["stolen"] == local.stolen and v["effect"] == pytest.approx(local.effect, abs=1e-12), (v, local)
+            assert v["details"]["remote"]["protocol"] == "json" and v["details"]["remote"]["requests"] == 100
+            assert "s3cret" not in log.read_text() and "s3cret" not in r.output
+            r = CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url, "--protocol",
+                                         f"json:{tmp / 'api.yaml'}", "--audit-log", str(tmp / "p.jsonl")])
+            assert "labels only" in one_line_error(r)  # a label API gives no probabilities
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert verify(res.kit, open_access(stolen[0], "labels")).stolen
+    monkeypatch.delenv("ACME_KEY")
+    line = one_line_error(CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url,
+                                                   "--protocol", f"json:{tmp / 'api.yaml'}", "--access", "labels"]))
+    assert "ACME_KEY" in line and "not set" in line
+
+
+def test_https_with_a_self_signed_certificate_needs_insecure(population, tmp):
+    """A v2 server over HTTPS with a self-signed certificate: refused with one line naming --insecure, verified with
+    it (the same verdict as from the file)."""
+    _, res, stolen, _ = population
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp / "key.pem"), "-out",
+                    str(tmp / "cert.pem"), "-subj", "/CN=127.0.0.1", "-days", "1"], check=True, capture_output=True)
+    with PredictionServer(stolen[0], protocol="v2", certfile=str(tmp / "cert.pem"), keyfile=str(tmp / "key.pem")) as srv:
+        assert srv.url.startswith("https://")
+        args = ["verify", "--kit", str(res.kit.directory), "--suspect", srv.url, "--scores", "probabilities",
+                "--audit-log", str(tmp / "tls.jsonl")]
+        line = one_line_error(CliRunner().invoke(cli, args))
+        assert "certificate is not trusted" in line and "--insecure" in line
+        v = _verify(res.kit.directory, srv.url, tmp / "tls.jsonl", "--scores", "probabilities", "--insecure")
+    local = verify_suspect(res.kit, open_access(stolen[0], "probabilities"))
+    assert v["stolen"] == local.stolen and v["effect"] == pytest.approx(local.effect, abs=1e-6)  # FP32 on the wire
+    save_model(stolen[0], tmp / "m.safetensors")
+    line = one_line_error(CliRunner().invoke(cli, ["serve", str(tmp / "m.safetensors"), "--port", "0", "--certfile",
+                                                   str(tmp / "nope.pem")]))
+    assert "cannot load the certificate" in line
+
+
+MLSERVER_RUNTIME = '''
+import numpy as np
+import onnxruntime as ort
+from mlserver import MLModel
+from mlserver.codecs import NumpyCodec
+from mlserver.types import InferenceRequest, InferenceResponse
+from mlserver.utils import get_model_uri
+
+
+class OnnxClassifier(MLModel):
+    """A small custom MLServer runtime: the suspect's ONNX export, answering logits."""
+
+    async def load(self) -> bool:
+        self.session = ort.InferenceSession(await get_model_uri(self.settings), providers=["CPUExecutionProvider"])
+        return True
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        x = NumpyCodec.decode_input(payload.inputs[0]).astype(np.float32)
+        return InferenceResponse(model_name=self.name,
+                                 outputs=[NumpyCodec.encode_output("logits", self.session.run(None, {"input": x})[0])])
+'''
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlserver_v2_serves_the_onnx_exports_with_the_files_verdicts(population, tmp):
+    """A real third-party v2 server (Seldon's MLServer from PyPI, in .venv-serving, made by scripts/setup) serving
+    the ONNX exports of a stolen copy and an independent model through a small custom runtime that answers logits:
+    verified with --scores logits, the verdicts are those of the files; declared as probabilities, the logits are
+    refused."""
+    from pathlib import Path
+
+    from stealguard.models import export_onnx
+
+    mlserver = Path(__file__).resolve().parents[1] / ".venv-serving" / "bin" / "mlserver"
+    assert mlserver.exists(), "MLServer is missing: run scripts/setup (it installs it into .venv-serving)"
+    _, res, stolen, independent = population
+    models = {"stolen": stolen[0], "independent": independent[0]}
+    port = _free_port()
+    (tmp / "srv").mkdir()
+    (tmp / "srv" / "settings.json").write_text(json.dumps({"http_port": port, "grpc_port": _free_port(),
+                                                           "metrics_port": _free_port(), "metrics_endpoint": None,
+                                                           "parallel_workers": 0, "host": "127.0.0.1"}))
+    for name, model in models.items():
+        folder = tmp / "srv" / name
+        folder.mkdir()
+        export_onnx(model, folder / "model.onnx")
+        (folder / "onnx_runtime.py").write_text(MLSERVER_RUNTIME)
+        (folder / "model-settings.json").write_text(json.dumps({
+            "name": name, "implementation": "onnx_runtime.OnnxClassifier", "parameters": {"uri": "./model.onnx"},
+            "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
+            "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}]}))
+    proc = subprocess.Popen([str(mlserver), "start", str(tmp / "srv")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=tmp / "srv")
+    try:
+        import urllib.request
+
+        for _ in range(300):  # MLServer starts in about 15 s on 2 cores
+            try:
+                if all(urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/{n}/ready", timeout=1).status == 200
+                       for n in models):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        for name, model in models.items():
+            url = f"http://127.0.0.1:{port}/v2/models/{name}"
+            v = _verify(res.kit.directory, url, tmp / f"{name}.jsonl", "--scores", "logits")
+            local = verify_suspect(res.kit, open_access(model, "probabilities"))
+            assert v["stolen"] == local.stolen and v["effect"] == pytest.approx(local.effect, abs=1e-6), (name, v, local)
+            assert v["details"]["remote"]["scores"] == "logits" and v["details"]["remote"]["protocol"] == "v2"
+        line = one_line_error(CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url,
+                                                       "--scores", "probabilities", "--audit-log", str(tmp / "p.jsonl")]))
+        assert "probabilities leave [0, 1]" in line
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert local.stolen is False and verify_suspect(res.kit, open_access(stolen[0], "probabilities")).stolen
+
+
+def test_hostile_answers_of_a_json_api(population, tmp):
+    """The generic JSON adapter (one image per request, {"label": ...} back): a label that is not an integer, one out
+    of range, an error body with status 200, an answer over 64 MiB and a stall mid-body each stop with one line; the
+    answers received before stay in the audit log and a rerun sends only the rest."""
+    from stealguard.errors import RemoteError
+
+    _, res, _, _ = population
+    (tmp / "api.yaml").write_text("input_shape: [1, 28, 28]\nnum_classes: 10\nrequest: {field: image, encoding: lists}\n"
+                                  "answer: {field: label, kind: labels}\n")
+    remote = {"protocol": f"json:{tmp / 'api.yaml'}", "timeout": 1, "retries": 0}
+    good = {"label": 3}
+    hostile = {"not an integer": ({"label": "cat"}, "not a rectangular array"), "out of range": ({"label": 99}, "outside 0..9"),
+               "error body with 200": ({"detail": "rate limited"}, "no 'label' (it says: rate limited)"),
+               "over 64 MiB": (b" " * (65 * 2**20), "more than 64 MiB"), "stall mid-body": ("stall", "timed out")}
+    for case, (answer, expected) in hostile.items():
+        api = FakeV2([good] * 5 + [answer])
+        log = tmp / f"json-{case}.jsonl"
+        try:
+            with pytest.raises(RemoteError) as e:
+                verify_suspect(res.kit, open_access(api.url, "labels", remote=remote | {"audit_log": log}))
+            assert expected in str(e.value), (case, str(e.value))
+            assert check_audit_log(log) == 5, case
+            api.answers, api.calls = [good], 0
+            v = verify_suspect(res.kit, open_access(api.url, "labels", remote=remote | {"audit_log": log}))
+            assert v.details["remote"]["from_log"] == 5 and v.details["remote"]["sent"] == 95 and api.calls == 95, case
+        finally:
+            api.close()

@@ -261,6 +261,14 @@ def _setting_options(settings_cls, helps: dict | None = None):
 
 def _remote_options(f):
     """Options of a remote (http://.../predict) suspect or victim."""
+    f = click.option("--insecure", is_flag=True,
+                     help="Remote API over HTTPS: accept a certificate that cannot be verified (e.g. self-signed).")(f)
+    f = click.option("--scores", type=click.Choice(["probabilities", "logits"]), default=None,
+                     help="Remote v2 model: what its output tensor holds (its metadata cannot say; logits get a softmax).")(f)
+    f = click.option("--protocol", default=None, metavar="stealguard|v2|json:FILE",
+                     help="Remote API protocol: v2 (KServe, Triton, MLServer; default for a URL with /v2/models/NAME), "
+                          "stealguard (/info + /predict; the default otherwise) or json:FILE, any JSON API described "
+                          "by FILE (docs/usage.md).")(f)
     f = click.option("--rate-limit", type=float, default=None, help="Remote API: at most this many requests per second.")(f)
     f = click.option("--retries", type=int, default=5, show_default=True, help="Remote API: retries (exponential backoff) on errors and timeouts.")(f)
     f = click.option("--timeout", type=float, default=30.0, show_default=True, help="Remote API: seconds per request.")(f)
@@ -270,12 +278,16 @@ def _remote_options(f):
     return f
 
 
-def _remote(url, audit_log, timeout, retries, rate_limit) -> dict | None:
+def _remote(url, audit_log, timeout, retries, rate_limit, protocol=None, scores=None, insecure=False) -> dict | None:
     from .remote import is_url
 
     if not is_url(url):
+        if protocol or scores or insecure:
+            raise ConfigError("--protocol, --scores and --insecure apply to a remote suspect or victim (an http:// or "
+                              "https:// URL)")
         return None
-    return {"audit_log": audit_log, "timeout": timeout, "retries": retries, "rate_limit": rate_limit}
+    return {"audit_log": audit_log, "timeout": timeout, "retries": retries, "rate_limit": rate_limit,
+            "protocol": protocol, "scores": scores, "insecure": insecure}
 
 
 def _victim_options(f):
@@ -295,7 +307,8 @@ def _run_steal(name, victim, dataset, data_dir, split_seed, no_cache, out, optio
     from .models import Classifier, open_model, read_spec, save_model, sha256_file
     from .remote import HttpBackend
 
-    remote = _remote(victim, *(options.pop(k) for k in ("audit_log", "timeout", "retries", "rate_limit")))
+    remote = _remote(victim, *(options.pop(k) for k in ("audit_log", "timeout", "retries", "rate_limit", "protocol",
+                                                        "scores", "insecure")))
     if remote is not None:  # a live API: never cached (the model behind it may change), identified by its URL
         model, victim_sha, no_cache = HttpBackend(victim, **remote), None, True
         if dataset is None:
@@ -717,7 +730,8 @@ protect.registrar = _register_protect
               help="Also write a self-contained HTML evidence report (verdict, one panel and plot per kit, hashes).")
 @_remote_options
 def verify(kit_dirs, allow_mixed, suspect, access, api_output, max_queries, m, repeats, alpha, boundary, claimant_set,
-           rule, seed, sequential, round_size, threshold, as_json, out, report, audit_log, timeout, retries, rate_limit):
+           rule, seed, sequential, round_size, threshold, as_json, out, report, audit_log, timeout, retries, rate_limit,
+           protocol, scores, insecure):
     """Verify a suspect against a kit and print the verdict (p-value, effect size, queries).
 
     The kit says which method verifies; options a method does not use are ignored (MOVE: --m, --repeats, --alpha,
@@ -744,7 +758,7 @@ def verify(kit_dirs, allow_mixed, suspect, access, api_output, max_queries, m, r
     for path, flag in ((out, "--out"), (report, "--report")):
         if path:
             _check_writable(path, flag)
-    remote = _remote(suspect, audit_log, timeout, retries, rate_limit)
+    remote = _remote(suspect, audit_log, timeout, retries, rate_limit, protocol, scores, insecure)
     acc = open_access(suspect, access, max_queries, api_output, remote=remote)
     if round_size < 1:
         raise ConfigError(f"--round-size must be >= 1, got {round_size}")
@@ -786,7 +800,13 @@ def verify(kit_dirs, allow_mixed, suspect, access, api_output, max_queries, m, r
 @click.option("--fail-rate", type=float, default=0.0, show_default=True, help="Testing: fail this share of requests (HTTP 500).")
 @click.option("--delay", type=float, default=0.0, show_default=True, help="Testing: seconds to wait before each answer.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the injected failures.")
-def serve(model, port, host, output, max_batch, fail_rate, delay, seed):
+@click.option("--protocol", type=click.Choice(["stealguard", "v2"]), default="stealguard", show_default=True,
+              help="stealguard: GET /info, POST /predict; v2: the Open Inference Protocol of KServe / Triton / MLServer "
+                   "(GET /v2/models/NAME, POST /v2/models/NAME/infer; FP32 probabilities).")
+@click.option("--model-name", default="suspect", show_default=True, help="With --protocol v2: the model's NAME.")
+@click.option("--certfile", type=click.Path(dir_okay=False), default=None, help="Serve HTTPS with this PEM certificate.")
+@click.option("--keyfile", type=click.Path(dir_okay=False), default=None, help="The certificate's PEM private key.")
+def serve(model, port, host, output, max_batch, fail_rate, delay, seed, protocol, model_name, certfile, keyfile):
     """Serve MODEL (.safetensors or .onnx) as an HTTP prediction API: GET /info, POST /predict (a text model takes
     sentences: {"texts": [...]}).
 
@@ -794,7 +814,8 @@ def serve(model, port, host, output, max_batch, fail_rate, delay, seed):
     from .serve import PredictionServer
 
     try:
-        srv = PredictionServer(model, host, port, output, fail_rate, delay, seed, max_batch)
+        srv = PredictionServer(model, host, port, output, fail_rate, delay, seed, max_batch, protocol, model_name,
+                               certfile, keyfile)
     except OSError as e:
         raise StealguardError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     info = srv.info()

@@ -21,6 +21,10 @@ class QueryBudgetExceeded(StealguardError):
     """A suspect's query budget would be exceeded by the next query."""
 
 
+class RemoteError(StealguardError):
+    """A prediction API could not be reached, refused the query, or answered something invalid."""
+
+
 class ConfigError(StealguardError):
     """A setting is out of range or of the wrong kind."""
 

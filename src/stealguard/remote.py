@@ -1,7 +1,7 @@
 """Remote suspects: a prediction API over HTTP behind the ordinary access interface.
 
-:class:`HttpBackend` speaks the ``stealguard-predict/1`` protocol that ``stealguard serve`` implements (and that any
-API can be wrapped in):
+:class:`HttpBackend` speaks, through :mod:`stealguard.protocols`, the Open Inference Protocol v2 (KServe, Triton,
+MLServer) and the ``stealguard-predict/1`` protocol that ``stealguard serve`` implements:
 
 * ``GET  <base>/info`` -> ``{"protocol": "stealguard-predict/1", "input_shape": [C, H, W], "num_classes": K,
   "output": "probabilities" | "rounded:K" | "top1"}``
@@ -36,6 +36,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -45,15 +46,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backend import SUM_TOLERANCE, Backend, parse_output, probability_problem
-from .errors import ConfigError, StealguardError
+from .backend import SUM_TOLERANCE, Backend
+from .errors import ConfigError, RemoteError
+from .protocols import make_protocol, sum_tolerance, validate_answer
 
-PROTOCOL = "stealguard-predict/1"
 MAX_RESPONSE_BYTES = 64 * 2**20
-
-
-class RemoteError(StealguardError):
-    """A prediction API could not be reached, refused the query, or answered something invalid."""
 
 
 def image_sha256(x: np.ndarray) -> str:
@@ -65,83 +62,6 @@ def image_sha256(x: np.ndarray) -> str:
 def text_sha256(sentence: str) -> str:
     """SHA-256 of one sentence as sent (UTF-8)."""
     return hashlib.sha256(sentence.encode("utf-8")).hexdigest()
-
-
-def encode_images(x: np.ndarray) -> bytes:
-    """The ``/predict`` request body for float32 images ``x``: shape, dtype and base64 bytes."""
-    a = np.ascontiguousarray(x, dtype=np.float32)
-    return json.dumps({"shape": list(a.shape), "dtype": "float32", "data": base64.b64encode(a.tobytes()).decode()}).encode()
-
-
-def sum_tolerance(output: str, k: int) -> float:
-    """How far from 1 a row of a ``k``-class API's probabilities may sum: wider when it rounds to K decimals."""
-    if output.startswith("rounded:"):
-        return SUM_TOLERANCE + k * 0.5 * 10.0 ** -int(output.split(":", 1)[1])
-    return SUM_TOLERANCE
-
-
-def validate_answer(obj, n: int, k: int, kind: str, output: str = "probabilities") -> np.ndarray:
-    """Check one decoded answer to ``n`` images of a ``k``-class API; return probabilities (N, K) or labels (N,)."""
-    if not isinstance(obj, dict):
-        raise RemoteError(f"the API answered a JSON {type(obj).__name__}, not an object")
-    key = "probabilities" if kind == "probabilities" else "labels"
-    if key not in obj:
-        other = "labels" if key == "probabilities" else "probabilities"
-        hint = f" (it answered {other}: verify with --access {'labels' if other == 'labels' else 'probabilities'})" if other in obj else ""
-        raise RemoteError(f"the API's answer has no '{key}'{hint}")
-    raw = obj[key]
-    try:
-        a = np.asarray(raw)
-    except (ValueError, TypeError):
-        a = np.asarray([], dtype=object)
-    if a.dtype == object or a.dtype.kind not in "iuf" or a.dtype == bool:
-        raise RemoteError(f"the API's {key} are not a rectangular array of numbers")
-    if kind == "probabilities":
-        if a.ndim != 2:
-            raise RemoteError(f"the API's probabilities have {a.ndim} dimension(s), expected 2 (images x classes)")
-        if a.shape[0] != n:
-            raise RemoteError(f"the API answered {a.shape[0]} rows for {n} images")
-        if a.shape[1] != k:
-            raise RemoteError(f"the API answered {a.shape[1]} classes, it declared {k}")
-        a = a.astype(np.float64)
-        problem = probability_problem(a, sum_tolerance(output, k))
-        if problem:
-            raise RemoteError(f"the API's probabilities {problem}")
-        return a
-    if a.ndim != 1 or a.shape[0] != n:
-        raise RemoteError(f"the API answered labels of shape {a.shape} for {n} images")
-    if a.dtype.kind == "f":
-        if not np.isfinite(a).all() or (a != np.round(a)).any():
-            raise RemoteError("the API's labels are not integers")
-    a = a.astype(np.int64)
-    if n and (a.min() < 0 or a.max() >= k):
-        raise RemoteError(f"the API answered labels outside 0..{k - 1} (min {a.min()}, max {a.max()})")
-    return a
-
-
-def validate_info(obj, url: str) -> dict:
-    """Check the API's ``/info`` answer."""
-    if not isinstance(obj, dict):
-        raise RemoteError(f"{url}: /info is not a JSON object")
-    shape, k, output = obj.get("input_shape"), obj.get("num_classes"), obj.get("output", "probabilities")
-    kind = obj.get("input", "images")
-    if kind not in ("images", "text"):
-        raise RemoteError(f"{url}: /info declares an unknown input {kind!r} (expected images or text)")
-    text = kind == "text"
-    if text:
-        from .data.text import EMBEDDING_DIM
-
-        shape = [EMBEDDING_DIM]  # what stealguard's text models take: the shared encoder's sentence embeddings
-    elif (not isinstance(shape, list) or len(shape) != 3
-            or not all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 4096 for d in shape) or shape[0] > 4):
-        raise RemoteError(f"{url}: /info declares an invalid input_shape {shape!r} (expected [C, H, W], C <= 4)")
-    if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= 100000:
-        raise RemoteError(f"{url}: /info declares an invalid num_classes {k!r}")
-    try:
-        parse_output(output if isinstance(output, str) else repr(output))
-    except ConfigError:
-        raise RemoteError(f"{url}: /info declares an unknown output {output!r}") from None
-    return {"input_shape": tuple(shape), "num_classes": k, "output": output, "text": text}
 
 
 class AuditLog:
@@ -240,11 +160,14 @@ class HttpBackend(Backend):
 
     ``timeout`` seconds per request; ``retries`` extra attempts with ``backoff`` * 2^i seconds between them (at most
     ``max_backoff``); ``rate_limit`` requests per second at most; ``batch_size`` images per request; ``audit_log``
-    path (default :func:`default_audit_log`).
+    path (default :func:`default_audit_log`). ``protocol``/``scores``: how to talk to the API and what a v2 model's
+    output holds (:func:`stealguard.protocols.make_protocol`; default: v2 for a ``/v2/models/`` URL). ``insecure``:
+    accept an HTTPS certificate that cannot be verified (a self-signed one); without it such a server is refused.
     """
 
     def __init__(self, url: str, timeout: float = 30.0, retries: int = 5, backoff: float = 0.2, max_backoff: float = 10.0,
-                 rate_limit: float | None = None, batch_size: int = 256, audit_log: str | os.PathLike | None = None):
+                 rate_limit: float | None = None, batch_size: int = 256, audit_log: str | os.PathLike | None = None,
+                 protocol: str | None = None, scores: str | None = None, insecure: bool = False):
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ConfigError(f"a remote suspect must be an http:// or https:// URL, got {url!r}")
@@ -255,8 +178,14 @@ class HttpBackend(Backend):
         self.batch_size = batch_size
         self.stats = {"requests": 0, "retries": 0, "sent": 0, "from_log": 0}
         self._last_request = 0.0
-        base = url[: -len("/predict")] if u.path.endswith("/predict") else url.rstrip("/")
-        self.info = validate_info(self._request(base + "/info", None), url)
+        # HTTPS certificates are verified; a self-signed one is accepted only when the caller says so (--insecure)
+        self._ssl = ssl._create_unverified_context() if insecure else None
+        self.protocol = make_protocol(url, protocol, scores)
+        self.headers = dict(getattr(self.protocol, "headers", {}))  # e.g. an API key: sent, never logged
+        if getattr(self.protocol, "max_batch", None):
+            self.batch_size = min(self.batch_size, self.protocol.max_batch)
+        info_url = self.protocol.info_url
+        self.info = self.protocol.parse_info(None if info_url is None else self._request(info_url, None))
         self.input_shape, self.num_classes, self.output = self.info["input_shape"], self.info["num_classes"], self.info["output"]
         self.kind = "labels" if self.output in ("top1", "labels") else "probabilities"
         self.sum_tolerance = sum_tolerance(self.output, self.num_classes) if self.kind == "probabilities" else SUM_TOLERANCE
@@ -278,9 +207,10 @@ class HttpBackend(Backend):
             self._last_request = time.monotonic()
             self.stats["requests"] += 1
             req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
-                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+                                         headers={"Content-Type": "application/json", "Accept": "application/json",
+                                                  **self.headers})
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as r:
                     raw = r.read(MAX_RESPONSE_BYTES + 1)
             except urllib.error.HTTPError as e:
                 msg = _error_text(e)
@@ -290,6 +220,9 @@ class HttpBackend(Backend):
                 raise RemoteError(f"{url} refused the request: HTTP {e.code}{msg}") from None
             except (urllib.error.URLError, socket.timeout, TimeoutError, OSError, http.client.HTTPException) as e:
                 reason = getattr(e, "reason", e)
+                if isinstance(reason, ssl.SSLCertVerificationError):
+                    raise RemoteError(f"{url}: its HTTPS certificate is not trusted ({reason.verify_message}); if you "
+                                      "know the server (e.g. a self-signed certificate), pass --insecure") from None
                 last = "timed out" if isinstance(reason, (socket.timeout, TimeoutError)) else f"{type(reason).__name__}: {reason}"
                 continue
             if len(raw) > MAX_RESPONSE_BYTES:
@@ -321,8 +254,9 @@ class HttpBackend(Backend):
         self.stats["from_log"] += len(a) - len(fresh)
         for s in range(0, len(fresh), self.batch_size):
             idx = fresh[s : s + self.batch_size]
-            body = (json.dumps({"texts": [a[i] for i in idx]}).encode() if self.text else encode_images(a[idx]))
-            answer = validate_answer(self._request(self.url, body), len(idx), self.num_classes, self.kind, self.output)
+            body = self.protocol.encode([a[i] for i in idx] if self.text else a[idx])
+            answer = self.protocol.parse_answer(self._request(self.protocol.predict_url, body), len(idx), self.info,
+                                                self.kind)
             self.log.append(self.kind, [hashes[i] for i in idx], answer, hashlib.sha256(body).hexdigest(), self._response_sha)
             self.stats["sent"] += len(idx)
         rows = [self.log.answers[h] for h in hashes]
@@ -335,8 +269,10 @@ class HttpBackend(Backend):
 
     def report(self) -> dict:
         """What a verdict cites: the URL, the audit log and its hash, and what was sent and read back."""
-        return {"url": self.url, "output": self.output, "audit_log": str(self.log.path), "audit_log_sha256": self.log.sha256(),
-                "audit_log_last_entry_sha256": self.log.last, "audit_log_entries": self.log.entries, **self.stats}
+        extra = {k: self.info[k] for k in ("scores", "layout", "model") if k in self.info}
+        return {"url": self.url, "protocol": self.protocol.name, **extra, "output": self.output, "audit_log": str(self.log.path), "audit_log_sha256": self.log.sha256(),
+                "audit_log_last_entry_sha256": self.log.last, "audit_log_entries": self.log.entries,
+                **self.stats}
 
 
 def _error_text(e: urllib.error.HTTPError) -> str:

@@ -1,5 +1,6 @@
 """``stealguard serve``: a model behind a real HTTP prediction API (the ``stealguard-predict/1`` protocol of
-:mod:`stealguard.remote`), to stand up realistic suspects in tests and demos.
+:mod:`stealguard.remote`, or with ``protocol="v2"`` the Open Inference Protocol v2 of KServe / Triton / MLServer:
+``GET /v2/models/NAME``, ``POST /v2/models/NAME/infer``), to stand up realistic suspects in tests and demos.
 
 The server uses only the standard library (``http.server`` with one thread per request). It validates every
 request — JSON of bounded size, a known encoding, the model's input shape, at most ``max_batch`` images, finite
@@ -28,7 +29,8 @@ import numpy as np
 
 from .access import open_access, parse_output
 from .errors import ConfigError
-from .remote import PROTOCOL, image_sha256, text_sha256
+from .protocols import PROTOCOL
+from .remote import image_sha256, text_sha256
 
 MAX_REQUEST_BYTES = 64 * 2**20
 MAX_SENTENCE_CHARS = 10000
@@ -53,8 +55,17 @@ class PredictionServer:
     predict endpoint."""
 
     def __init__(self, model, host: str = "127.0.0.1", port: int = 0, output: str = "probabilities",
-                 fail_rate: float = 0.0, delay: float = 0.0, seed: int = 0, max_batch: int = 1024):
+                 fail_rate: float = 0.0, delay: float = 0.0, seed: int = 0, max_batch: int = 1024,
+                 protocol: str = "stealguard", model_name: str = "suspect", certfile: str | None = None,
+                 keyfile: str | None = None):
         level, self.decimals = parse_output(output)
+        if protocol not in ("stealguard", "v2"):
+            raise ConfigError(f"protocol must be stealguard or v2, got {protocol!r}")
+        if protocol == "v2" and level == "labels":
+            raise ConfigError("a v2 model answers a tensor of scores: --output top1 needs --protocol stealguard")
+        if not model_name or not all(c.isalnum() or c in "-_." for c in model_name):
+            raise ConfigError(f"model name must be letters, digits, '-', '_' or '.', got {model_name!r}")
+        self.protocol, self.model_name = protocol, model_name
         if not 0 <= fail_rate < 1:
             raise ConfigError(f"fail rate must be in [0, 1), got {fail_rate}")
         if delay < 0 or max_batch < 1:
@@ -63,6 +74,8 @@ class PredictionServer:
         self.access = open_access(model, level, output=None if level == "labels" else output)
         self.fail_rate, self.delay, self.max_batch = fail_rate, delay, max_batch
         self.text = len(self.access.input_shape) == 1
+        if self.text and protocol == "v2":
+            raise ConfigError("a text model is served with --protocol stealguard (v2 here takes image tensors)")
         if self.text:
             from .data.text import EMBEDDING_DIM
 
@@ -74,13 +87,63 @@ class PredictionServer:
         self.answered: collections.Counter[str] = collections.Counter()
         self.requests = collections.Counter()
         self.httpd = _Server((host, port), self._handler())
+        self.scheme = "http"
+        if certfile:  # HTTPS with the given certificate (a self-signed one: clients need --insecure)
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            try:
+                ctx.load_cert_chain(certfile, keyfile)
+            except (OSError, ssl.SSLError) as e:
+                self.httpd.server_close()
+                raise ConfigError(f"cannot load the certificate {certfile}: {e}") from None
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """The ``/predict`` URL the server listens on."""
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/predict"
+        if self.protocol == "v2":
+            return f"{self.scheme}://{host}:{port}/v2/models/{self.model_name}"
+        return f"{self.scheme}://{host}:{port}/predict"
+
+    def v2_metadata(self) -> dict:
+        """``GET /v2/models/NAME``: the model's one input tensor (FP32, N x C x H x W) and its probabilities."""
+        return {"name": self.model_name, "versions": ["1"], "platform": "stealguard",
+                "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, *self.access.input_shape]}],
+                "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, self.access.num_classes]}]}
+
+    def decode_v2(self, body: bytes) -> np.ndarray:
+        """A v2 infer request -> float32 images (N, C, H, W); raises _BadRequest with a one-line reason."""
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise _BadRequest(400, "the request body is not JSON") from None
+        inputs = obj.get("inputs") if isinstance(obj, dict) else None
+        if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+            raise _BadRequest(400, "the request needs 'inputs', a list of one tensor")
+        t = inputs[0]
+        shape = t.get("shape")
+        if t.get("name") != "input" or t.get("datatype") != "FP32":
+            raise _BadRequest(400, "the input tensor is 'input', datatype FP32")
+        if not isinstance(shape, list) or len(shape) != 4 or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise _BadRequest(400, "the input shape must be [N, C, H, W]")
+        if shape[0] > self.max_batch:
+            raise _BadRequest(413, f"at most {self.max_batch} images per request, got {shape[0]}")
+        try:
+            x = np.asarray(t.get("data"), dtype=np.float32)
+        except (ValueError, TypeError):
+            raise _BadRequest(400, "the input data must be numbers") from None
+        if x.size != int(np.prod(shape)):
+            raise _BadRequest(400, f"the input holds {x.size} numbers, shape {shape} needs {int(np.prod(shape))}")
+        x = x.reshape(shape)
+        if tuple(x.shape[1:]) != tuple(self.access.input_shape):
+            raise _BadRequest(400, f"images of shape {list(x.shape[1:])}, the model takes {list(self.access.input_shape)}")
+        if not np.isfinite(x).all() or (x < 0).any() or (x > 1).any():
+            raise _BadRequest(400, "pixel values must be finite and in [0, 1]")
+        return x
 
     def info(self) -> dict:
         """The ``/info`` answer: protocol, input shape (or text input), number of classes and output kind."""
@@ -181,7 +244,16 @@ class PredictionServer:
                 self.wfile.write(body)
 
             def do_GET(self):  # noqa: N802 - http.server's naming
-                if self.path.rstrip("/").endswith("/info"):
+                path = self.path.rstrip("/")
+                if server.protocol == "v2":
+                    model = f"/v2/models/{server.model_name}"
+                    if path in ("/v2/health/ready", "/v2/health/live", model + "/ready"):
+                        self._send(200, {"ready": True} if path.endswith("ready") else {"live": True})
+                    elif path == model:
+                        self._send(200, server.v2_metadata())
+                    else:
+                        self._send(404, {"error": f"unknown path: use GET {model} or POST {model}/infer"})
+                elif path.endswith("/info"):
                     self._send(200, server.info())
                 else:
                     self._send(404, {"error": "unknown path: use GET /info or POST /predict"})
@@ -189,7 +261,11 @@ class PredictionServer:
             def do_POST(self):  # noqa: N802
                 server.requests["predict"] += 1
                 try:
-                    if not self.path.rstrip("/").endswith("/predict"):
+                    v2 = server.protocol == "v2"
+                    infer = f"/v2/models/{server.model_name}/infer"
+                    if v2 and self.path.rstrip("/") != infer:
+                        raise _BadRequest(404, f"unknown path: use POST {infer}")
+                    if not v2 and not self.path.rstrip("/").endswith("/predict"):
                         raise _BadRequest(404, "unknown path: use POST /predict")
                     try:
                         length = int(self.headers.get("Content-Length", ""))
@@ -205,7 +281,12 @@ class PredictionServer:
                     if fail:
                         server.requests["failed"] += 1
                         raise _BadRequest(500, "injected failure")
-                    self._send(200, server.predict(server.decode(body)))
+                    if v2:
+                        p = np.asarray(server.predict(server.decode_v2(body))["probabilities"], dtype=np.float32)
+                        self._send(200, {"model_name": server.model_name, "outputs": [
+                            {"name": "probabilities", "datatype": "FP32", "shape": list(p.shape), "data": p.ravel().tolist()}]})
+                    else:
+                        self._send(200, server.predict(server.decode(body)))
                 except _BadRequest as e:
                     self._send(e.status, {"error": str(e)})
                 except Exception as e:  # noqa: BLE001 - a server error is one line, never a traceback
