@@ -490,3 +490,63 @@ def test_hostile_answers_of_a_json_api(population, tmp):
             assert v.details["remote"]["from_log"] == 5 and v.details["remote"]["sent"] == 95 and api.calls == 95, case
         finally:
             api.close()
+
+
+def test_tf_serving_rest_gives_the_files_verdicts(population, tmp):
+    """TF-Serving's REST API (a stand-in on loopback speaking its metadata and :predict, NHWC instances in, logits
+    out): verified with --scores logits, the verdicts of the files; a missing signature is one line."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import numpy as np
+    import torch
+
+    _, res, stolen, independent = population
+    meta = {"model_spec": {"name": "m"}, "metadata": {"signature_def": {"signature_def": {"serving_default": {
+        "inputs": {"x": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}, {"size": "28"}, {"size": "28"},
+                                                                        {"size": "1"}]}, "name": "x:0"}},
+        "outputs": {"y": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}, {"size": "10"}]}, "name": "y:0"}},
+        "method_name": "tensorflow/serving/predict"}}}}}
+
+    def serve(model, metadata):
+        access = open_access(model, "probabilities")
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                self._send(metadata)
+
+            def do_POST(self):  # noqa: N802
+                x = np.asarray(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["instances"], np.float32)
+                p = access.predict_proba(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+                self._send({"predictions": np.log(np.maximum(p, 1e-30)).tolist()})  # logits
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1/models/m"
+
+    for name, model in (("stolen", stolen[0]), ("independent", independent[0])):
+        httpd, url = serve(model, meta)
+        try:
+            v = _verify(res.kit.directory, url, tmp / f"tf-{name}.jsonl", "--scores", "logits")
+        finally:
+            httpd.shutdown()
+        local = verify_suspect(res.kit, open_access(model, "probabilities"))
+        assert v["details"]["remote"]["protocol"] == "tfserving" and v["details"]["remote"]["layout"] == "NHWC"
+        assert v["stolen"] == local.stolen and v["effect"] == pytest.approx(local.effect, abs=1e-6), (name, v, local)
+    httpd, url = serve(stolen[0], {"metadata": {}})
+    try:
+        line = one_line_error(CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url,
+                                                       "--scores", "logits", "--audit-log", str(tmp / "bad.jsonl")]))
+        assert "no signature 'serving_default'" in line
+    finally:
+        httpd.shutdown()

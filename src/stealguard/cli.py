@@ -264,11 +264,12 @@ def _remote_options(f):
     f = click.option("--insecure", is_flag=True,
                      help="Remote API over HTTPS: accept a certificate that cannot be verified (e.g. self-signed).")(f)
     f = click.option("--scores", type=click.Choice(["probabilities", "logits"]), default=None,
-                     help="Remote v2 model: what its output tensor holds (its metadata cannot say; logits get a softmax).")(f)
-    f = click.option("--protocol", default=None, metavar="stealguard|v2|json:FILE",
+                     help="Remote v2 or TF-Serving model: what its output holds (its metadata cannot say; logits get a "
+                          "softmax).")(f)
+    f = click.option("--protocol", default=None, metavar="stealguard|v2|tfserving|json:FILE",
                      help="Remote API protocol: v2 (KServe, Triton, MLServer; default for a URL with /v2/models/NAME), "
-                          "stealguard (/info + /predict; the default otherwise) or json:FILE, any JSON API described "
-                          "by FILE (docs/usage.md).")(f)
+                          "tfserving (TF-Serving REST; default for /v1/models/NAME), stealguard (/info + /predict; the "
+                          "default otherwise) or json:FILE, any JSON API described by FILE (docs/usage.md).")(f)
     f = click.option("--rate-limit", type=float, default=None, help="Remote API: at most this many requests per second.")(f)
     f = click.option("--retries", type=int, default=5, show_default=True, help="Remote API: retries (exponential backoff) on errors and timeouts.")(f)
     f = click.option("--timeout", type=float, default=30.0, show_default=True, help="Remote API: seconds per request.")(f)

@@ -7,6 +7,8 @@ transport (retries, rate limit, size cap, audit log, resume) the same way whatev
 * ``json:FILE`` (:class:`JsonProtocol`): any JSON API, described by a small YAML file (where the images go in the
   request and how they are encoded, where the scores or the label are in the answer, headers with an API key read
   from the environment).
+* ``tfserving`` (:class:`TfServingProtocol`): TensorFlow Serving's REST API (``GET /v1/models/NAME/metadata``,
+  ``POST /v1/models/NAME:predict`` with ``instances``).
 * ``v2`` (:class:`V2Protocol`): the Open Inference Protocol v2 of KServe, Triton, MLServer and TorchServe's v2 mode —
   ``GET /v2/models/NAME`` for the input tensor's name, datatype and shape and the output's class count, ``POST
   /v2/models/NAME/infer`` with FP32 tensors. The metadata cannot say whether the output holds probabilities or
@@ -30,7 +32,7 @@ from .backend import SUM_TOLERANCE, parse_output, probability_problem
 from .errors import ConfigError, RemoteError
 
 PROTOCOL = "stealguard-predict/1"
-PROTOCOLS = ("stealguard", "v2")
+PROTOCOLS = ("stealguard", "v2", "tfserving")
 
 
 def encode_images(x: np.ndarray) -> bytes:
@@ -138,6 +140,42 @@ class StealguardProtocol:
 V2_DATATYPES = {"FP32": np.float32, "FP64": np.float64, "FP16": np.float16}
 
 
+def image_layout(shape, where: str) -> tuple[str, list[int]]:
+    """The layout (NCHW or NHWC) and [C, H, W] of a declared batch-of-images input shape [-1, ., ., .]."""
+    if (not isinstance(shape, list) or len(shape) != 4
+            or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
+            or not all(1 <= d <= 4096 for d in shape[1:])):
+        raise RemoteError(f"{where}: the input shape {shape!r} is not a batch of images [-1, C, H, W] or [-1, H, W, C]")
+    if shape[1] <= 4:
+        return "NCHW", shape[1:]
+    if shape[3] <= 4:
+        return "NHWC", [shape[3], shape[1], shape[2]]
+    raise RemoteError(f"{where}: the input shape {shape} has no channel axis of at most 4 (C first or last)")
+
+
+def model_url(url: str, scores: str | None, what: str, prefix: str, tails: tuple[str, ...]) -> str:
+    """The model URL (``.../PREFIX/NAME``, any of ``tails`` dropped) of a serving stack whose metadata cannot say what
+    its output holds, so ``scores`` (probabilities or logits) must."""
+    if scores not in ("probabilities", "logits"):
+        raise ConfigError(f"{what} model's metadata does not say whether its output holds probabilities or logits: "
+                          "say which with --scores probabilities|logits")
+    u = urllib.parse.urlsplit(url)
+    path = u.path.rstrip("/")
+    for tail in tails:
+        path = path[: -len(tail)] if path.endswith(tail) else path
+    if f"{prefix}/" not in path or path.endswith(prefix):
+        raise ConfigError(f"{what} suspect is a model URL http(s)://HOST:PORT{prefix}/NAME, got {url!r}")
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, path, "", ""))
+
+
+def softmax_rows(a: np.ndarray, what: str = "logits") -> np.ndarray:
+    """Probabilities from finite logits (N, K), row by row."""
+    if a.ndim != 2 or not np.isfinite(a).all():
+        raise RemoteError(f"the API's {what} are not a finite (images x classes) array")
+    e = np.exp(a - a.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
 class V2Protocol:
     """The Open Inference Protocol v2 (module docstring). ``url``: ``http(s)://HOST:PORT/v2/models/NAME`` (optionally
     ``/versions/V``; a trailing ``/infer`` is dropped). ``scores``: what the model's output holds, ``probabilities``
@@ -146,16 +184,8 @@ class V2Protocol:
     name = "v2"
 
     def __init__(self, url: str, scores: str | None):
-        if scores not in ("probabilities", "logits"):
-            raise ConfigError("a v2 (KServe / Triton / MLServer) model's metadata does not say whether its output holds "
-                              "probabilities or logits: say which with --scores probabilities|logits")
-        u = urllib.parse.urlsplit(url)
-        path = u.path.rstrip("/")
-        path = path[: -len("/infer")] if path.endswith("/infer") else path
-        if "/v2/models/" not in path or path.endswith("/v2/models"):
-            raise ConfigError(f"a v2 suspect is a model URL http(s)://HOST:PORT/v2/models/NAME, got {url!r}")
         self.scores = scores
-        self.info_url = urllib.parse.urlunsplit((u.scheme, u.netloc, path, "", ""))
+        self.info_url = model_url(url, scores, "a v2 (KServe / Triton / MLServer)", "/v2/models", ("/infer",))
         self.predict_url = self.info_url + "/infer"
 
     def parse_info(self, obj) -> dict:
@@ -169,16 +199,7 @@ class V2Protocol:
         shape = inp.get("shape") if isinstance(inp, dict) else None
         if not isinstance(inp, dict) or not isinstance(inp.get("name"), str) or inp.get("datatype") not in V2_DATATYPES:
             raise RemoteError(f"{where}: the input tensor needs a name and a float datatype ({', '.join(V2_DATATYPES)})")
-        if (not isinstance(shape, list) or len(shape) != 4
-                or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)
-                or not all(1 <= d <= 4096 for d in shape[1:])):
-            raise RemoteError(f"{where}: the input shape {shape!r} is not a batch of images [-1, C, H, W] or [-1, H, W, C]")
-        if shape[1] <= 4:
-            layout, chw = "NCHW", shape[1:]
-        elif shape[3] <= 4:
-            layout, chw = "NHWC", [shape[3], shape[1], shape[2]]
-        else:
-            raise RemoteError(f"{where}: the input shape {shape} has no channel axis of at most 4 (C first or last)")
+        layout, chw = image_layout(shape, where)
         oshape = out.get("shape") if isinstance(out, dict) else None
         if (not isinstance(out, dict) or not isinstance(out.get("name"), str) or not isinstance(oshape, list)
                 or len(oshape) != 2 or not isinstance(oshape[1], int) or isinstance(oshape[1], bool)
@@ -219,10 +240,7 @@ class V2Protocol:
             raise RemoteError(f"the API answered {a.size} numbers for {n} images of {k} classes")
         a = a.reshape(n, k)
         if self.scores == "logits":
-            if not np.isfinite(a).all():
-                raise RemoteError("the API's logits are not all finite")
-            a = np.exp(a - a.max(1, keepdims=True))
-            a = a / a.sum(1, keepdims=True)
+            a = softmax_rows(a)
         out = validate_answer({"probabilities": a}, n, k, "probabilities")
         return out if kind == "probabilities" else out.argmax(1)
 
@@ -347,27 +365,93 @@ class JsonProtocol:
         except (ValueError, TypeError):
             raise RemoteError("the API's scores are not a rectangular array of numbers") from None
         if self.ans["kind"] == "logits":
-            if a.ndim != 2 or not np.isfinite(a).all():
-                raise RemoteError("the API's logits are not a finite (images x classes) array")
-            a = np.exp(a - a.max(1, keepdims=True))
-            a = a / a.sum(1, keepdims=True)
+            a = softmax_rows(a)
         out = validate_answer({"probabilities": a}, n, k, "probabilities")
         return out if kind == "probabilities" else out.argmax(1)
 
 
+class TfServingProtocol:
+    """TensorFlow Serving's REST API. ``url``: ``http(s)://HOST:PORT/v1/models/NAME`` (optionally
+    ``/versions/V``). The signature ``serving_default`` of ``GET .../metadata`` gives the input's shape (one float
+    input, a batch of images NHWC or NCHW) and the output's class count; images go as ``{"instances": nested lists}``
+    to ``POST .../NAME:predict`` and the answer's ``predictions`` hold one row of ``scores`` (probabilities or logits,
+    which the caller must say) per image."""
+
+    name = "tfserving"
+
+    def __init__(self, url: str, scores: str | None):
+        base = model_url(url, scores, "a TF-Serving", "/v1/models", (":predict", "/metadata"))
+        self.scores, self.info_url, self.predict_url = scores, base + "/metadata", base + ":predict"
+
+    @staticmethod
+    def _dims(tensor) -> list:
+        try:
+            return [int(d["size"]) for d in tensor["tensor_shape"]["dim"]]
+        except (KeyError, TypeError, ValueError):
+            raise RemoteError("the TF-Serving metadata has a tensor without a readable shape") from None
+
+    def parse_info(self, obj) -> dict:
+        where = self.info_url
+        try:
+            sig = obj["metadata"]["signature_def"]["signature_def"]["serving_default"]
+            inputs, outputs = sig["inputs"], sig["outputs"]
+        except (KeyError, TypeError):
+            raise RemoteError(f"{where}: no signature 'serving_default' with inputs and outputs in the metadata") from None
+        if not isinstance(inputs, dict) or len(inputs) != 1 or not isinstance(outputs, dict) or len(outputs) != 1:
+            raise RemoteError(f"{where}: stealguard sends one image input and reads one output; the signature has "
+                              f"{len(inputs) if isinstance(inputs, dict) else '?'} and "
+                              f"{len(outputs) if isinstance(outputs, dict) else '?'}")
+        (inp,), (out,) = inputs.values(), outputs.values()
+        if not isinstance(inp, dict) or inp.get("dtype") not in ("DT_FLOAT", "DT_DOUBLE", "DT_HALF"):
+            raise RemoteError(f"{where}: the input is not a float tensor")
+        self.layout, chw = image_layout(self._dims(inp), where)
+        oshape = self._dims(out)
+        if len(oshape) != 2 or not 2 <= oshape[1] <= 100000:
+            raise RemoteError(f"{where}: the output shape {oshape} is not [-1, K] with 2 <= K classes")
+        return {"input_shape": tuple(chw), "num_classes": oshape[1], "output": "probabilities", "text": False,
+                "protocol": self.name, "scores": self.scores, "layout": self.layout}
+
+    def encode(self, x) -> bytes:
+        if isinstance(x, list):
+            raise RemoteError("a TF-Serving model here takes image tensors, not sentences")
+        a = np.asarray(x, dtype=np.float32)
+        a = a.transpose(0, 2, 3, 1) if self.layout == "NHWC" else a
+        return json.dumps({"signature_name": "serving_default", "instances": a.tolist()}).encode()
+
+    def parse_answer(self, obj, n: int, info: dict, kind: str) -> np.ndarray:
+        if not isinstance(obj, dict) or "predictions" not in obj:
+            error = obj.get("error") if isinstance(obj, dict) else None
+            raise RemoteError("the API's answer has no 'predictions'"
+                              + (f" (it says: {' '.join(str(error).split())[:200]})" if error else ""))
+        try:
+            a = np.asarray(obj["predictions"], dtype=np.float64)
+        except (ValueError, TypeError):
+            raise RemoteError("the API's predictions are not a rectangular array of numbers") from None
+        if a.ndim != 2:
+            raise RemoteError(f"the API's predictions have shape {a.shape}, expected (images x classes)")
+        if self.scores == "logits":
+            a = softmax_rows(a) if a.shape == (n, info["num_classes"]) else a
+        out = validate_answer({"probabilities": a}, n, info["num_classes"], "probabilities")
+        return out if kind == "probabilities" else out.argmax(1)
+
+
 def make_protocol(url: str, protocol: str | None = None, scores: str | None = None):
-    """The protocol object for ``url``: ``protocol`` if given (``stealguard``, ``v2`` or ``json:FILE``), else ``v2``
-    for a URL with ``/v2/models/`` in its path and ``stealguard`` otherwise."""
+    """The protocol object for ``url``: ``protocol`` if given (``stealguard``, ``v2``, ``tfserving`` or
+    ``json:FILE``), else ``v2`` for a URL with ``/v2/models/`` in its path, ``tfserving`` for one with
+    ``/v1/models/`` and ``stealguard`` otherwise."""
     if protocol is None:
-        protocol = "v2" if "/v2/models/" in urllib.parse.urlsplit(url).path else "stealguard"
+        path = urllib.parse.urlsplit(url).path
+        protocol = "v2" if "/v2/models/" in path else "tfserving" if "/v1/models/" in path else "stealguard"
     if protocol.startswith("json:"):
         if scores is not None:
             raise ConfigError("--scores applies to a v2 suspect (a JSON adapter says what it answers in its file)")
         return JsonProtocol(url, protocol[len("json:"):])
     if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}: choose stealguard, v2 or json:FILE")
+        raise ConfigError(f"unknown protocol {protocol!r}: choose stealguard, v2, tfserving or json:FILE")
     if protocol == "v2":
         return V2Protocol(url, scores)
+    if protocol == "tfserving":
+        return TfServingProtocol(url, scores)
     if scores not in (None, "probabilities"):
-        raise ConfigError("--scores applies to a v2 suspect (a stealguard API says what it answers in /info)")
+        raise ConfigError("--scores applies to a v2 or TF-Serving suspect (a stealguard API says what it answers in /info)")
     return StealguardProtocol(url)
