@@ -25,7 +25,7 @@ def _verify(kit_dir, url, log, *extra):
     return json.loads(r.output)
 
 
-@pytest.mark.parametrize("method,protocol", [("move", "stealguard"), ("sac", "stealguard"), ("sac", "v2")])
+@pytest.mark.parametrize("method,protocol", [("move", "stealguard"), ("sac", "v2")])
 def test_served_stolen_model_flagged_and_independent_cleared(method, protocol, move_run, population, tmp):
     """The same verdicts through an API as from the files, over stealguard's protocol and the Open Inference
     Protocol v2 (KServe / Triton / MLServer), for a stolen copy and an independent model."""
@@ -283,10 +283,9 @@ from fastapi import FastAPI, Header, HTTPException
 from PIL import Image
 from pydantic import BaseModel
 
-sys.path.insert(0, sys.argv[1])
 from stealguard.access import open_access
 
-model = open_access(sys.argv[2], "labels")
+models = {name: open_access(path, "labels") for name, path in zip(sys.argv[1::2], sys.argv[2::2])}
 app = FastAPI()
 
 
@@ -294,12 +293,14 @@ class Query(BaseModel):
     image: str
 
 
-@app.post("/classify")
-def classify(q: Query, x_api_key: str = Header(None)):
+@app.post("/{name}/classify")
+def classify(name: str, q: Query, x_api_key: str = Header(None)):
     if x_api_key != "s3cret":
         raise HTTPException(status_code=401, detail="bad key")
+    if name not in models:
+        raise HTTPException(status_code=404, detail="no such model")
     img = np.asarray(Image.open(io.BytesIO(base64.b64decode(q.image))).convert("L"))[None, :, :, None]
-    return {"label": int(model.predict_labels(img)[0]), "model": "acme-vision-2"}
+    return {"label": int(models[name].predict_labels(img)[0]), "model": "acme-vision-2"}
 '''
 
 
@@ -317,24 +318,25 @@ def test_generic_json_adapter_against_a_fastapi_endpoint(population, tmp, monkey
     (tmp / "api.yaml").write_text("headers: {X-API-Key: '${ACME_KEY}'}\ninput_shape: [1, 28, 28]\nnum_classes: 10\n"
                                   "request: {field: image, encoding: png-base64}\nanswer: {field: label, kind: labels}\n")
     monkeypatch.setenv("ACME_KEY", "s3cret")
-    src = str(__import__("pathlib").Path(__import__("stealguard").__file__).parents[1])
-    for name, model in (("stolen", stolen[0]), ("independent", independent[0])):
+    models = {"stolen": stolen[0], "independent": independent[0]}
+    for name, model in models.items():
         save_model(model, tmp / f"{name}.safetensors")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.argv = ['app', {src!r}, "
-                                 f"{str(tmp / (name + '.safetensors'))!r}]; import uvicorn; sys.path.insert(0, {str(tmp)!r}); "
-                                 f"uvicorn.run('app:app', host='127.0.0.1', port={port}, log_level='warning')"],
-                                stderr=subprocess.PIPE, text=True)
-        try:
-            url = f"http://127.0.0.1:{port}/classify"
-            for _ in range(100):  # until uvicorn listens
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [x for name in models for x in (name, str(tmp / f"{name}.safetensors"))]
+    proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.argv = ['app', *{argv!r}]; sys.path.insert(0, "
+                             f"{str(tmp)!r}); import uvicorn; uvicorn.run('app:app', host='127.0.0.1', port={port}, "
+                             "log_level='warning')"], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):  # until uvicorn listens
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        for name, model in models.items():
+            url = f"http://127.0.0.1:{port}/{name}/classify"
             log = tmp / f"{name}.jsonl"
             r = CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url, "--access", "labels",
                                          "--protocol", f"json:{tmp / 'api.yaml'}", "--audit-log", str(log), "--json"])
@@ -344,12 +346,12 @@ def test_generic_json_adapter_against_a_fastapi_endpoint(population, tmp, monkey
             assert v["stolen"] == local.stolen and v["effect"] == pytest.approx(local.effect, abs=1e-12), (v, local)
             assert v["details"]["remote"]["protocol"] == "json" and v["details"]["remote"]["requests"] == 100
             assert "s3cret" not in log.read_text() and "s3cret" not in r.output
-            r = CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url, "--protocol",
-                                         f"json:{tmp / 'api.yaml'}", "--audit-log", str(tmp / "p.jsonl")])
-            assert "labels only" in one_line_error(r)  # a label API gives no probabilities
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        r = CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url, "--protocol",
+                                     f"json:{tmp / 'api.yaml'}", "--audit-log", str(tmp / "p.jsonl")])
+        assert "labels only" in one_line_error(r)  # a label API gives no probabilities
+    finally:
+        proc.terminate()
+        proc.wait(10)
     assert verify(res.kit, open_access(stolen[0], "labels")).stolen
     monkeypatch.delenv("ACME_KEY")
     line = one_line_error(CliRunner().invoke(cli, ["verify", "--kit", str(res.kit.directory), "--suspect", url,

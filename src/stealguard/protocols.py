@@ -114,7 +114,30 @@ def validate_info(obj, url: str) -> dict:
 
 
 
-class StealguardProtocol:
+class Protocol:
+    """How to talk to one kind of API. ``info_url`` (None: nothing to ask, the caller's description says it all) and
+    ``predict_url``; optional ``headers`` (sent, never logged) and ``max_batch`` (images per request)."""
+
+    name = ""
+    info_url: str | None = None
+    predict_url = ""
+
+    def parse_info(self, obj) -> dict:
+        """The API's description from its metadata answer ``obj``: ``input_shape`` (C, H, W), ``num_classes``,
+        ``output`` (``probabilities``, ``rounded:K`` or ``top1``), ``text``, and what else the verdict should cite."""
+        raise NotImplementedError
+
+    def encode(self, x) -> bytes:
+        """The request body for float32 images ``x`` (N, C, H, W) in [0, 1] (or a list of sentences)."""
+        raise NotImplementedError
+
+    def parse_answer(self, obj, n: int, info: dict, kind: str) -> np.ndarray:
+        """The validated answer to ``n`` images: probabilities (N, K) for ``kind`` probabilities, labels (N,) for
+        labels; raises RemoteError naming what was wrong."""
+        raise NotImplementedError
+
+
+class StealguardProtocol(Protocol):
     """``stealguard-predict/1``: ``GET <base>/info`` and ``POST <base>/predict`` (base64 float32 images or texts)."""
 
     name = "stealguard"
@@ -176,7 +199,7 @@ def softmax_rows(a: np.ndarray, what: str = "logits") -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-class V2Protocol:
+class V2Protocol(Protocol):
     """The Open Inference Protocol v2 (module docstring). ``url``: ``http(s)://HOST:PORT/v2/models/NAME`` (optionally
     ``/versions/V``; a trailing ``/infer`` is dropped). ``scores``: what the model's output holds, ``probabilities``
     or ``logits``. Images go as one FP32 tensor in the layout the metadata declares (N, C, H, W or N, H, W, C)."""
@@ -245,7 +268,7 @@ class V2Protocol:
         return out if kind == "probabilities" else out.argmax(1)
 
 
-class JsonProtocol:
+class JsonProtocol(Protocol):
     """Any JSON API, described by a small YAML (or JSON) file (module docstring; docs/usage.md has an example)::
 
         url: https://api.example.com/v1/classify   # optional: else the --suspect URL
@@ -370,7 +393,7 @@ class JsonProtocol:
         return out if kind == "probabilities" else out.argmax(1)
 
 
-class TfServingProtocol:
+class TfServingProtocol(Protocol):
     """TensorFlow Serving's REST API. ``url``: ``http(s)://HOST:PORT/v1/models/NAME`` (optionally
     ``/versions/V``). The signature ``serving_default`` of ``GET .../metadata`` gives the input's shape (one float
     input, a batch of images NHWC or NCHW) and the output's class count; images go as ``{"instances": nested lists}``
