@@ -188,14 +188,27 @@ class FakeV2:
                 self.wfile.write(body)
 
             def do_GET(self):  # noqa: N802
+                if "/v1/" in self.path:  # TF-Serving's metadata
+                    dims = lambda *d: {"dim": [{"size": str(x)} for x in d]}  # noqa: E731
+                    sig = {"inputs": {"x": {"dtype": "DT_FLOAT", "tensor_shape": dims(-1, 28, 28, 1)}},
+                           "outputs": {"y": {"dtype": "DT_FLOAT", "tensor_shape": dims(-1, 10)}}}
+                    self._send(json.dumps({"metadata": {"signature_def": {"signature_def": {"serving_default": sig}}}}).encode())
+                    return
                 self._send(json.dumps({"name": "m", "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 1, 28, 28]}],
                                        "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 10]}]}).encode())
 
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                n = body["inputs"][0]["shape"][0] if "inputs" in body else 1  # a JSON-adapter API: one image
+                n = (body["inputs"][0]["shape"][0] if "inputs" in body else len(body["instances"]) if "instances" in body
+                     else 1)  # v2, TF-Serving, or a JSON-adapter API taking one image
                 a = api.answers[min(api.calls, len(api.answers) - 1)]
                 api.calls += 1
+                if a == "redirect":  # on to another host (127.0.0.2 is loopback too, but not the host asked)
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.2:{self.server.server_address[1]}{self.path}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if a == "stall":
                     self._send(b'{"outputs": [', 1000)
                     time.sleep(3)
@@ -224,8 +237,9 @@ def _v2(data, n, shape=None):
 
 def test_hostile_v2_answers_keep_what_was_received_and_resume(population, tmp):
     """Each hostile answer of a v2 server (wrong shape, NaN, a JSON error body with status 200, logits declared as
-    probabilities, an answer over 64 MiB, a stall mid-body) stops the verification with one line; the batches
-    answered before it stay in the audit log and a rerun against a sound server sends only the rest."""
+    probabilities, an answer over 64 MiB, a stall mid-body, a redirect to another host) stops the verification with
+    one line; the batches answered before it stay in the audit log and a rerun against a sound server sends only the
+    rest. TF-Serving's adapter meets the same answers in its own format."""
     import numpy as np
 
     from stealguard.errors import RemoteError
@@ -240,6 +254,7 @@ def test_hostile_v2_answers_keep_what_was_received_and_resume(population, tmp):
                                     "probabilities"),
         "over 64 MiB": (b" " * (65 * 2**20), "more than 64 MiB"),
         "stall mid-body": ("stall", "no answer after 1 attempts"),
+        "redirect to another host": ("redirect", "redirected to another host"),
     }
     remote = {"batch_size": 40, "scores": "probabilities", "timeout": 1, "retries": 0}
     for case, (answer, expected) in hostile.items():
@@ -250,6 +265,23 @@ def test_hostile_v2_answers_keep_what_was_received_and_resume(population, tmp):
                 verify_suspect(res.kit, open_access(api.url, "probabilities", remote=remote | {"audit_log": log}))
             assert expected in str(e.value) and "\n" not in str(e.value), (case, str(e.value))
             assert check_audit_log(log) == 1, case  # the first batch's answer was kept
+        finally:
+            api.close()
+    tf = {"wrong shape": ({"predictions": [[0.5, 0.5]]}, "1 rows for 40 images"),
+          "NaN": (lambda n: {"predictions": [[float("nan")] * 10] * n}, "NaN or infinite"),
+          "error body with 200": ({"error": "model crashed"}, "no 'predictions' (it says: model crashed)"),
+          "over 64 MiB": (b" " * (65 * 2**20), "more than 64 MiB"), "stall mid-body": ("stall", "no answer"),
+          "redirect to another host": ("redirect", "redirected to another host")}
+    tf_uniform = lambda n: {"predictions": [[0.1] * 10] * n}  # noqa: E731
+    for case, (answer, expected) in tf.items():
+        log = tmp / f"tf-{case}.jsonl"
+        api = FakeV2([tf_uniform, answer])
+        try:
+            with pytest.raises(RemoteError) as e:
+                verify_suspect(res.kit, open_access(api.url.replace("/v2/", "/v1/"), "probabilities",
+                                                    remote=remote | {"audit_log": log}))
+            assert expected in str(e.value) and "\n" not in str(e.value), (case, str(e.value))
+            assert check_audit_log(log) == 1, case
         finally:
             api.close()
     # the resume proper: same URL, the first 40 answers come from the log
@@ -467,8 +499,8 @@ def test_mlserver_v2_serves_the_onnx_exports_with_the_files_verdicts(population,
 
 def test_hostile_answers_of_a_json_api(population, tmp):
     """The generic JSON adapter (one image per request, {"label": ...} back): a label that is not an integer, one out
-    of range, an error body with status 200, an answer over 64 MiB and a stall mid-body each stop with one line; the
-    answers received before stay in the audit log and a rerun sends only the rest."""
+    of range, an error body with status 200, an answer over 64 MiB, a stall mid-body and a redirect to another host
+    each stop with one line; the answers received before stay in the audit log and a rerun sends only the rest."""
     from stealguard.errors import RemoteError
 
     _, res, _, _ = population
@@ -478,7 +510,8 @@ def test_hostile_answers_of_a_json_api(population, tmp):
     good = {"label": 3}
     hostile = {"not an integer": ({"label": "cat"}, "not a rectangular array"), "out of range": ({"label": 99}, "outside 0..9"),
                "error body with 200": ({"detail": "rate limited"}, "no 'label' (it says: rate limited)"),
-               "over 64 MiB": (b" " * (65 * 2**20), "more than 64 MiB"), "stall mid-body": ("stall", "timed out")}
+               "over 64 MiB": (b" " * (65 * 2**20), "more than 64 MiB"), "stall mid-body": ("stall", "timed out"),
+               "redirect to another host": ("redirect", "redirected to another host")}
     for case, (answer, expected) in hostile.items():
         api = FakeV2([good] * 5 + [answer])
         log = tmp / f"json-{case}.jsonl"

@@ -180,6 +180,7 @@ class HttpBackend(Backend):
         self._last_request = 0.0
         # HTTPS certificates are verified; a self-signed one is accepted only when the caller says so (--insecure)
         self._ssl = ssl._create_unverified_context() if insecure else None
+        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self._ssl), _SameHostRedirects())
         self.protocol = make_protocol(url, protocol, scores)
         self.headers = dict(getattr(self.protocol, "headers", {}))  # e.g. an API key: sent, never logged
         if getattr(self.protocol, "max_batch", None):
@@ -210,7 +211,7 @@ class HttpBackend(Backend):
                                          headers={"Content-Type": "application/json", "Accept": "application/json",
                                                   **self.headers})
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as r:
+                with self._opener.open(req, timeout=self.timeout) as r:
                     raw = r.read(MAX_RESPONSE_BYTES + 1)
             except urllib.error.HTTPError as e:
                 msg = _error_text(e)
@@ -273,6 +274,17 @@ class HttpBackend(Backend):
         return {"url": self.url, "protocol": self.protocol.name, **extra, "output": self.output, "audit_log": str(self.log.path), "audit_log_sha256": self.log.sha256(),
                 "audit_log_last_entry_sha256": self.log.last, "audit_log_entries": self.log.entries,
                 **self.stats}
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only within the same scheme, host and port: an API that sends the queries (or the owner's
+    verification images) on to another host is refused, not followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+        if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
+            raise RemoteError(f"{req.full_url} redirected to another host ({new.scheme}://{new.netloc}): refused")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _error_text(e: urllib.error.HTTPError) -> str:
