@@ -1,7 +1,8 @@
 """Remote suspects: a prediction API over HTTP behind the ordinary access interface.
 
 :class:`HttpBackend` speaks, through :mod:`stealguard.protocols`, the Open Inference Protocol v2 (KServe, Triton,
-MLServer) and the ``stealguard-predict/1`` protocol that ``stealguard serve`` implements:
+MLServer), TensorFlow Serving's REST API, any JSON API described by a YAML file, and the ``stealguard-predict/1``
+protocol that ``stealguard serve`` implements:
 
 * ``GET  <base>/info`` -> ``{"protocol": "stealguard-predict/1", "input_shape": [C, H, W], "num_classes": K,
   "output": "probabilities" | "rounded:K" | "top1"}``
@@ -30,7 +31,6 @@ What the client does about a hostile or unreliable API:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
