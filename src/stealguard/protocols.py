@@ -163,6 +163,14 @@ class StealguardProtocol(Protocol):
 V2_DATATYPES = {"FP32": np.float32, "FP64": np.float64, "FP16": np.float16}
 
 
+def missing(obj, field: str) -> RemoteError:
+    """The error for an answer without ``field``, quoting (on one line, shortened) what the API said instead in an
+    ``error`` or ``detail`` field, if anything."""
+    said = (obj.get("error") or obj.get("detail")) if isinstance(obj, dict) else None
+    return RemoteError(f"the API's answer has no '{field}'" + (f" (it says: {' '.join(str(said).split())[:200]})"
+                                                               if said else ""))
+
+
 def image_layout(shape, where: str) -> tuple[str, list[int]]:
     """The layout (NCHW or NHWC) and [C, H, W] of a declared batch-of-images input shape [-1, ., ., .]."""
     if (not isinstance(shape, list) or len(shape) != 4
@@ -245,9 +253,7 @@ class V2Protocol(Protocol):
     def parse_answer(self, obj, n: int, info: dict, kind: str) -> np.ndarray:
         k = info["num_classes"]
         if not isinstance(obj, dict) or not isinstance(obj.get("outputs"), list):
-            error = obj.get("error") if isinstance(obj, dict) else None
-            raise RemoteError("the API's answer has no 'outputs'" + (f" (it says: {' '.join(str(error).split())[:200]})"
-                                                                   if error else ""))
+            raise missing(obj, "outputs")
         outs = [o for o in obj["outputs"] if isinstance(o, dict) and o.get("name") == self.output]
         if len(outs) != 1:
             raise RemoteError(f"the API's answer has no output tensor named {self.output!r}")
@@ -368,9 +374,7 @@ class JsonProtocol(Protocol):
         node = obj
         for part in self.ans["field"].split("."):
             if not isinstance(node, dict) or part not in node:
-                error = obj.get("error") or obj.get("detail") if isinstance(obj, dict) else None
-                raise RemoteError(f"the API's answer has no '{self.ans['field']}'"
-                                  + (f" (it says: {' '.join(str(error).split())[:200]})" if error else ""))
+                raise missing(obj, self.ans["field"])
             node = node[part]
         items = node if self.max_batch is None else [node]
         if not isinstance(items, list) or len(items) != n:
@@ -443,9 +447,7 @@ class TfServingProtocol(Protocol):
 
     def parse_answer(self, obj, n: int, info: dict, kind: str) -> np.ndarray:
         if not isinstance(obj, dict) or "predictions" not in obj:
-            error = obj.get("error") if isinstance(obj, dict) else None
-            raise RemoteError("the API's answer has no 'predictions'"
-                              + (f" (it says: {' '.join(str(error).split())[:200]})" if error else ""))
+            raise missing(obj, "predictions")
         try:
             a = np.asarray(obj["predictions"], dtype=np.float64)
         except (ValueError, TypeError):
